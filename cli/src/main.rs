@@ -1,0 +1,49 @@
+//! `tdsigner`: the host tool operators and verifiers use.
+//!
+//! Each subcommand group lives in its own module and returns the process exit
+//! code itself, so the groups can keep their own conventions (the verifier
+//! commands use 0 = accepted, 1 = rejected, 2 = unreadable or malformed input).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod image;
+mod measure;
+mod near;
+mod tss;
+
+#[derive(Parser)]
+#[command(name = "tdsigner", version, about = "tdsigner host tool: build, run, measure and verify")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the image reproducibly (wraps image-build).
+    Build(image::BuildArgs),
+    /// Boot the image under QEMU (wraps qemu/run-emulated.sh).
+    Run(image::RunArgs),
+    /// NEAR light client, proofs and key derivation.
+    #[command(subcommand)]
+    Near(near::Command),
+    /// Threshold ECDSA tools.
+    #[command(subcommand)]
+    Tss(tss::Command),
+    /// TDX measurements: compute, replay, verify quotes.
+    #[command(subcommand)]
+    Measure(measure::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Build(args) => image::build(args),
+        Command::Run(args) => image::run(args),
+        Command::Near(cmd) => near::run(cmd),
+        Command::Tss(cmd) => tss::run(cmd),
+        Command::Measure(cmd) => measure::run(cmd),
+    }
+}
