@@ -41,9 +41,9 @@ pub use engine::{Action, Protocol};
 pub use error::{DecodeError, ProtocolError};
 pub use keygen::{Dkg, KeyShare, PublicSharing};
 pub use participants::{ParticipantId, ParticipantList};
-//TMP pub use presign::{Presign, PresignatureShare};
-//TMP pub use sign::{FullSignature, Sign, SignRequest};
-//TMP pub use triples::{TripleGeneration, TripleShare};
+pub use presign::{Presign, PresignatureShare};
+pub use sign::{FullSignature, Sign, SignRequest};
+pub use triples::{TripleGeneration, TripleShare};
 
 /// A 32-byte identifier of one protocol run, chosen by the caller (for instance derived from the
 /// on-chain request). Two runs must never share a session id: messages carry it, and a message

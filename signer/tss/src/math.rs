@@ -117,8 +117,6 @@ pub struct DleqProof {
 }
 
 impl DleqProof {
-    pub const BYTES: usize = 64;
-
     pub fn prove(
         context: &Transcript,
         x: &Scalar,

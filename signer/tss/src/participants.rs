@@ -134,7 +134,6 @@ impl ParticipantList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k256::elliptic_curve::Field;
 
     #[test]
     fn lagrange_interpolates_a_line() {
