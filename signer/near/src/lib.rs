@@ -38,4 +38,4 @@ pub mod view;
 pub use hash::CryptoHash;
 pub use light_client::{HeaderError, LightClientState};
 pub use proof::{ExecutionProof, ProofError, ProvenOutcome};
-// SIGNREQ
+pub use sign_request::SignRequest;
