@@ -1,1 +1,14 @@
-#![no_std]
+//! The parts of the tdsigner kernel that are plain logic, kept apart from the
+//! hardware code so they carry host unit tests.
+//!
+//! - [`page_pool`]: the page-granular allocator behind the DMA (shared-memory)
+//!   pool that virtio bounce buffers and queues come from.
+//! - [`utf16`]: decoding of the UEFI load options (the kernel command line).
+//!
+//! Everything that touches hardware lives in the binary (`src/main.rs` and
+//! its modules), which only builds for `x86_64-unknown-uefi`.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+pub mod page_pool;
+pub mod utf16;

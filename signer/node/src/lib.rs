@@ -1,2 +1,24 @@
-//! placeholder: being written
+//! The tdsigner guest program: everything the image does above the kernel's
+//! drivers, written without I/O so it runs unchanged in the image and in host
+//! tests.
+//!
+//! Today this crate owns the parts the bootable skeleton needs:
+//! - [`config`]: the measured kernel command line, parsed strictly;
+//! - [`http`]: a bounded HTTP/1.1 request-head parser and response writer;
+//! - [`health`]: the `GET /health` document;
+//! - [`boot_counter`]: the boot-counter sector that proves the block path.
+//!
+//! The node state machine (P2P, contract following, signing) lands here later;
+//! it is not written yet.
 #![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod boot_counter;
+pub mod config;
+pub mod health;
+pub mod http;
+
+/// The version every output of the image reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

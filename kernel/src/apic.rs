@@ -1,0 +1,73 @@
+//! The local APIC timer, used only to wake the idle loop.
+//!
+//! The image polls its devices; between polls it arms a one-shot timer for
+//! the next deadline smoltcp reports and halts, so an idle node costs the host
+//! almost nothing. The timer's rate is measured against the TSC at boot.
+//! Emulated platform: xAPIC registers through MMIO at the base in
+//! IA32_APIC_BASE.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::arch::{SPURIOUS_VECTOR, TIMER_VECTOR};
+use crate::{clock, platform};
+
+const IA32_APIC_BASE: u32 = 0x1b;
+const REG_EOI: u64 = 0xb0;
+const REG_SVR: u64 = 0xf0;
+const REG_LVT_TIMER: u64 = 0x320;
+const REG_INITIAL_COUNT: u64 = 0x380;
+const REG_CURRENT_COUNT: u64 = 0x390;
+const REG_DIVIDE: u64 = 0x3e0;
+const LVT_MASKED: u32 = 1 << 16;
+const DIVIDE_BY_16: u32 = 0b0011;
+
+static BASE: AtomicU64 = AtomicU64::new(0);
+static TICKS_PER_MS: AtomicU64 = AtomicU64::new(0);
+
+fn write(reg: u64, value: u32) {
+    let base = BASE.load(Ordering::Relaxed);
+    // SAFETY: `base` is the APIC page from IA32_APIC_BASE, identity-mapped
+    // by paging; registers are 32-bit and 16-byte aligned.
+    unsafe { platform::get().mmio_write(base + reg, 4, u64::from(value)) }
+}
+
+fn read(reg: u64) -> u32 {
+    let base = BASE.load(Ordering::Relaxed);
+    // SAFETY: as in `write`.
+    unsafe { platform::get().mmio_read(base + reg, 4) as u32 }
+}
+
+/// Enables the APIC and measures the timer rate. Returns ticks per ms.
+pub fn init() -> u64 {
+    // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU with an APIC.
+    let base = unsafe { x86_64::registers::model_specific::Msr::new(IA32_APIC_BASE).read() } & 0xf_ffff_f000;
+    BASE.store(base, Ordering::Relaxed);
+    write(REG_SVR, 0x100 | u32::from(SPURIOUS_VECTOR));
+    write(REG_DIVIDE, DIVIDE_BY_16);
+    write(REG_LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
+    write(REG_INITIAL_COUNT, u32::MAX);
+    let start = clock::rdtsc();
+    let window = clock::us_to_ticks(10_000);
+    while clock::rdtsc().wrapping_sub(start) < window {
+        core::hint::spin_loop();
+    }
+    let elapsed = u32::MAX - read(REG_CURRENT_COUNT);
+    write(REG_INITIAL_COUNT, 0);
+    let per_ms = (u64::from(elapsed) / 10).max(1);
+    TICKS_PER_MS.store(per_ms, Ordering::Relaxed);
+    write(REG_LVT_TIMER, u32::from(TIMER_VECTOR)); // one-shot, unmasked
+    per_ms
+}
+
+/// Acknowledges the current interrupt.
+pub fn end_of_interrupt() {
+    write(REG_EOI, 0);
+}
+
+/// Halts until roughly `us` microseconds have passed or another interrupt
+/// arrives.
+pub fn sleep_us(us: u64) {
+    let ticks = (TICKS_PER_MS.load(Ordering::Relaxed) * us / 1000).clamp(1, u64::from(u32::MAX));
+    write(REG_INITIAL_COUNT, ticks as u32);
+    platform::get().wait_for_interrupt();
+}

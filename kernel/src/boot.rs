@@ -1,0 +1,202 @@
+//! UEFI entry and the hand-over from firmware to kernel.
+//!
+//! While boot services exist the kernel: copies its load options (the
+//! command line), calibrates the TSC, and reserves every region it will ever
+//! use — heap, DMA pool, stack, page-table pool — as LOADER_DATA, so after
+//! ExitBootServices it never touches memory the firmware's map did not give
+//! it. It then exits boot services, keeps the final memory map for the page
+//! tables, switches to its own stack and enters [`crate::guest::start`].
+//!
+//! Memory allocated through boot services is already accepted by TDVF, so no
+//! TDX page acceptance is needed for anything the kernel uses.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use uefi::boot::{self, AllocateType, MemoryType};
+use uefi::mem::memory_map::MemoryMap;
+use uefi::proto::loaded_image::LoadedImage;
+use uefi::Status;
+
+use crate::clock;
+
+const PAGE: u64 = 4096;
+const SIZE_2M: u64 = 2 * 1024 * 1024;
+/// The DMA (shared-memory) pool: virtqueues and bounce buffers.
+pub const DMA_POOL_SIZE: u64 = 4 * 1024 * 1024;
+/// The kernel stack region; its lowest page is the guard.
+const STACK_REGION: u64 = 2 * 1024 * 1024;
+/// Longest load options copied (bytes of UTF-16). Longer ones are still
+/// measured in full and then refused by the config parser.
+pub const MAX_LOAD_OPTIONS: usize = 16 * 1024;
+const HEAP_MIN: u64 = 16 * 1024 * 1024;
+const HEAP_MAX: u64 = 1024 * 1024 * 1024;
+/// Left to the firmware for the allocations ExitBootServices itself makes.
+const HEAP_SLACK: u64 = 4 * 1024 * 1024;
+
+static GUARD_PAGE: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Whether `addr` falls in the kernel stack's guard page.
+pub fn is_stack_guard(addr: u64) -> bool {
+    let guard = GUARD_PAGE.load(Ordering::Relaxed);
+    addr >= guard && addr < guard + PAGE
+}
+
+/// Everything the kernel learnt and reserved during boot.
+pub struct BootInfo {
+    /// Load options exactly as the firmware gave them (at most
+    /// [`MAX_LOAD_OPTIONS`] bytes; see `load_options_len`).
+    pub load_options: Vec<u8>,
+    /// Their full length.
+    pub load_options_len: usize,
+    /// SHA-384 digest of the command line as [`crate::measured_boot`]
+    /// defines it, taken over the full load options.
+    pub cmdline_digest: [u8; 48],
+    pub tsc_hz: u64,
+    pub tsc_calibration: clock::Calibration,
+    pub heap: (u64, u64),
+    pub dma_pool: (u64, u64),
+    pub stack: (u64, u64),
+    pub table_pool: (u64, u64),
+    /// Every range in the final UEFI memory map.
+    pub memory_map: Vec<(u64, u64)>,
+    /// Conventional (usable) RAM the firmware reported, in bytes.
+    pub conventional_bytes: u64,
+}
+
+/// Writes a line through the firmware console (only before ExitBootServices).
+fn early_error(msg: &str) -> Status {
+    uefi::system::with_stdout(|out| {
+        use core::fmt::Write;
+        let _ = writeln!(out, "tdsigner: fatal: {msg}");
+    });
+    Status::ABORTED
+}
+
+/// Reserves `size` bytes aligned to `align` below `max_addr`, returning the
+/// aligned start. Slack before and after is given back to the firmware.
+fn reserve(size: u64, align: u64, max_addr: Option<u64>) -> Option<u64> {
+    let total_pages = ((size + align) / PAGE) as usize;
+    let ty = match max_addr {
+        Some(a) => AllocateType::MaxAddress(a),
+        None => AllocateType::AnyPages,
+    };
+    let base = boot::allocate_pages(ty, MemoryType::LOADER_DATA, total_pages).ok()?.as_ptr() as u64;
+    let start = (base + align - 1) & !(align - 1);
+    let end = start + size;
+    let alloc_end = base + total_pages as u64 * PAGE;
+    // SAFETY: both slack ranges are page-aligned parts of the allocation
+    // just made and are not used by the kernel.
+    unsafe {
+        if start > base {
+            let _ = boot::free_pages(NonNull::new_unchecked(base as *mut u8), ((start - base) / PAGE) as usize);
+        }
+        if alloc_end > end {
+            let _ = boot::free_pages(NonNull::new_unchecked(end as *mut u8), ((alloc_end - end) / PAGE) as usize);
+        }
+    }
+    Some(start)
+}
+
+fn largest_conventional_region() -> Result<(u64, u64), Status> {
+    let map = boot::memory_map(MemoryType::LOADER_DATA).map_err(|e| e.status())?;
+    let mut largest = 0;
+    let mut total = 0;
+    for d in map.entries().filter(|d| d.ty == MemoryType::CONVENTIONAL) {
+        largest = largest.max(d.page_count * PAGE);
+        total += d.page_count * PAGE;
+    }
+    Ok((largest, total))
+}
+
+#[uefi::entry]
+fn efi_main() -> Status {
+    let (tsc_hz, tsc_calibration) = clock::calibrate();
+
+    let Ok((largest, conventional_bytes)) = largest_conventional_region() else {
+        return early_error("cannot read the UEFI memory map");
+    };
+    // Fixed reservations first, then the heap takes most of what is left.
+    let Some(dma_start) = reserve(DMA_POOL_SIZE, SIZE_2M, Some(0xffff_ffff)) else {
+        return early_error("cannot reserve the DMA pool below 4 GiB");
+    };
+    let Some(stack_start) = reserve(STACK_REGION, SIZE_2M, None) else {
+        return early_error("cannot reserve the kernel stack");
+    };
+    // Tables for the low 4 GiB (1 PML4, 1 PDPT, 4 PDs), one PD per further
+    // GiB of the largest address the map can hold, splits and MMIO.
+    let table_pages = 64 + (conventional_bytes >> 30) * 2;
+    let Some(tables_start) = reserve(table_pages * PAGE, PAGE, None) else {
+        return early_error("cannot reserve page-table pages");
+    };
+    let heap_size = largest
+        .saturating_sub(DMA_POOL_SIZE + STACK_REGION + table_pages * PAGE + HEAP_SLACK)
+        .min(HEAP_MAX)
+        & !(SIZE_2M - 1);
+    if heap_size < HEAP_MIN {
+        return early_error("not enough memory for the heap (need at least 16 MiB free)");
+    }
+    let Some(heap_start) = reserve(heap_size, SIZE_2M, None) else {
+        return early_error("cannot reserve the heap");
+    };
+    // SAFETY: the region was just reserved as LOADER_DATA for the kernel alone.
+    if unsafe { crate::heap::init(heap_start as *mut u8, heap_size as usize) }.is_err() {
+        return early_error("heap initialisation failed");
+    }
+
+    let (load_options, load_options_len, cmdline_digest) = {
+        let Ok(image) = boot::open_protocol_exclusive::<LoadedImage>(boot::image_handle()) else {
+            return early_error("cannot open the LoadedImage protocol");
+        };
+        let raw = image.load_options_as_bytes().unwrap_or(&[]);
+        let digest = crate::measured_boot::cmdline_digest(raw);
+        (raw[..raw.len().min(MAX_LOAD_OPTIONS)].to_vec(), raw.len(), digest)
+    };
+
+    // SAFETY: nothing holds boot-services resources past this point (the
+    // LoadedImage protocol was closed above) and the kernel never calls boot
+    // services again.
+    let final_map = unsafe { boot::exit_boot_services(None) };
+    let memory_map: Vec<(u64, u64)> =
+        final_map.entries().map(|d| (d.phys_start, d.phys_start + d.page_count * PAGE)).collect();
+
+    let info = Box::new(BootInfo {
+        load_options,
+        load_options_len,
+        cmdline_digest,
+        tsc_hz,
+        tsc_calibration,
+        heap: (heap_start, heap_start + heap_size),
+        dma_pool: (dma_start, dma_start + DMA_POOL_SIZE),
+        stack: (stack_start, stack_start + STACK_REGION),
+        table_pool: (tables_start, tables_start + table_pages * PAGE),
+        memory_map,
+        conventional_bytes,
+    });
+    GUARD_PAGE.store(stack_start, Ordering::Relaxed);
+    let stack_top = stack_start + STACK_REGION;
+    let info = Box::into_raw(info);
+    // SAFETY: the stack region is reserved kernel memory and its top is
+    // 16-byte aligned, as the System V ABI wants before `call`; `kernel_entry`
+    // never returns, so abandoning the firmware stack is fine.
+    unsafe {
+        core::arch::asm!(
+            "mov rsp, {top}",
+            "xor ebp, ebp",
+            "call {entry}",
+            "ud2",
+            top = in(reg) stack_top,
+            entry = sym kernel_entry,
+            in("rdi") info,
+            options(noreturn)
+        );
+    }
+}
+
+extern "sysv64" fn kernel_entry(info: *mut BootInfo) -> ! {
+    // SAFETY: `info` is the Box leaked just before the stack switch.
+    let info = unsafe { Box::from_raw(info) };
+    crate::guest::start(*info)
+}

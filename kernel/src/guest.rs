@@ -1,0 +1,198 @@
+//! The guest program: from a running machine to a serving node.
+//!
+//! Order matters and is fixed:
+//! 1. platform backend (CPUID 0x21), console, CPU tables, page tables;
+//! 2. banner (version + platform);
+//! 3. the command line is extended into RTMR2 *before* it is parsed;
+//! 4. config parsed strictly; any error is one line on the console and a
+//!    clean power-off;
+//! 5. hardware RNG (refuse to start without one), APIC timer;
+//! 6. PCI scan → virtio-blk (boot counter) and virtio-net (smoltcp);
+//! 7. the main loop: poll the stack, serve `/health`, sleep until the next
+//!    deadline.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use tdsigner_node::config::NodeConfig;
+use tdsigner_node::health::{Health, PlatformKind};
+use tdsigner_node::http::{Method, RequestHead, Response};
+use virtio_drivers::transport::pci::bus::PciRoot;
+use virtio_drivers::transport::DeviceType;
+
+use crate::boot::{BootInfo, MAX_LOAD_OPTIONS};
+use crate::net::Network;
+use crate::pci::PortCam;
+use crate::virtio::transport::PlatformPciTransport;
+use crate::{apic, arch, clock, disk, measured_boot, paging, pci, platform, rng, virtio};
+
+/// Prints `tdsigner: fatal: <reason>` and powers the machine off.
+pub fn fatal(args: fmt::Arguments) -> ! {
+    crate::console::print_fatal(format_args!("tdsigner: fatal: {args}\n"));
+    power_off()
+}
+
+/// Asks the firmware's runtime services to power off; if that returns, halts
+/// with interrupts disabled forever.
+fn power_off() -> ! {
+    uefi::runtime::reset(uefi::runtime::ResetType::SHUTDOWN, uefi::Status::ABORTED, None)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    fatal(format_args!("panic: {info}"))
+}
+
+fn mib(bytes: u64) -> u64 {
+    bytes / (1024 * 1024)
+}
+
+/// Entered on the kernel stack right after ExitBootServices.
+pub fn start(info: BootInfo) -> ! {
+    let platform = match platform::init() {
+        Ok(p) => p,
+        Err(e) => {
+            // No console without a platform: the firmware's runtime reset is
+            // the only way to say anything, so just power off.
+            let _ = e;
+            power_off()
+        }
+    };
+    crate::console::init();
+    arch::init(None);
+    let layout = paging::Layout {
+        table_pool: info.table_pool,
+        identity: &info.memory_map,
+        dma_pool: info.dma_pool,
+        shared_bit: platform.shared_bit(),
+        guard_page: info.stack.0,
+    };
+    if let Err(e) = paging::install(&layout) {
+        fatal(format_args!("page tables: {e:?}"));
+    }
+    if let Err(e) = platform.convert_to_shared(info.dma_pool.0, info.dma_pool.1 - info.dma_pool.0) {
+        fatal(format_args!("DMA pool conversion: {e}"));
+    }
+    virtio::hal::init(info.dma_pool.0, info.dma_pool.1 - info.dma_pool.0, platform.shared_bit());
+
+    let kind = platform.kind();
+    kprintln!(
+        "tdsigner {} platform={}{}",
+        tdsigner_node::VERSION,
+        kind.name(),
+        match kind {
+            PlatformKind::Emulated => " (NOT a TDX guest: measurements and attestation are emulated)",
+            PlatformKind::Tdx => "",
+        }
+    );
+    kprintln!(
+        "memory: {} MiB conventional, heap {} MiB, DMA pool {} MiB; tsc {} MHz ({:?})",
+        mib(info.conventional_bytes),
+        mib(info.heap.1 - info.heap.0),
+        mib(info.dma_pool.1 - info.dma_pool.0),
+        info.tsc_hz / 1_000_000,
+        info.tsc_calibration
+    );
+
+    // Measure the configuration before anything reads it.
+    if let Err(e) = measured_boot::extend(
+        measured_boot::CMDLINE_RTMR,
+        "kernel-cmdline",
+        info.cmdline_digest,
+        info.load_options.clone(),
+    ) {
+        fatal(format_args!("cannot measure the command line: {e}"));
+    }
+    let config = load_config(&info);
+    kprintln!("config: measured into RTMR{} and accepted", measured_boot::CMDLINE_RTMR);
+
+    let rng = match rng::HardwareRng::detect() {
+        Ok(r) => r,
+        Err(_) => fatal(format_args!("no hardware RNG (neither RDSEED nor RDRAND): refusing to start")),
+    };
+    let ticks = apic::init();
+    kprintln!("rng: {}; apic timer: {} ticks/ms", rng.source().name(), ticks);
+
+    let mut root = PciRoot::new(PortCam);
+    let functions = pci::scan_virtio(&mut root);
+    let find = |t: DeviceType| functions.iter().find(|f| f.device_type == t);
+    let Some(blk_fn) = find(DeviceType::Block) else {
+        fatal(format_args!("no virtio-blk data disk found"));
+    };
+    let Some(net_fn) = find(DeviceType::Network) else {
+        fatal(format_args!("no virtio-net device found"));
+    };
+    let blk_transport = PlatformPciTransport::new(&mut root, blk_fn.function, DeviceType::Block)
+        .unwrap_or_else(|e| fatal(format_args!("virtio-blk transport: {e:?}")));
+    let net_transport = PlatformPciTransport::new(&mut root, net_fn.function, DeviceType::Network)
+        .unwrap_or_else(|e| fatal(format_args!("virtio-net transport: {e:?}")));
+
+    let mut disk = disk::Disk::new(blk_transport).unwrap_or_else(|e| fatal(format_args!("{e}")));
+    let boot_count = disk.count_boot().unwrap_or_else(|e| fatal(format_args!("boot counter: {e}")));
+    kprintln!("disk: {} MiB, boot_count={}", disk.sectors() / 2048, boot_count);
+
+    let mut seed = [0u8; 8];
+    rng.fill(&mut seed);
+    let mut net = Network::new(net_transport, config.net, config.dns, config.http_port, u64::from_le_bytes(seed))
+        .unwrap_or_else(|e| fatal(format_args!("{e}")));
+    let mac = net.mac();
+    kprintln!(
+        "net: virtio-net mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, {}",
+        mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+        match config.net {
+            tdsigner_node::config::NetConfig::Dhcp => "waiting for DHCP",
+            tdsigner_node::config::NetConfig::Static { .. } => "static address",
+        }
+    );
+    if let Some(ip) = net.ipv4() {
+        log_ipv4(ip, config.http_port);
+    }
+
+    let mut route = |head: &RequestHead| -> Response {
+        if head.has_body {
+            return Response::error(413);
+        }
+        match (head.method, head.target) {
+            (Method::Get | Method::Head, "/health") => Response::json(
+                200,
+                Health { platform: kind, uptime_ms: clock::now_ms(), boot_count }.to_json(),
+            ),
+            (Method::Get | Method::Head, _) => Response::error(404),
+            _ => Response::error(405),
+        }
+    };
+    loop {
+        if net.poll(&mut route) {
+            match net.ipv4() {
+                Some(ip) => log_ipv4(ip, config.http_port),
+                None => kprintln!("net: DHCP lease lost"),
+            }
+        }
+        let delay = net.poll_delay().total_micros().min(10_000);
+        if delay > 0 {
+            apic::sleep_us(delay);
+        }
+    }
+}
+
+fn log_ipv4(ip: crate::net::Ipv4State, port: u16) {
+    kprintln!(
+        "net: ipv4 {}/{} gateway {:?} dns {:?}; serving http on port {} (GET /health)",
+        ip.address, ip.prefix_len, ip.gateway, ip.dns, port
+    );
+}
+
+fn load_config(info: &BootInfo) -> NodeConfig {
+    if info.load_options_len > MAX_LOAD_OPTIONS {
+        fatal(format_args!(
+            "config: load options are {} bytes, limit {}",
+            info.load_options_len, MAX_LOAD_OPTIONS
+        ));
+    }
+    let mut text: Vec<u8> = alloc::vec![0u8; MAX_LOAD_OPTIONS];
+    let len = tdsigner_kernel::utf16::decode_load_options(&info.load_options, &mut text)
+        .unwrap_or_else(|e| fatal(format_args!("config: command line is not valid UTF-16: {e:?}")));
+    let text = core::str::from_utf8(&text[..len])
+        .unwrap_or_else(|_| fatal(format_args!("config: command line is not valid UTF-8")));
+    NodeConfig::parse(text).unwrap_or_else(|e| fatal(format_args!("config: {e}")))
+}

@@ -1,0 +1,299 @@
+//! Networking: virtio-net as a smoltcp device, IPv4 by DHCP or static
+//! config, and the HTTP listener.
+//!
+//! The stack is polled from the main loop; there are no device interrupts.
+//! Each listener slot owns one smoltcp TCP socket and serves one request per
+//! connection (`Connection: close`), with request heads bounded by
+//! `tdsigner_node::http::MAX_HEAD_LEN`.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::net::Ipv4Addr;
+
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
+use smoltcp::socket::{dhcpv4, tcp};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Cidr};
+use tdsigner_node::config::NetConfig;
+use tdsigner_node::http::{RequestHead, Response, MAX_HEAD_LEN};
+use virtio_drivers::device::net::{RxBuffer, VirtIONet};
+
+use crate::virtio::hal::KernelHal;
+use crate::virtio::transport::PlatformPciTransport;
+
+const QUEUE_SIZE: usize = 16;
+const RX_BUFFER_LEN: usize = 2048;
+const MTU: usize = 1514;
+/// Concurrent HTTP connections served.
+const HTTP_SLOTS: usize = 4;
+const TCP_BUFFER: usize = 8 * 1024;
+
+type Nic = VirtIONet<KernelHal, PlatformPciTransport, QUEUE_SIZE>;
+
+/// virtio-net as a smoltcp device. The RefCell lets an Rx token recycle its
+/// buffer while a Tx token from the same `receive` call is outstanding.
+pub struct VirtioNic {
+    nic: RefCell<Nic>,
+}
+
+pub struct VirtioRx<'a> {
+    nic: &'a RefCell<Nic>,
+    buffer: RxBuffer,
+}
+
+pub struct VirtioTx<'a> {
+    nic: &'a RefCell<Nic>,
+}
+
+impl RxToken for VirtioRx<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        let result = f(self.buffer.packet());
+        if let Err(e) = self.nic.borrow_mut().recycle_rx_buffer(self.buffer) {
+            crate::guest::fatal(format_args!("virtio-net: cannot recycle an rx buffer: {e}"));
+        }
+        result
+    }
+}
+
+impl TxToken for VirtioTx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut nic = self.nic.borrow_mut();
+        let mut tx = nic.new_tx_buffer(len);
+        let result = f(tx.packet_mut());
+        // A full transmit queue drops the frame, as a NIC would; TCP retransmits.
+        let _ = nic.send(tx);
+        result
+    }
+}
+
+impl Device for VirtioNic {
+    type RxToken<'a> = VirtioRx<'a> where Self: 'a;
+    type TxToken<'a> = VirtioTx<'a> where Self: 'a;
+
+    fn receive(&mut self, _timestamp: Instant) -> Option<(VirtioRx<'_>, VirtioTx<'_>)> {
+        let buffer = {
+            let mut nic = self.nic.borrow_mut();
+            if !nic.can_recv() {
+                return None;
+            }
+            nic.receive().ok()?
+        };
+        Some((VirtioRx { nic: &self.nic, buffer }, VirtioTx { nic: &self.nic }))
+    }
+
+    fn transmit(&mut self, _timestamp: Instant) -> Option<VirtioTx<'_>> {
+        self.nic.borrow().can_send().then_some(VirtioTx { nic: &self.nic })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = MTU;
+        caps.max_burst_size = Some(1);
+        caps
+    }
+}
+
+/// One HTTP connection slot.
+struct HttpSlot {
+    handle: SocketHandle,
+    request: Vec<u8>,
+    response: Option<(Vec<u8>, usize)>,
+}
+
+/// IPv4 state for the boot log and /health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv4State {
+    pub address: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub dns: Option<Ipv4Addr>,
+}
+
+/// The interface, its sockets and the HTTP listener.
+pub struct Network {
+    device: VirtioNic,
+    iface: Interface,
+    sockets: SocketSet<'static>,
+    dhcp: Option<SocketHandle>,
+    http: Vec<HttpSlot>,
+    http_port: u16,
+    dns_override: Option<Ipv4Addr>,
+    ipv4: Option<Ipv4State>,
+}
+
+/// Network failures.
+#[derive(Debug)]
+pub enum NetError {
+    Init(virtio_drivers::Error),
+    Listen(tcp::ListenError),
+}
+
+impl core::fmt::Display for NetError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            NetError::Init(e) => write!(f, "virtio-net init: {e}"),
+            NetError::Listen(e) => write!(f, "tcp listen: {e:?}"),
+        }
+    }
+}
+
+/// smoltcp's clock: the kernel's monotonic clock.
+pub fn now() -> Instant {
+    Instant::from_micros(crate::clock::now_ns() as i64 / 1000)
+}
+
+impl Network {
+    /// Brings up the NIC and the interface. `seed` randomises TCP initial
+    /// sequence numbers and DHCP transaction ids.
+    pub fn new(
+        transport: PlatformPciTransport,
+        net: NetConfig,
+        dns: Option<Ipv4Addr>,
+        http_port: u16,
+        seed: u64,
+    ) -> Result<Network, NetError> {
+        let nic = Nic::new(transport, RX_BUFFER_LEN).map_err(NetError::Init)?;
+        let mac = EthernetAddress(nic.mac_address());
+        let mut device = VirtioNic { nic: RefCell::new(nic) };
+        let mut config = Config::new(HardwareAddress::Ethernet(mac));
+        config.random_seed = seed;
+        let mut iface = Interface::new(config, &mut device, now());
+        let mut sockets = SocketSet::new(Vec::new());
+
+        let mut ipv4 = None;
+        let dhcp = match net {
+            NetConfig::Dhcp => Some(sockets.add(dhcpv4::Socket::new())),
+            NetConfig::Static { address, prefix_len, gateway } => {
+                apply_ipv4(&mut iface, address, prefix_len, gateway);
+                ipv4 = Some(Ipv4State { address, prefix_len, gateway, dns });
+                None
+            }
+        };
+        let mut http = Vec::with_capacity(HTTP_SLOTS);
+        for _ in 0..HTTP_SLOTS {
+            let socket = tcp::Socket::new(
+                tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
+                tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
+            );
+            let handle = sockets.add(socket);
+            sockets.get_mut::<tcp::Socket>(handle).listen(http_port).map_err(NetError::Listen)?;
+            http.push(HttpSlot { handle, request: Vec::new(), response: None });
+        }
+        Ok(Network { device, iface, sockets, dhcp, http, http_port, dns_override: dns, ipv4 })
+    }
+
+    /// The MAC address, for the boot log.
+    pub fn mac(&self) -> [u8; 6] {
+        self.device.nic.borrow().mac_address()
+    }
+
+    /// Current IPv4 configuration, if any.
+    pub fn ipv4(&self) -> Option<Ipv4State> {
+        self.ipv4
+    }
+
+    /// Runs the stack once and serves HTTP with `route`. Returns true when
+    /// the IPv4 configuration changed (for logging).
+    pub fn poll(&mut self, route: &mut dyn FnMut(&RequestHead) -> Response) -> bool {
+        let timestamp = now();
+        self.iface.poll(timestamp, &mut self.device, &mut self.sockets);
+        let changed = self.poll_dhcp();
+        self.serve_http(route);
+        changed
+    }
+
+    /// How long the main loop may sleep before the stack needs polling.
+    pub fn poll_delay(&mut self) -> Duration {
+        self.iface.poll_delay(now(), &self.sockets).unwrap_or(Duration::from_millis(10))
+    }
+
+    fn poll_dhcp(&mut self) -> bool {
+        let Some(handle) = self.dhcp else { return false };
+        let event = self.sockets.get_mut::<dhcpv4::Socket>(handle).poll();
+        match event {
+            None => false,
+            Some(dhcpv4::Event::Configured(config)) => {
+                let address = config.address.address();
+                let prefix_len = config.address.prefix_len();
+                apply_ipv4(&mut self.iface, address, prefix_len, config.router);
+                let dns = self.dns_override.or_else(|| config.dns_servers.first().copied());
+                self.ipv4 = Some(Ipv4State { address, prefix_len, gateway: config.router, dns });
+                true
+            }
+            Some(dhcpv4::Event::Deconfigured) => {
+                self.iface.update_ip_addrs(|addrs| addrs.clear());
+                self.iface.routes_mut().remove_default_ipv4_route();
+                self.ipv4 = None;
+                true
+            }
+        }
+    }
+
+    fn serve_http(&mut self, route: &mut dyn FnMut(&RequestHead) -> Response) {
+        for slot in &mut self.http {
+            let socket = self.sockets.get_mut::<tcp::Socket>(slot.handle);
+            if !socket.is_open() {
+                // Closed (served, reset or timed out): listen again.
+                slot.request.clear();
+                slot.response = None;
+                let _ = socket.listen(self.http_port);
+                continue;
+            }
+            if slot.response.is_none() && socket.can_recv() {
+                let mut chunk = [0u8; 1024];
+                while let Ok(n) = socket.recv_slice(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    let room = (MAX_HEAD_LEN + 1).saturating_sub(slot.request.len());
+                    slot.request.extend_from_slice(&chunk[..n.min(room)]);
+                    if room <= n {
+                        break;
+                    }
+                }
+                let response = match RequestHead::parse(&slot.request) {
+                    Ok(None) => None,
+                    Ok(Some(head)) => {
+                        let include_body = head.method != tdsigner_node::http::Method::Head;
+                        Some(route(&head).to_bytes(include_body))
+                    }
+                    Err(e) => Some(Response::error(e.status()).to_bytes(true)),
+                };
+                if let Some(bytes) = response {
+                    slot.response = Some((bytes, 0));
+                }
+            }
+            if let Some((bytes, sent)) = &mut slot.response {
+                if socket.can_send() {
+                    if let Ok(n) = socket.send_slice(&bytes[*sent..]) {
+                        *sent += n;
+                    }
+                }
+                if *sent == bytes.len() {
+                    socket.close();
+                }
+            } else if socket.state() == tcp::State::CloseWait {
+                // The peer closed its side before sending a whole request head.
+                socket.close();
+            }
+        }
+    }
+}
+
+fn apply_ipv4(iface: &mut Interface, address: Ipv4Addr, prefix_len: u8, gateway: Option<Ipv4Addr>) {
+    iface.update_ip_addrs(|addrs| {
+        addrs.clear();
+        let _ = addrs.push(IpCidr::Ipv4(Ipv4Cidr::new(address, prefix_len)));
+    });
+    match gateway {
+        Some(gw) => {
+            let _ = iface.routes_mut().add_default_ipv4_route(gw);
+        }
+        None => {
+            iface.routes_mut().remove_default_ipv4_route();
+        }
+    }
+}

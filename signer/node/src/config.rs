@@ -1,0 +1,299 @@
+//! The image's configuration: the kernel command line.
+//!
+//! The command line comes from the host, so it is hostile input. The image
+//! extends it into RTMR2 *before* this parser sees it (see the kernel's
+//! `measured_boot` docs), so whatever the host passed is on record even when it
+//! is rejected here. Parsing is strict: unknown keys, duplicates, and values
+//! out of range are errors, because a silently ignored key in measured config
+//! would make two different intentions measure the same.
+//!
+//! Grammar: tokens separated by ASCII spaces, each `key=value`:
+//!
+//! | key    | value                          | required                  |
+//! |--------|--------------------------------|---------------------------|
+//! | `net`  | `dhcp` or `static`             | yes                       |
+//! | `ip`   | `A.B.C.D/PREFIX`               | iff `net=static`          |
+//! | `gw`   | `A.B.C.D`                      | no (static only)          |
+//! | `dns`  | `A.B.C.D`                      | no                        |
+//! | `http` | TCP port 1..=65535             | yes                       |
+
+use core::fmt;
+use core::net::Ipv4Addr;
+
+/// Longest command line accepted, in bytes.
+pub const MAX_CMDLINE_LEN: usize = 4096;
+
+/// How the image gets its IPv4 address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetConfig {
+    /// DHCPv4 on the first virtio-net device.
+    Dhcp,
+    /// A fixed address.
+    Static {
+        /// Interface address.
+        address: Ipv4Addr,
+        /// Prefix length, 1..=32.
+        prefix_len: u8,
+        /// Default gateway, if any.
+        gateway: Option<Ipv4Addr>,
+    },
+}
+
+/// The parsed configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Addressing.
+    pub net: NetConfig,
+    /// DNS server; with DHCP, overrides the lease's server.
+    pub dns: Option<Ipv4Addr>,
+    /// TCP port of the HTTP endpoint (`/health`).
+    pub http_port: u16,
+}
+
+/// Why a command line was refused. Each variant names the key or token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The command line is empty: the host passed no configuration.
+    Empty,
+    /// Longer than [`MAX_CMDLINE_LEN`].
+    TooLong { len: usize },
+    /// A byte outside printable ASCII.
+    BadCharacter { offset: usize },
+    /// A token without `=`.
+    NotKeyValue { token_index: usize },
+    /// A key this image does not know.
+    UnknownKey { key: KeyName },
+    /// A key given twice.
+    DuplicateKey { key: &'static str },
+    /// A required key is absent.
+    MissingKey { key: &'static str },
+    /// A value that does not parse or is out of range.
+    BadValue { key: &'static str, reason: &'static str },
+    /// `ip`/`gw` given with `net=dhcp`.
+    StaticKeyWithDhcp { key: &'static str },
+}
+
+/// An unknown key, kept short for the error message (never the whole line).
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyName {
+    bytes: [u8; 32],
+    len: u8,
+}
+
+impl KeyName {
+    fn new(key: &str) -> Self {
+        let mut bytes = [0u8; 32];
+        let len = key.len().min(bytes.len());
+        bytes[..len].copy_from_slice(&key.as_bytes()[..len]);
+        KeyName { bytes, len: len as u8 }
+    }
+
+    /// The (possibly truncated) key.
+    pub fn as_str(&self) -> &str {
+        // Only printable ASCII reaches here (checked before tokenising), and
+        // truncation at a byte boundary of ASCII stays valid UTF-8.
+        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("?")
+    }
+}
+
+impl fmt::Debug for KeyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Empty => write!(f, "no configuration: the kernel command line is empty"),
+            ConfigError::TooLong { len } => {
+                write!(f, "command line is {len} bytes, limit {MAX_CMDLINE_LEN}")
+            }
+            ConfigError::BadCharacter { offset } => {
+                write!(f, "byte {offset} is not printable ASCII")
+            }
+            ConfigError::NotKeyValue { token_index } => {
+                write!(f, "token {token_index} is not key=value")
+            }
+            ConfigError::UnknownKey { key } => write!(f, "unknown key `{}`", key.as_str()),
+            ConfigError::DuplicateKey { key } => write!(f, "key `{key}` given twice"),
+            ConfigError::MissingKey { key } => write!(f, "required key `{key}` missing"),
+            ConfigError::BadValue { key, reason } => write!(f, "bad value for `{key}`: {reason}"),
+            ConfigError::StaticKeyWithDhcp { key } => {
+                write!(f, "`{key}` only applies to net=static")
+            }
+        }
+    }
+}
+
+const KEYS: [&str; 5] = ["net", "ip", "gw", "dns", "http"];
+
+impl NodeConfig {
+    /// Parses a command line. Leading/trailing spaces and runs of spaces are
+    /// allowed; everything else is strict.
+    pub fn parse(cmdline: &str) -> Result<NodeConfig, ConfigError> {
+        if cmdline.len() > MAX_CMDLINE_LEN {
+            return Err(ConfigError::TooLong { len: cmdline.len() });
+        }
+        if let Some(offset) = cmdline.bytes().position(|b| !(0x20..0x7f).contains(&b)) {
+            return Err(ConfigError::BadCharacter { offset });
+        }
+        let mut values: [Option<&str>; KEYS.len()] = [None; KEYS.len()];
+        let mut tokens = 0usize;
+        // Every accepted token fills a distinct slot, so the loop ends after at
+        // most KEYS.len() + 1 tokens: no separate token limit is needed.
+        for (token_index, token) in cmdline.split(' ').filter(|t| !t.is_empty()).enumerate() {
+            tokens += 1;
+            let (key, value) =
+                token.split_once('=').ok_or(ConfigError::NotKeyValue { token_index })?;
+            let slot = KEYS
+                .iter()
+                .position(|k| *k == key)
+                .ok_or_else(|| ConfigError::UnknownKey { key: KeyName::new(key) })?;
+            if values[slot].is_some() {
+                return Err(ConfigError::DuplicateKey { key: KEYS[slot] });
+            }
+            values[slot] = Some(value);
+        }
+        if tokens == 0 {
+            return Err(ConfigError::Empty);
+        }
+        let [net, ip, gw, dns, http] = values;
+
+        let net = match net.ok_or(ConfigError::MissingKey { key: "net" })? {
+            "dhcp" => {
+                if ip.is_some() {
+                    return Err(ConfigError::StaticKeyWithDhcp { key: "ip" });
+                }
+                if gw.is_some() {
+                    return Err(ConfigError::StaticKeyWithDhcp { key: "gw" });
+                }
+                NetConfig::Dhcp
+            }
+            "static" => {
+                let ip = ip.ok_or(ConfigError::MissingKey { key: "ip" })?;
+                let (address, prefix_len) = parse_cidr(ip)?;
+                let gateway = gw.map(|g| parse_ipv4("gw", g)).transpose()?;
+                NetConfig::Static { address, prefix_len, gateway }
+            }
+            _ => return Err(ConfigError::BadValue { key: "net", reason: "expected dhcp or static" }),
+        };
+        let dns = dns.map(|d| parse_ipv4("dns", d)).transpose()?;
+        let http = http.ok_or(ConfigError::MissingKey { key: "http" })?;
+        let http_port = parse_decimal(http)
+            .filter(|p| (1..=u16::MAX as u64).contains(p))
+            .ok_or(ConfigError::BadValue { key: "http", reason: "expected a port 1..=65535" })?
+            as u16;
+        Ok(NodeConfig { net, dns, http_port })
+    }
+}
+
+fn parse_decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn parse_ipv4(key: &'static str, s: &str) -> Result<Ipv4Addr, ConfigError> {
+    s.parse::<Ipv4Addr>().map_err(|_| ConfigError::BadValue { key, reason: "expected A.B.C.D" })
+}
+
+fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), ConfigError> {
+    let (addr, prefix) = s
+        .split_once('/')
+        .ok_or(ConfigError::BadValue { key: "ip", reason: "expected A.B.C.D/PREFIX" })?;
+    let address = parse_ipv4("ip", addr)?;
+    let prefix_len = parse_decimal(prefix)
+        .filter(|p| (1..=32).contains(p))
+        .ok_or(ConfigError::BadValue { key: "ip", reason: "prefix must be 1..=32" })?
+        as u8;
+    Ok((address, prefix_len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dhcp_minimal() {
+        let c = NodeConfig::parse("net=dhcp http=8080").unwrap();
+        assert_eq!(c, NodeConfig { net: NetConfig::Dhcp, dns: None, http_port: 8080 });
+    }
+
+    #[test]
+    fn static_full() {
+        let c = NodeConfig::parse("  net=static ip=10.0.2.15/24  gw=10.0.2.2 dns=10.0.2.3 http=1 ")
+            .unwrap();
+        assert_eq!(
+            c.net,
+            NetConfig::Static {
+                address: Ipv4Addr::new(10, 0, 2, 15),
+                prefix_len: 24,
+                gateway: Some(Ipv4Addr::new(10, 0, 2, 2))
+            }
+        );
+        assert_eq!(c.dns, Some(Ipv4Addr::new(10, 0, 2, 3)));
+        assert_eq!(c.http_port, 1);
+    }
+
+    #[test]
+    fn refusals_name_the_problem() {
+        use ConfigError::*;
+        assert_eq!(NodeConfig::parse(""), Err(Empty));
+        assert_eq!(NodeConfig::parse("   "), Err(Empty));
+        assert_eq!(NodeConfig::parse("http=80"), Err(MissingKey { key: "net" }));
+        assert_eq!(NodeConfig::parse("net=dhcp"), Err(MissingKey { key: "http" }));
+        assert_eq!(NodeConfig::parse("net=dhcp http=80 http=81"), Err(DuplicateKey { key: "http" }));
+        assert_eq!(NodeConfig::parse("net=static http=80"), Err(MissingKey { key: "ip" }));
+        assert_eq!(
+            NodeConfig::parse("net=dhcp ip=1.2.3.4/8 http=80"),
+            Err(StaticKeyWithDhcp { key: "ip" })
+        );
+        assert!(matches!(NodeConfig::parse("net=dhcp http=0"), Err(BadValue { key: "http", .. })));
+        assert!(matches!(
+            NodeConfig::parse("net=dhcp http=65536"),
+            Err(BadValue { key: "http", .. })
+        ));
+        assert!(matches!(NodeConfig::parse("net=dhcp http=+80"), Err(BadValue { .. })));
+        assert!(matches!(
+            NodeConfig::parse("net=static ip=1.2.3.4/33 http=80"),
+            Err(BadValue { key: "ip", .. })
+        ));
+        assert!(matches!(
+            NodeConfig::parse("net=static ip=1.2.3.256/8 http=80"),
+            Err(BadValue { key: "ip", .. })
+        ));
+        assert_eq!(NodeConfig::parse("net=dhcp http=80 quiet"), Err(NotKeyValue { token_index: 2 }));
+        assert_eq!(NodeConfig::parse("net=dhcp\thttp=80"), Err(BadCharacter { offset: 8 }));
+        match NodeConfig::parse("net=dhcp http=80 initrd=x") {
+            Err(UnknownKey { key }) => assert_eq!(key.as_str(), "initrd"),
+            other => panic!("{other:?}"),
+        }
+        let long = "a".repeat(MAX_CMDLINE_LEN + 1);
+        assert_eq!(NodeConfig::parse(&long), Err(TooLong { len: MAX_CMDLINE_LEN + 1 }));
+    }
+
+    #[test]
+    fn long_unknown_key_is_truncated_in_error() {
+        let key = "k".repeat(100);
+        match NodeConfig::parse(&alloc::format!("{key}=1")) {
+            Err(ConfigError::UnknownKey { key }) => assert_eq!(key.as_str().len(), 32),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,200}") {
+            let _ = NodeConfig::parse(&s);
+        }
+
+        #[test]
+        fn never_panics_on_key_value_soup(
+            toks in proptest::collection::vec("(net|ip|gw|dns|http|x)=[0-9a-z./]{0,20}", 0..10)
+        ) {
+            let _ = NodeConfig::parse(&toks.join(" "));
+        }
+    }
+}
