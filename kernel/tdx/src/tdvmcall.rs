@@ -570,10 +570,13 @@ impl fmt::Display for MapGpaError {
 }
 
 /// The MapGPA protocol (GHCI "TDG.VP.VMCALL<MapGPA>"), independent of how the
-/// call is made: `call(gpa, len)` returns the VMM's (R10, R11), or the TDCALL
-/// failure. On TDG.VP.VMCALL_RETRY, R11 is the GPA from which the remaining
-/// part must be requested again.
-pub(crate) fn map_gpa_with(
+/// call is made: `call(gpa, len)` performs one MapGPA request and returns the
+/// VMM's (R10, R11), or the TDCALL failure. On TDG.VP.VMCALL_RETRY, R11 is the
+/// GPA from which the remaining part must be requested again; it is checked to
+/// lie, page aligned, in what remains, and retries without progress are
+/// bounded. [`map_gpa`] is this with the real TDVMCALL; the function is public
+/// so the protocol can be tested and fuzzed against model VMMs.
+pub fn map_gpa_protocol(
     gpa: u64,
     len: u64,
     mut call: impl FnMut(u64, u64) -> Result<(u64, u64), VmCallError>,
@@ -632,7 +635,7 @@ pub(crate) fn map_gpa_with(
 /// and makes private-mapping access fatal; converting to private makes the
 /// pages pending. No one may use the range during the conversion.
 pub unsafe fn map_gpa(gpa: u64, len: u64) -> Result<(), MapGpaError> {
-    map_gpa_with(gpa, len, |start, remaining| {
+    map_gpa_protocol(gpa, len, |start, remaining| {
         // SAFETY: forwarded contract.
         let reply = unsafe { vmcall(subfunction::MAP_GPA, start, remaining, 0, 0) }?;
         Ok((reply.r10, reply.r11))
@@ -811,7 +814,7 @@ mod tests {
             replies,
             calls: std::vec::Vec::new(),
         };
-        let r = map_gpa_with(gpa, len, |g, l| s.call(g, l));
+        let r = map_gpa_protocol(gpa, len, |g, l| s.call(g, l));
         (r, s.calls)
     }
 
@@ -889,7 +892,7 @@ mod tests {
             })
         );
         let mut calls = 0;
-        let r = map_gpa_with(0x1000, 0x1000, |_, _| {
+        let r = map_gpa_protocol(0x1000, 0x1000, |_, _| {
             calls += 1;
             Err(VmCallError::TdCall(0xC000_0100_0000_0000))
         });
@@ -944,10 +947,8 @@ mod tests {
             (sb.shared_alias(0x10_0000), PAGE_SIZE + 24), // not whole pages
         ] {
             // SAFETY: every case is rejected before any instruction is issued.
-            assert_eq!(
-                unsafe { get_quote(sb, gpa, len) },
-                Err(VmCallError::BadArgument)
-            );
+            let result = unsafe { get_quote(sb, gpa, len) };
+            assert_eq!(result, Err(VmCallError::BadArgument));
         }
     }
 }
