@@ -54,6 +54,21 @@
 //! 4. Convert DMA buffers with [`share_range`] and access them through the
 //!    shared alias.
 
+//!
+//! # Not implemented (on purpose or not yet)
+//! - Never executed on TDX hardware: this machine has none. Register usage and
+//!   structures follow the specs and were cross-read against public guest
+//!   implementations; the inline asm was inspected in the UEFI build.
+//! - MMIO through #VE (would need x86 instruction decoding): refused with
+//!   [`VeError::EptViolation`]; use `tdvmcall::mmio_read`/`mmio_write`.
+//! - String/REP port I/O (INS/OUTS) through #VE: refused.
+//! - `TDG.VP.VMCALL<SetupEventNotifyInterrupt>`: GetQuote completion is polled.
+//! - TDG.VM.RD/WR (e.g. turning SEPT #VE off at run time on TDX modules that
+//!   allow it): the kernel checks the SEPT_VE_DISABLE attribute instead.
+//! - Accepting memory in 2 MiB pages, and accepting "unaccepted" memory the
+//!   firmware left in the UEFI memory map: the kernel must only use memory
+//!   the map reports as conventional (already accepted).
+
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]

@@ -1,6 +1,6 @@
 //! The GetQuote shared buffer: building the request and checking the reply.
 //!
-//! Spec: GHCI v1.5, "TDG.VP.VMCALL<GetQuote>", table "Format of the GetQuote
+//! Spec: GHCI v1.5, "`TDG.VP.VMCALL<GetQuote>`", table "Format of the GetQuote
 //! shared buffer": a 24-byte little-endian header — version (u64, = 1), status
 //! (u64, written by the VMM), in_len (u32, length of the message that follows:
 //! the TDREPORT), out_len (u32, length of the quote the VMM wrote) — followed by
@@ -9,6 +9,23 @@
 //! The reply is written by the untrusted VMM. Parse a private copy (see
 //! [`crate::shared::copy_from_shared`]), never the live shared bytes; every
 //! length is checked against the buffer before use.
+//!
+//! The whole flow, as the kernel drives it:
+//! 1. [`crate::mr_report`] into private [`crate::TdReport`] with the 64-byte
+//!    report data.
+//! 2. Take whole pages for the buffer (a DCAP quote with its certification
+//!    data is several KiB; 16 KiB is comfortable, QEMU caps the buffer at
+//!    128 KiB), convert them with [`crate::share_range`] and map the shared
+//!    alias.
+//! 3. [`build_quote_request`] into a private staging buffer of the same size,
+//!    then [`crate::shared::copy_to_shared`] it into the shared pages.
+//! 4. [`crate::tdvmcall::get_quote`] with the shared GPA and the length;
+//!    [`crate::VmCallError::Retry`] means "busy, call again later".
+//! 5. Poll: copy the first [`QUOTE_HEADER_LEN`] bytes out,
+//!    [`QuoteHeader::parse`] + [`QuoteHeader::check_status`] until it is no
+//!    longer [`QuoteError::InFlight`] (with the kernel's own timeout; this
+//!    crate does not use the event-notify interrupt).
+//! 6. Copy the whole buffer out and [`parse_quote_response`] the copy.
 
 use core::fmt;
 

@@ -36,7 +36,7 @@ pub mod offsets {
     pub const MROWNER: usize = MRCONFIGID + 48;
     /// TDINFO.MROWNERCONFIG (48 bytes).
     pub const MROWNERCONFIG: usize = MROWNER + 48;
-    /// TDINFO.RTMR[0] (4 × 48 bytes follow).
+    /// TDINFO.RTMR `0` (4 × 48 bytes follow).
     pub const RTMR0: usize = MROWNERCONFIG + 48;
     /// TDINFO.SERVTD_HASH (48 bytes).
     pub const SERVTD_HASH: usize = RTMR0 + 4 * 48;
@@ -129,7 +129,7 @@ impl TdReport {
         field::<{ offsets::MRCONFIGID }, 48>(&self.0)
     }
 
-    /// TDINFO.RTMR[0..4].
+    /// TDINFO.RTMR `0..4`.
     pub fn rtmrs(&self) -> [[u8; 48]; 4] {
         [
             field::<{ offsets::RTMR0 }, 48>(&self.0),

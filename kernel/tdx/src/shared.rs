@@ -9,7 +9,7 @@
 //! told.
 //!
 //! Spec references: TDX Module ABI spec, "GPA Space Partitioning" (shared bit is
-//! GPA bit GPAW-1); GHCI spec, "TDG.VP.VMCALL<MapGPA>"; TDX Module ABI spec,
+//! GPA bit GPAW-1); GHCI spec, "`TDG.VP.VMCALL<MapGPA>`"; TDX Module ABI spec,
 //! "TDG.MEM.PAGE.ACCEPT Leaf".
 
 use core::fmt;
@@ -90,7 +90,7 @@ pub struct SharedBit {
 }
 
 impl SharedBit {
-    /// The shared bit for a GPA width reported by TDG.VP.INFO (RCX[5:0]).
+    /// The shared bit for a GPA width reported by TDG.VP.INFO (RCX bits 5:0).
     /// Only 48 and 52 are defined by the TDX module ABI spec.
     pub const fn from_gpa_width(gpa_width: u8) -> Result<Self, AddressError> {
         match gpa_width {

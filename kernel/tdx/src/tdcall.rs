@@ -215,15 +215,15 @@ impl TdAttributes {
 /// What TDG.VP.INFO reports about the TD (ABI spec, "TDG.VP.INFO Leaf").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TdInfo {
-    /// Effective GPA width in bits (RCX[5:0]); the shared bit is GPAW-1.
+    /// Effective GPA width in bits (RCX bits 5:0); the shared bit is GPAW-1.
     pub gpa_width: u8,
     /// TD attributes (RDX).
     pub attributes: TdAttributes,
-    /// Number of vCPUs initialised by the host (R8[31:0]).
+    /// Number of vCPUs initialised by the host (R8 bits 31:0).
     pub num_vcpus: u32,
-    /// Maximum number of vCPUs (R8[63:32]).
+    /// Maximum number of vCPUs (R8 bits 63:32).
     pub max_vcpus: u32,
-    /// Index of the calling vCPU (R9[31:0]).
+    /// Index of the calling vCPU (R9 bits 31:0).
     pub vcpu_index: u32,
     /// Whether TDG.SYS.RD/RDM are available (R10 bit 0; TDX module 1.5).
     pub sys_rd_available: bool,
@@ -265,7 +265,7 @@ pub fn vp_info() -> Result<TdInfo, TdCallError> {
 /// in the VMCS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VeInfo {
-    /// Exit reason (RCX[31:0]); basic reason in bits 15:0.
+    /// Exit reason (RCX bits 31:0); basic reason in bits 15:0.
     pub exit_reason: u32,
     /// Exit qualification (RDX).
     pub exit_qualification: u64,
@@ -273,10 +273,10 @@ pub struct VeInfo {
     pub guest_linear_address: u64,
     /// Guest physical address (R9).
     pub guest_physical_address: u64,
-    /// VM-exit instruction length (R10[31:0]); defined for instruction-caused
+    /// VM-exit instruction length (R10 bits 31:0); defined for instruction-caused
     /// #VEs, not for EPT violations.
     pub instruction_length: u32,
-    /// VM-exit instruction information (R10[63:32]).
+    /// VM-exit instruction information (R10 bits 63:32).
     pub instruction_info: u32,
 }
 
@@ -338,7 +338,7 @@ pub enum RtmrIndex {
     Rtmr3 = 3,
 }
 
-/// TDG.MR.RTMR.EXTEND: RTMR[index] = SHA-384(RTMR[index] || digest).
+/// TDG.MR.RTMR.EXTEND: RTMR `index` = SHA-384(RTMR `index` || digest).
 ///
 /// # Safety
 /// Must run in a TD. `digest` must be in private, identity-mapped memory.

@@ -36,7 +36,7 @@ const EXPOSE_FATAL_ERROR: u64 = 0xFFCC;
 /// GHCI sub-function numbers (R11). Instruction emulation uses the VMX basic
 /// exit reason of the instruction; the rest are GHCI-specific.
 pub mod subfunction {
-    /// Instruction.CPUID (GHCI "TDG.VP.VMCALL<Instruction.CPUID>").
+    /// Instruction.CPUID (GHCI "`TDG.VP.VMCALL<Instruction.CPUID>`").
     pub const CPUID: u64 = 10;
     /// Instruction.HLT.
     pub const HLT: u64 = 12;
@@ -200,7 +200,7 @@ unsafe fn vmcall(
     Ok(reply)
 }
 
-/// Width of a port I/O access (GHCI "TDG.VP.VMCALL<Instruction.IO>": 1, 2 or 4
+/// Width of a port I/O access (GHCI "`TDG.VP.VMCALL<Instruction.IO>`": 1, 2 or 4
 /// bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -229,7 +229,7 @@ impl IoWidth {
     }
 }
 
-/// Width of an MMIO access (GHCI "TDG.VP.VMCALL<#VE.RequestMMIO>": 1, 2, 4 or
+/// Width of an MMIO access (GHCI "`TDG.VP.VMCALL<#VE.RequestMMIO>`": 1, 2, 4 or
 /// 8 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -569,7 +569,7 @@ impl fmt::Display for MapGpaError {
     }
 }
 
-/// The MapGPA protocol (GHCI "TDG.VP.VMCALL<MapGPA>"), independent of how the
+/// The MapGPA protocol (GHCI "`TDG.VP.VMCALL<MapGPA>`"), independent of how the
 /// call is made: `call(gpa, len)` performs one MapGPA request and returns the
 /// VMM's (R10, R11), or the TDCALL failure. On TDG.VP.VMCALL_RETRY, R11 is the
 /// GPA from which the remaining part must be requested again; it is checked to

@@ -9,7 +9,7 @@
 //!
 //! Specs: TDX Module v1.5 ABI spec, "TDG.VP.VEINFO.GET Leaf" and the #VE
 //! chapter ("Virtualization Exception"); GHCI v1.5, "#VE Handling" and the
-//! TDG.VP.VMCALL<Instruction.*> sections; Intel SDM Vol. 3C, "Basic VM-Exit
+//! `TDG.VP.VMCALL<Instruction.*>` sections; Intel SDM Vol. 3C, "Basic VM-Exit
 //! Reasons" (exit-reason numbers) and "Exit Qualification for I/O Instructions"
 //! (the table `IoQualification` decodes).
 //!
