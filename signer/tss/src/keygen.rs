@@ -22,7 +22,7 @@ use zeroize::Zeroize;
 
 use crate::engine::{impl_protocol, Engine, Rounds};
 use crate::error::{DecodeError, ProtocolError};
-use crate::math::{add_commitments, ct_eq32, eval_commitment, SecretPolynomial, Transcript};
+use crate::math::{base_mul, add_commitments, ct_eq32, eval_commitment, SecretPolynomial, Transcript};
 use crate::participants::{ParticipantId, ParticipantList, MAX_PARTICIPANTS};
 use crate::wire::{ProtocolKind, Reader, Writer};
 use crate::SessionId;
@@ -49,7 +49,7 @@ impl PublicSharing {
 
     /// `share_p · G` for participant `p`.
     pub fn share_commitment(&self, p: ParticipantId) -> ProjectivePoint {
-        eval_commitment(&self.commitments, &p.scalar())
+        eval_commitment(&self.commitments, p)
     }
 
     fn write(&self, w: &mut Writer) {
@@ -145,7 +145,7 @@ impl KeyShare {
         r.finish()?;
         let share = KeyShare { public, me, secret };
         if !share.public.participants.contains(me)
-            || ProjectivePoint::GENERATOR * share.secret != share.public.share_commitment(me)
+            || base_mul(&share.secret) != share.public.share_commitment(me)
         {
             return Err(DecodeError::BadValue { what: "share does not match commitments" });
         }
@@ -403,7 +403,7 @@ impl Dkg {
                 let mut r = Reader::new(&bytes);
                 let s = r.scalar("share").and_then(|s| r.finish().map(|()| s));
                 let mut s = s.map_err(|error| ProtocolError::Malformed { from: d, error })?;
-                if ProjectivePoint::GENERATOR * s != eval_commitment(&cs, &me.scalar()) {
+                if base_mul(&s) != eval_commitment(&cs, me) {
                     s.zeroize();
                     return Err(ProtocolError::BadShare { culprit: d });
                 }

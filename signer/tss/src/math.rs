@@ -9,6 +9,7 @@ use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
+use crate::participants::ParticipantId;
 use crate::wire::{Reader, Writer};
 use crate::DecodeError;
 
@@ -47,15 +48,35 @@ impl SecretPolynomial {
     }
 
     pub fn commit(&self) -> Vec<ProjectivePoint> {
-        self.coeffs.iter().map(|c| ProjectivePoint::GENERATOR * c).collect()
+        self.coeffs.iter().map(base_mul).collect()
     }
 }
 
-/// Evaluates a committed polynomial (coefficients as points) at `x`.
-pub fn eval_commitment(coeffs: &[ProjectivePoint], x: &Scalar) -> ProjectivePoint {
+/// `s·G`, using k256's precomputed tables when its `precomputed-tables` feature is on.
+pub fn base_mul(s: &Scalar) -> ProjectivePoint {
+    use k256::elliptic_curve::ops::MulByGenerator;
+    ProjectivePoint::mul_by_generator(s)
+}
+
+/// `k·P` for a small public `k` (participant evaluation points): plain double-and-add, which
+/// is far cheaper than a full-width scalar multiplication. `k` is public, so branching is fine.
+pub fn mul_small(p: &ProjectivePoint, k: u64) -> ProjectivePoint {
+    let mut acc = ProjectivePoint::IDENTITY;
+    for i in (0..64 - k.leading_zeros()).rev() {
+        acc = acc.double();
+        if (k >> i) & 1 == 1 {
+            acc += p;
+        }
+    }
+    acc
+}
+
+/// Evaluates a committed polynomial (coefficients as points) at participant `p`'s point.
+pub fn eval_commitment(coeffs: &[ProjectivePoint], p: ParticipantId) -> ProjectivePoint {
+    let x = u64::from(p.0) + 1;
     let mut acc = ProjectivePoint::IDENTITY;
     for c in coeffs.iter().rev() {
-        acc = acc * x + c;
+        acc = mul_small(&acc, x) + c;
     }
     acc
 }
@@ -126,7 +147,7 @@ impl DleqProof {
         rng: &mut impl CryptoRngCore,
     ) -> Self {
         let mut k = Scalar::random(&mut *rng);
-        let k1 = ProjectivePoint::GENERATOR * k;
+        let k1 = base_mul(&k);
         let k2 = *h * k;
         let e = Self::challenge(context, h, p, q, &k1, &k2);
         let z = k + e * x;
@@ -135,7 +156,7 @@ impl DleqProof {
     }
 
     pub fn verify(&self, context: &Transcript, h: &ProjectivePoint, p: &ProjectivePoint, q: &ProjectivePoint) -> bool {
-        let k1 = ProjectivePoint::GENERATOR * self.z - *p * self.e;
+        let k1 = base_mul(&self.z) - *p * self.e;
         let k2 = *h * self.z - *q * self.e;
         bool::from(!h.is_identity()) && Self::challenge(context, h, p, q, &k1, &k2) == self.e
     }
@@ -197,7 +218,9 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(2);
         let f = SecretPolynomial::random(4, Scalar::from(9u64), &mut rng);
         let c = f.commit();
-        let x = Scalar::from(5u64);
-        assert_eq!(eval_commitment(&c, &x), ProjectivePoint::GENERATOR * f.eval(&x));
+        let p = ParticipantId(4);
+        assert_eq!(eval_commitment(&c, p), ProjectivePoint::GENERATOR * f.eval(&p.scalar()));
+        assert_eq!(mul_small(&c[1], 300), c[1] * Scalar::from(300u64));
+        assert_eq!(mul_small(&c[1], 0), ProjectivePoint::IDENTITY);
     }
 }

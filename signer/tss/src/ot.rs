@@ -32,7 +32,7 @@ use sha3::digest::{ExtendableOutput, Update, XofReader};
 use sha3::Shake128;
 use zeroize::Zeroize;
 
-use crate::math::{bytes_to_scalar, Transcript};
+use crate::math::{base_mul, bytes_to_scalar, Transcript};
 use crate::participants::ParticipantId;
 
 /// Base OTs per extension (computational security parameter).
@@ -171,7 +171,7 @@ impl ReceiverSide {
     /// Step 1: the base-OT sender message `Y`.
     pub fn new(rng: &mut impl CryptoRngCore) -> Self {
         let y = Scalar::random(&mut *rng);
-        let big_y = ProjectivePoint::GENERATOR * y;
+        let big_y = base_mul(&y);
         ReceiverSide { y, big_y, seeds: Vec::new(), choices: Vec::new(), rows: Vec::new(), gadget_bits: 0 }
     }
 
@@ -301,7 +301,7 @@ impl SenderSide {
             let mut x = Scalar::random(&mut *rng);
             let bit = Choice::from(((delta >> l) & 1) as u8);
             let add = ProjectivePoint::conditional_select(&ProjectivePoint::IDENTITY, big_y, bit);
-            let big_x = ProjectivePoint::GENERATOR * x + add;
+            let big_x = base_mul(&x) + add;
             keys.push(ctx.base_key(l, big_y, &big_x, &(*big_y * x)));
             x.zeroize();
             xs.push(big_x);

@@ -16,7 +16,7 @@ use zeroize::Zeroize;
 use crate::engine::{impl_protocol, Engine, Rounds};
 use crate::error::{DecodeError, ProtocolError};
 use crate::keygen::KeyShare;
-use crate::math::{eval_commitment, Transcript};
+use crate::math::{base_mul, eval_commitment, Transcript};
 use crate::participants::{ParticipantId, ParticipantList, MAX_PARTICIPANTS};
 use crate::triples::TripleShare;
 use crate::wire::{ProtocolKind, Reader, Writer};
@@ -116,11 +116,10 @@ impl PresignatureShare {
             k_commitments,
             sigma_commitments,
         };
-        let x = me.scalar();
         if !p.participants.contains(me)
             || big_r == AffinePoint::IDENTITY
-            || ProjectivePoint::GENERATOR * p.k != eval_commitment(&p.k_commitments, &x)
-            || ProjectivePoint::GENERATOR * p.sigma != eval_commitment(&p.sigma_commitments, &x)
+            || base_mul(&p.k) != eval_commitment(&p.k_commitments, me)
+            || base_mul(&p.sigma) != eval_commitment(&p.sigma_commitments, me)
         {
             return Err(DecodeError::BadValue { what: "presignature does not match commitments" });
         }
@@ -188,9 +187,8 @@ impl Presign {
         let me = self.engine.me;
         let set = self.engine.participants().clone();
         let lam = |p| set.lagrange(p).unwrap_or(Scalar::ZERO);
-        let mut kd = lam(me) * self.t0.c;
-        let mut eps = lam(me) * (self.t0.a - self.t1.a);
-        let mut rho = lam(me) * (self.x - self.t1.b);
+        let mut opened = Vec::with_capacity(set.len());
+        opened.push((me, self.t0.c, self.t0.a - self.t1.a, self.x - self.t1.b));
         for j in set.others(me) {
             let bytes = self.engine.take_broadcast(j);
             let mut r = Reader::new(&bytes);
@@ -200,18 +198,40 @@ impl Presign {
                 Ok(v)
             })();
             let (kd_j, eps_j, rho_j) = parsed.map_err(|error| ProtocolError::Malformed { from: j, error })?;
-            let xj = j.scalar();
-            let g = ProjectivePoint::GENERATOR;
-            let ok = g * kd_j == eval_commitment(&self.t0.c_commitments, &xj)
-                && g * eps_j
-                    == eval_commitment(&self.t0.a_commitments, &xj) - eval_commitment(&self.t1.a_commitments, &xj)
-                && g * rho_j == self.key_public.share_commitment(j) - eval_commitment(&self.t1.b_commitments, &xj);
-            if !ok {
-                return Err(ProtocolError::BadShare { culprit: j });
+            opened.push((j, kd_j, eps_j, rho_j));
+        }
+        let (mut kd, mut eps, mut rho) = (Scalar::ZERO, Scalar::ZERO, Scalar::ZERO);
+        for (p, kd_p, eps_p, rho_p) in &opened {
+            let l = lam(*p);
+            kd += l * kd_p;
+            eps += l * eps_p;
+            rho += l * rho_p;
+        }
+        // Optimistic check of the opened values against the public points; only if it fails are
+        // the individual shares checked against the commitments to find who sent a wrong one.
+        let (a0, a1, b1, c0) = (
+            self.t0.a_commitments[0],
+            self.t1.a_commitments[0],
+            self.t1.b_commitments[0],
+            self.t0.c_commitments[0],
+        );
+        let pk = self.key_public.commitments[0];
+        if base_mul(&kd) != c0 || base_mul(&eps) != a0 - a1 || base_mul(&rho) != pk - b1 {
+            for (j, kd_j, eps_j, rho_j) in opened.iter().skip(1) {
+                let j = *j;
+                let ok = base_mul(kd_j) == eval_commitment(&self.t0.c_commitments, j)
+                    && base_mul(eps_j)
+                        == eval_commitment(&self.t0.a_commitments, j) - eval_commitment(&self.t1.a_commitments, j)
+                    && base_mul(rho_j) == self.key_public.share_commitment(j) - eval_commitment(&self.t1.b_commitments, j);
+                if !ok {
+                    return Err(ProtocolError::BadShare { culprit: j });
+                }
             }
-            kd += lam(j) * kd_j;
-            eps += lam(j) * eps_j;
-            rho += lam(j) * rho_j;
+            return Err(ProtocolError::BadInput("own triple or key share does not match its commitments"));
+        }
+        for (_, _, e, r) in opened.iter_mut() {
+            e.zeroize();
+            r.zeroize();
         }
         let kd_inv: Option<Scalar> = kd.invert().into();
         let kd_inv = kd_inv.ok_or(ProtocolError::Degenerate("k·d is zero"))?;
@@ -225,7 +245,7 @@ impl Presign {
             .zip(&self.t1.a_commitments)
             .map(|((c, b), a)| *c + *b * eps + *a * rho)
             .collect();
-        sigma_commitments[0] += ProjectivePoint::GENERATOR * (eps * rho);
+        sigma_commitments[0] += base_mul(&(eps * rho));
         let mut t = Transcript::new(b"presignature id");
         t.append(&self.t0.id).append(&self.t1.id).append(self.engine.session());
         let out = PresignatureShare {

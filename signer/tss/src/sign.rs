@@ -22,7 +22,7 @@ use zeroize::Zeroize;
 use crate::engine::{impl_protocol, Engine, Rounds};
 use crate::error::ProtocolError;
 use crate::keygen::KeyShare;
-use crate::math::{eval_commitment, Transcript};
+use crate::math::{base_mul, eval_commitment, Transcript};
 use crate::participants::ParticipantId;
 use crate::presign::PresignatureShare;
 use crate::wire::{ProtocolKind, Reader, Writer};
@@ -71,7 +71,7 @@ impl FullSignature {
 
 /// The NEAR-derived public key `pk + tweak·G`.
 pub fn derived_public_key(root: &AffinePoint, tweak: &Scalar) -> AffinePoint {
-    (ProjectivePoint::from(*root) + ProjectivePoint::GENERATOR * tweak).to_affine()
+    (ProjectivePoint::from(*root) + base_mul(&tweak)).to_affine()
 }
 
 const R_SHARE: u8 = 1;
@@ -189,10 +189,9 @@ impl Sign {
         let (h, r) = (self.h(), self.r());
         let delta = self.delta_inv.invert().unwrap_or(Scalar::ZERO);
         for (p, s_p) in &shares {
-            let x = p.scalar();
-            let expected = eval_commitment(&self.presig.k_commitments, &x) * (h + r * self.request.tweak)
-                + eval_commitment(&self.presig.sigma_commitments, &x) * r;
-            if ProjectivePoint::GENERATOR * (*s_p * delta) != expected {
+            let expected = eval_commitment(&self.presig.k_commitments, *p) * (h + r * self.request.tweak)
+                + eval_commitment(&self.presig.sigma_commitments, *p) * r;
+            if base_mul(&(*s_p * delta)) != expected {
                 return Err(ProtocolError::BadShare { culprit: *p });
             }
         }

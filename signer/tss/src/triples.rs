@@ -28,7 +28,7 @@ use zeroize::Zeroize;
 
 use crate::engine::{impl_protocol, Engine, Rounds};
 use crate::error::{DecodeError, ProtocolError};
-use crate::math::{add_commitments, ct_eq32, eval_commitment, DleqProof, SecretPolynomial, Transcript};
+use crate::math::{base_mul, add_commitments, ct_eq32, eval_commitment, DleqProof, SecretPolynomial, Transcript};
 use crate::ot::{extension_len, PairContext, ReceiverSide, SenderSide, KAPPA, MTA_OTS};
 use crate::participants::{ParticipantId, ParticipantList, MAX_PARTICIPANTS};
 use crate::wire::{ProtocolKind, Reader, Writer};
@@ -135,12 +135,10 @@ impl TripleShare {
             b_commitments,
             c_commitments,
         };
-        let x = me.scalar();
-        let g = ProjectivePoint::GENERATOR;
         if !t.participants.contains(me)
-            || g * t.a != eval_commitment(&t.a_commitments, &x)
-            || g * t.b != eval_commitment(&t.b_commitments, &x)
-            || g * t.c != eval_commitment(&t.c_commitments, &x)
+            || base_mul(&t.a) != eval_commitment(&t.a_commitments, me)
+            || base_mul(&t.b) != eval_commitment(&t.b_commitments, me)
+            || base_mul(&t.c) != eval_commitment(&t.c_commitments, me)
         {
             return Err(DecodeError::BadValue { what: "triple does not match commitments" });
         }
@@ -346,11 +344,10 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
         let me = self.engine.me;
         let session = *self.engine.session();
         let (t, count) = (self.threshold, self.count);
-        let x = me.scalar();
         self.e_sum = self.e_comm.clone();
         self.f_sum = self.f_comm.clone();
-        self.a_shares = self.e_polys.iter().map(|p| p.eval(&x)).collect();
-        self.b_shares = self.f_polys.iter().map(|p| p.eval(&x)).collect();
+        self.a_shares = self.e_polys.iter().map(|p| p.eval(&me.scalar())).collect();
+        self.b_shares = self.f_polys.iter().map(|p| p.eval(&me.scalar())).collect();
         let my_f: Vec<Scalar> = self.f_polys.iter().map(|p| p.constant()).collect();
         for j in self.others() {
             let bytes = self.engine.take_broadcast(j);
@@ -385,8 +382,8 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
             let (mut shares, xs) = private.map_err(|error| ProtocolError::Malformed { from: j, error })?;
             for k in 0..count {
                 let (es, fs) = shares[k];
-                if ProjectivePoint::GENERATOR * es != eval_commitment(&e[k], &x)
-                    || ProjectivePoint::GENERATOR * fs != eval_commitment(&f[k], &x)
+                if base_mul(&es) != eval_commitment(&e[k], me)
+                    || base_mul(&fs) != eval_commitment(&f[k], me)
                 {
                     shares.zeroize_pairs();
                     return Err(ProtocolError::BadShare { culprit: j });
@@ -502,10 +499,9 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
     fn on_product(&mut self) -> Result<(), ProtocolError> {
         let me = self.engine.me;
         let (t, count) = (self.threshold, self.count);
-        let x = me.scalar();
         let mut l_sum = self.l_comm.clone();
         let mut c_sum = self.my_cs.clone();
-        let mut c_shares: Vec<Scalar> = self.l_polys.iter().map(|l| l.eval(&x)).collect();
+        let mut c_shares: Vec<Scalar> = self.l_polys.iter().map(|l| l.eval(&me.scalar())).collect();
         for j in self.others() {
             let bytes = self.engine.take_broadcast(j);
             let mut r = Reader::new(&bytes);
@@ -533,7 +529,7 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
                     shares.zeroize();
                     return Err(ProtocolError::BadProof { culprit: j });
                 }
-                if ProjectivePoint::GENERATOR * shares[k] != eval_commitment(lc, &x) {
+                if base_mul(&shares[k]) != eval_commitment(lc, me) {
                     shares.zeroize();
                     return Err(ProtocolError::BadShare { culprit: j });
                 }
