@@ -12,8 +12,10 @@
 //! - [`LocalSgxKeySource`] (`local-sgx`): the SGX local key provider dstack deployments run
 //!   (`gramine-sealing-key-provider`, now dstack's `local-key-provider`), wire-compatible.
 
+#[cfg(feature = "local-sgx")]
 mod local_sgx;
 
+#[cfg(feature = "local-sgx")]
 pub use local_sgx::{
     LocalSgxKeySource, LocalSgxPolicy, ProviderQuoteVerifier, ProviderResponse, VerifiedSgxReport,
     ENCRYPTED_KEY_LEN, MAX_RESPONSE_FRAME, MAX_TD_QUOTE,
@@ -138,6 +140,7 @@ fn sealing_key_from(salt: &[u8], ikm: &[u8], info: &[u8]) -> SealingKey {
     SealingKey::from_bytes(*out)
 }
 
+#[cfg_attr(not(feature = "local-sgx"), allow(dead_code))]
 pub(crate) fn hex_lower(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
