@@ -3,8 +3,10 @@
 //! The image polls its devices; between polls it arms a one-shot timer for
 //! the next deadline smoltcp reports and halts, so an idle node costs the host
 //! almost nothing. The timer's rate is measured against the TSC at boot.
-//! Emulated platform: xAPIC registers through MMIO at the base in
-//! IA32_APIC_BASE.
+//! Register access follows the mode the firmware left: x2APIC (MSRs; always
+//! the case in a TD, where a trapping MSR becomes a #VE the TDX layer
+//! emulates) or xAPIC (MMIO at the base in IA32_APIC_BASE, through the
+//! platform).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,26 +23,45 @@ const REG_DIVIDE: u64 = 0x3e0;
 const LVT_MASKED: u32 = 1 << 16;
 const DIVIDE_BY_16: u32 = 0b0011;
 
+const APIC_BASE_X2APIC_ENABLED: u64 = 1 << 10;
+const X2APIC_MSR_BASE: u32 = 0x800;
+
+/// xAPIC MMIO base, or [`X2APIC`] when registers are MSRs.
 static BASE: AtomicU64 = AtomicU64::new(0);
+const X2APIC: u64 = u64::MAX;
 static TICKS_PER_MS: AtomicU64 = AtomicU64::new(0);
 
 fn write(reg: u64, value: u32) {
     let base = BASE.load(Ordering::Relaxed);
-    // SAFETY: `base` is the APIC page from IA32_APIC_BASE, identity-mapped
-    // by paging; registers are 32-bit and 16-byte aligned.
-    unsafe { platform::get().mmio_write(base + reg, 4, u64::from(value)) }
+    if base == X2APIC {
+        let mut msr = x86_64::registers::model_specific::Msr::new(X2APIC_MSR_BASE + (reg >> 4) as u32);
+        // SAFETY: x2APIC mode is enabled (checked in init) and `reg` is one of
+        // the timer/EOI/SVR registers, whose MSRs exist in that mode.
+        unsafe { msr.write(u64::from(value)) };
+    } else {
+        // SAFETY: `base` is the APIC page from IA32_APIC_BASE, identity-mapped
+        // by paging; registers are 32-bit and 16-byte aligned.
+        unsafe { platform::get().mmio_write(base + reg, 4, u64::from(value)) }
+    }
 }
 
 fn read(reg: u64) -> u32 {
     let base = BASE.load(Ordering::Relaxed);
-    // SAFETY: as in `write`.
-    unsafe { platform::get().mmio_read(base + reg, 4) as u32 }
+    if base == X2APIC {
+        let msr = x86_64::registers::model_specific::Msr::new(X2APIC_MSR_BASE + (reg >> 4) as u32);
+        // SAFETY: as in `write`.
+        unsafe { msr.read() as u32 }
+    } else {
+        // SAFETY: as in `write`.
+        unsafe { platform::get().mmio_read(base + reg, 4) as u32 }
+    }
 }
 
 /// Enables the APIC and measures the timer rate. Returns ticks per ms.
 pub fn init() -> u64 {
     // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU with an APIC.
-    let base = unsafe { x86_64::registers::model_specific::Msr::new(IA32_APIC_BASE).read() } & 0xf_ffff_f000;
+    let apic_base = unsafe { x86_64::registers::model_specific::Msr::new(IA32_APIC_BASE).read() };
+    let base = if apic_base & APIC_BASE_X2APIC_ENABLED != 0 { X2APIC } else { apic_base & 0xf_ffff_f000 };
     BASE.store(base, Ordering::Relaxed);
     write(REG_SVR, 0x100 | u32::from(SPURIOUS_VECTOR));
     write(REG_DIVIDE, DIVIDE_BY_16);

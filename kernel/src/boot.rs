@@ -51,9 +51,9 @@ pub struct BootInfo {
     pub load_options: Vec<u8>,
     /// Their full length.
     pub load_options_len: usize,
-    /// SHA-384 digest of the command line as [`crate::measured_boot`]
-    /// defines it, taken over the full load options.
-    pub cmdline_digest: [u8; 48],
+    /// The command-line bytes [`crate::measured_boot`] extends into RTMR2,
+    /// taken from the full load options.
+    pub cmdline_measured: Vec<u8>,
     pub tsc_hz: u64,
     pub tsc_calibration: clock::Calibration,
     pub heap: (u64, u64),
@@ -146,13 +146,13 @@ fn efi_main() -> Status {
         return early_error("heap initialisation failed");
     }
 
-    let (load_options, load_options_len, cmdline_digest) = {
+    let (load_options, load_options_len, cmdline_measured) = {
         let Ok(image) = boot::open_protocol_exclusive::<LoadedImage>(boot::image_handle()) else {
             return early_error("cannot open the LoadedImage protocol");
         };
         let raw = image.load_options_as_bytes().unwrap_or(&[]);
-        let digest = crate::measured_boot::cmdline_digest(raw);
-        (raw[..raw.len().min(MAX_LOAD_OPTIONS)].to_vec(), raw.len(), digest)
+        let measured = crate::measured_boot::cmdline_measured_bytes(raw);
+        (raw[..raw.len().min(MAX_LOAD_OPTIONS)].to_vec(), raw.len(), measured)
     };
 
     // SAFETY: nothing holds boot-services resources past this point (the
@@ -165,7 +165,7 @@ fn efi_main() -> Status {
     let info = Box::new(BootInfo {
         load_options,
         load_options_len,
-        cmdline_digest,
+        cmdline_measured,
         tsc_hz,
         tsc_calibration,
         heap: (heap_start, heap_start + heap_size),

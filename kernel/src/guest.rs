@@ -17,6 +17,7 @@ use core::fmt;
 use tdsigner_node::config::NodeConfig;
 use tdsigner_node::health::{Health, PlatformKind};
 use tdsigner_node::http::{Method, RequestHead, Response};
+use tdsigner_node::public_data::PublicData;
 use virtio_drivers::transport::pci::bus::PciRoot;
 use virtio_drivers::transport::DeviceType;
 
@@ -52,14 +53,17 @@ pub fn start(info: BootInfo) -> ! {
     let platform = match platform::init() {
         Ok(p) => p,
         Err(e) => {
-            // No console without a platform: the firmware's runtime reset is
-            // the only way to say anything, so just power off.
-            let _ = e;
+            // Without a platform there is no safe console (under TDX port I/O
+            // would #VE with no handler yet): report through the VMM if this
+            // is a TD, then power off.
+            if tdsigner_tdx::is_td() {
+                tdsigner_tdx::tdvmcall::report_fatal_error(&alloc::format!("tdsigner: platform: {e}"));
+            }
             power_off()
         }
     };
     crate::console::init();
-    arch::init(None);
+    arch::init(platform::ve_entry());
     let layout = paging::Layout {
         table_pool: info.table_pool,
         identity: &info.memory_map,
@@ -82,6 +86,7 @@ pub fn start(info: BootInfo) -> ! {
         kind.name(),
         match kind {
             PlatformKind::Emulated => " (NOT a TDX guest: measurements and attestation are emulated)",
+            PlatformKind::Tdx if platform.is_debug_td() => " (DEBUG TD: the host can read this guest; not for production)",
             PlatformKind::Tdx => "",
         }
     );
@@ -97,9 +102,9 @@ pub fn start(info: BootInfo) -> ! {
     // Measure the configuration before anything reads it.
     if let Err(e) = measured_boot::extend(
         measured_boot::CMDLINE_RTMR,
+        measured_boot::EV_IPL,
         "kernel-cmdline",
-        info.cmdline_digest,
-        info.load_options.clone(),
+        info.cmdline_measured.clone(),
     ) {
         fatal(format_args!("cannot measure the command line: {e}"));
     }
@@ -144,6 +149,8 @@ pub fn start(info: BootInfo) -> ! {
             tdsigner_node::config::NetConfig::Static { .. } => "static address",
         }
     );
+    let (dma_used, dma_pages) = virtio::hal::usage();
+    kprintln!("dma: {dma_used} of {dma_pages} shared pages in use");
     if let Some(ip) = net.ipv4() {
         log_ipv4(ip, config.http_port);
     }
@@ -157,6 +164,13 @@ pub fn start(info: BootInfo) -> ! {
                 200,
                 Health { platform: kind, uptime_ms: clock::now_ms(), boot_count }.to_json(),
             ),
+            (Method::Get | Method::Head, "/public_data") => match public_data(kind) {
+                Ok(body) => Response::json(200, body),
+                Err(e) => {
+                    kprintln!("public_data: {e}");
+                    Response::error(500)
+                }
+            },
             (Method::Get | Method::Head, _) => Response::error(404),
             _ => Response::error(405),
         }
@@ -173,6 +187,21 @@ pub fn start(info: BootInfo) -> ! {
             apic::sleep_us(delay);
         }
     }
+}
+
+/// The `/public_data` body: RTMRs from the emulated registers, or MRTD and
+/// RTMRs from a fresh TDREPORT under TDX, plus the image's event log.
+fn public_data(kind: PlatformKind) -> Result<Vec<u8>, platform::PlatformError> {
+    let p = platform::get();
+    let (mrtd, rtmrs) = match p.emulated_rtmrs() {
+        Some(rtmrs) => (None, rtmrs),
+        None => {
+            let report = platform::td_report(&[0u8; 64])?;
+            (Some(report.mrtd()), report.rtmrs())
+        }
+    };
+    let events = measured_boot::events();
+    Ok(PublicData { platform: kind, mrtd, rtmrs, event_log: &events }.to_json())
 }
 
 fn log_ipv4(ip: crate::net::Ipv4State, port: u16) {

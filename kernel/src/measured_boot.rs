@@ -3,58 +3,54 @@
 //! The firmware measures the image (RTMR1, Authenticode of the PE) but not
 //! the command line of a non-Linux PE, so the image does it, before parsing:
 //!
-//! - **RTMR2** ← SHA-384 over the load options up to and including the first
-//!   UTF-16 NUL unit; if there is no NUL, over the load options followed by
-//!   `00 00`. For a well-formed command line `S` this is
-//!   `SHA-384(UTF-16LE(S) ‖ 00 00)` — the digest the Linux EFI stub extends
-//!   for its command line, so measure/ computes RTMR2 the same way for both.
+//! - **RTMR2** ← SHA-384 of the *measured command-line bytes*: the load
+//!   options up to and including the first UTF-16 NUL unit, or, if there is
+//!   no NUL, the load options followed by `00 00`. For a well-formed command
+//!   line `S` these bytes are `UTF-16LE(S) ‖ 00 00`, the same digest input the
+//!   Linux EFI stub uses for its command line, so `measure` computes RTMR2 the
+//!   same way for both. Logged as event type 13 (EV_IPL), name
+//!   `kernel-cmdline`, payload = the measured bytes.
 //!
-//! Every extension is appended to an in-memory event log (RTMR index, digest,
-//! name, payload) that is served with the quote.
+//! Every extension is appended to an in-memory event log served in
+//! `/public_data`; a verifier recomputes each digest from its payload.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use sha2::{Digest, Sha384};
 use spin::Mutex;
+use tdsigner_node::public_data::EventLogEntry;
 
 use crate::platform::{self, PlatformError};
 
 /// RTMR the command line goes into.
-pub const CMDLINE_RTMR: usize = 2;
+pub const CMDLINE_RTMR: u32 = 2;
+/// TCG EV_IPL: measurements by the boot loader / OS image itself.
+pub const EV_IPL: u32 = 13;
 
-/// One logged extension.
-#[derive(Clone)]
-pub struct LoggedEvent {
-    pub rtmr: usize,
-    pub digest: [u8; 48],
-    pub name: &'static str,
-    pub payload: Vec<u8>,
-}
+static LOG: Mutex<Vec<EventLogEntry>> = Mutex::new(Vec::new());
 
-static LOG: Mutex<Vec<LoggedEvent>> = Mutex::new(Vec::new());
-
-/// The command-line digest defined in the module docs.
-pub fn cmdline_digest(load_options: &[u8]) -> [u8; 48] {
-    let mut h = Sha384::new();
-    let nul_unit = load_options.chunks_exact(2).position(|u| u == [0, 0]);
-    match nul_unit {
-        Some(i) => h.update(&load_options[..(i + 1) * 2]),
+/// The bytes the command-line digest covers (see the module docs).
+pub fn cmdline_measured_bytes(load_options: &[u8]) -> Vec<u8> {
+    match load_options.chunks_exact(2).position(|u| u == [0, 0]) {
+        Some(i) => load_options[..(i + 1) * 2].to_vec(),
         None => {
-            h.update(load_options);
-            h.update([0u8, 0u8]);
+            let mut bytes = load_options.to_vec();
+            bytes.extend_from_slice(&[0, 0]);
+            bytes
         }
     }
-    h.finalize().into()
 }
 
-/// Extends `rtmr` with `digest` and logs it.
-pub fn extend(rtmr: usize, name: &'static str, digest: [u8; 48], payload: Vec<u8>) -> Result<(), PlatformError> {
-    platform::get().extend_rtmr(rtmr, &digest)?;
-    LOG.lock().push(LoggedEvent { rtmr, digest, name, payload });
+/// Extends `rtmr` with SHA-384(`payload`) and logs the event.
+pub fn extend(rtmr: u32, event_type: u32, name: &str, payload: Vec<u8>) -> Result<(), PlatformError> {
+    let digest: [u8; 48] = Sha384::digest(&payload).into();
+    platform::get().extend_rtmr(rtmr as usize, &digest)?;
+    LOG.lock().push(EventLogEntry { imr: rtmr, event_type, digest, event: String::from(name), payload });
     Ok(())
 }
 
 /// A copy of the event log.
-pub fn events() -> Vec<LoggedEvent> {
+pub fn events() -> Vec<EventLogEntry> {
     LOG.lock().clone()
 }

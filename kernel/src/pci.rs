@@ -8,7 +8,7 @@
 use alloc::vec::Vec;
 
 use virtio_drivers::transport::pci::bus::{
-    Command, ConfigurationAccess, DeviceFunction, DeviceFunctionInfo, PciRoot,
+    Command, ConfigurationAccess, DeviceFunction, PciRoot,
 };
 use virtio_drivers::transport::pci::virtio_device_type;
 use virtio_drivers::transport::DeviceType;
@@ -50,7 +50,6 @@ impl ConfigurationAccess for PortCam {
 /// A virtio device found on the bus.
 pub struct VirtioFunction {
     pub function: DeviceFunction,
-    pub info: DeviceFunctionInfo,
     pub device_type: DeviceType,
 }
 
@@ -60,7 +59,7 @@ pub fn scan_virtio(root: &mut PciRoot<PortCam>) -> Vec<VirtioFunction> {
     let found: Vec<VirtioFunction> = root
         .enumerate_bus(0)
         .filter_map(|(function, info)| {
-            virtio_device_type(&info).map(|device_type| VirtioFunction { function, info, device_type })
+            virtio_device_type(&info).map(|device_type| VirtioFunction { function, device_type })
         })
         .collect();
     for f in &found {

@@ -12,6 +12,10 @@
 
 use spin::{Mutex, Once};
 use tdsigner_node::health::PlatformKind;
+use tdsigner_tdx::report::{ReportData, RtmrExtendData, TdReport};
+use tdsigner_tdx::shared::{ConversionTable, PageRange, SharedBit};
+use tdsigner_tdx::tdcall::{self, RtmrIndex, TdInfo};
+use tdsigner_tdx::tdvmcall::{self, MmioWidth};
 
 static PLATFORM: Once<Platform> = Once::new();
 
@@ -23,25 +27,48 @@ pub const EXTENDABLE_RTMRS: [usize; 2] = [2, 3];
 pub enum PlatformError {
     /// RTMR index outside 2..=3.
     RtmrIndex(usize),
-    /// The CPU reports a TDX guest but this image cannot drive it yet.
-    TdxNotSupported,
+    /// A TDCALL failed (leaf name, raw status).
+    TdCall(&'static str, u64),
+    /// TDG.VP.INFO reported a GPA width the spec does not define.
+    GpaWidth(u8),
+    /// The TD does not have SEPT #VE disabled: touching an unaccepted page
+    /// would raise a #VE this kernel does not handle, so it refuses to run.
+    SeptVeEnabled,
+    /// Shared-memory conversion failed.
+    Convert,
 }
 
 impl core::fmt::Display for PlatformError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             PlatformError::RtmrIndex(i) => write!(f, "RTMR{i} cannot be extended by the guest"),
-            PlatformError::TdxNotSupported => write!(
-                f,
-                "running in a TDX trust domain, but this build's TDX backend is not wired in yet"
-            ),
+            PlatformError::TdCall(leaf, status) => write!(f, "TDCALL {leaf} failed with status {status:#x}"),
+            PlatformError::GpaWidth(w) => write!(f, "TD reports an unsupported GPA width {w}"),
+            PlatformError::SeptVeEnabled => {
+                write!(f, "TD attribute SEPT_VE_DISABLE is not set; refusing to run")
+            }
+            PlatformError::Convert => write!(f, "MapGPA conversion to shared memory failed"),
         }
+    }
+}
+
+impl From<tdcall::TdCallError> for PlatformError {
+    fn from(e: tdcall::TdCallError) -> Self {
+        PlatformError::TdCall(e.leaf.name(), e.status)
     }
 }
 
 /// The active backend.
 pub enum Platform {
+    Tdx(Tdx),
     Emulated(Emulated),
+}
+
+/// A real trust domain.
+pub struct Tdx {
+    info: TdInfo,
+    shared: SharedBit,
+    conversions: Mutex<ConversionTable<8>>,
 }
 
 /// Software stand-in for the TDX interfaces.
@@ -49,27 +76,42 @@ pub struct Emulated {
     rtmr: Mutex<[[u8; 48]; 4]>,
 }
 
-/// True when CPUID leaf 0x21 carries the TDX vendor string.
-fn cpu_reports_td() -> bool {
-    let max = core::arch::x86_64::__cpuid(0).eax;
-    if max < 0x21 {
-        return false;
-    }
-    let l = core::arch::x86_64::__cpuid_count(0x21, 0);
-    let mut vendor = [0u8; 12];
-    vendor[0..4].copy_from_slice(&l.ebx.to_le_bytes());
-    vendor[4..8].copy_from_slice(&l.edx.to_le_bytes());
-    vendor[8..12].copy_from_slice(&l.ecx.to_le_bytes());
-    &vendor == b"IntelTDX    "
+/// Detects and initialises the backend by CPUID leaf 0x21. Call once,
+/// first thing after ExitBootServices.
+pub fn init() -> Result<&'static Platform, PlatformError> {
+    let platform = if tdsigner_tdx::is_td() {
+        let info = tdcall::vp_info()?;
+        let shared = info.shared_bit().map_err(|_| PlatformError::GpaWidth(info.gpa_width))?;
+        if !info.attributes.sept_ve_disabled() {
+            return Err(PlatformError::SeptVeEnabled);
+        }
+        tdsigner_tdx::ve::set_ve_fatal_hook(ve_fatal);
+        Platform::Tdx(Tdx { info, shared, conversions: Mutex::new(ConversionTable::new()) })
+    } else {
+        Platform::Emulated(Emulated { rtmr: Mutex::new([[0; 48]; 4]) })
+    };
+    Ok(PLATFORM.call_once(|| platform))
 }
 
-/// Detects and initialises the backend. Call once, first thing after
-/// ExitBootServices.
-pub fn init() -> Result<&'static Platform, PlatformError> {
-    if cpu_reports_td() {
-        return Err(PlatformError::TdxNotSupported);
+/// Where an unhandled #VE ends: one line on the console and power-off.
+fn ve_fatal(
+    frame: &tdsigner_tdx::ve::VeTrapFrame,
+    info: Option<&tdcall::VeInfo>,
+    error: &tdsigner_tdx::ve::VeError,
+) -> ! {
+    crate::guest::fatal(format_args!(
+        "unhandled #VE at rip={:#x} (exit reason {:?}): {error}",
+        frame.rip,
+        info.map(|i| i.exit_reason)
+    ))
+}
+
+/// The #VE entry point to install at vector 20, when the backend has one.
+pub fn ve_entry() -> Option<u64> {
+    match get() {
+        Platform::Tdx(_) => Some(tdsigner_tdx::ve::ve_entry_address()),
+        Platform::Emulated(_) => None,
     }
-    Ok(PLATFORM.call_once(|| Platform::Emulated(Emulated { rtmr: Mutex::new([[0; 48]; 4]) })))
 }
 
 /// The backend. Panics if called before [`init`]; every caller runs after it.
@@ -88,7 +130,17 @@ pub fn try_get() -> Option<&'static Platform> {
 impl Platform {
     pub fn kind(&self) -> PlatformKind {
         match self {
+            Platform::Tdx(_) => PlatformKind::Tdx,
             Platform::Emulated(_) => PlatformKind::Emulated,
+        }
+    }
+
+    /// Whether the TD was launched with the DEBUG attribute (its memory and
+    /// state are readable by the host): never acceptable in production.
+    pub fn is_debug_td(&self) -> bool {
+        match self {
+            Platform::Tdx(t) => t.info.attributes.is_debug(),
+            Platform::Emulated(_) => false,
         }
     }
 
@@ -96,12 +148,18 @@ impl Platform {
     /// (0 when emulated).
     pub fn shared_bit(&self) -> u64 {
         match self {
+            Platform::Tdx(t) => t.shared.mask(),
             Platform::Emulated(_) => 0,
         }
     }
 
+    /// Port I/O failures under TDX (the VMM refused) read as all ones, like
+    /// an absent device.
     pub fn io_read8(&self, port: u16) -> u8 {
         match self {
+            // SAFETY: TDVMCALL<Instruction.IO> has no memory operands; the
+            // ports are the UART and PCI configuration ports this kernel owns.
+            Platform::Tdx(_) => unsafe { tdvmcall::io_read_u8(port) }.unwrap_or(u8::MAX),
             // SAFETY: port I/O on the emulated platform goes to QEMU devices
             // the kernel owns (UART, PCI config); reads have no memory effects.
             Platform::Emulated(_) => unsafe { x86_64::instructions::port::Port::<u8>::new(port).read() },
@@ -111,6 +169,10 @@ impl Platform {
     pub fn io_write8(&self, port: u16, value: u8) {
         match self {
             // SAFETY: as in io_read8.
+            Platform::Tdx(_) => {
+                let _ = unsafe { tdvmcall::io_write_u8(port, value) };
+            }
+            // SAFETY: as in io_read8.
             Platform::Emulated(_) => unsafe { x86_64::instructions::port::Port::<u8>::new(port).write(value) },
         }
     }
@@ -118,12 +180,18 @@ impl Platform {
     pub fn io_read32(&self, port: u16) -> u32 {
         match self {
             // SAFETY: as in io_read8.
+            Platform::Tdx(_) => unsafe { tdvmcall::io_read_u32(port) }.unwrap_or(u32::MAX),
+            // SAFETY: as in io_read8.
             Platform::Emulated(_) => unsafe { x86_64::instructions::port::Port::<u32>::new(port).read() },
         }
     }
 
     pub fn io_write32(&self, port: u16, value: u32) {
         match self {
+            // SAFETY: as in io_read8.
+            Platform::Tdx(_) => {
+                let _ = unsafe { tdvmcall::io_write_u32(port, value) };
+            }
             // SAFETY: as in io_read8.
             Platform::Emulated(_) => unsafe { x86_64::instructions::port::Port::<u32>::new(port).write(value) },
         }
@@ -136,6 +204,10 @@ impl Platform {
     /// (identity) by [`crate::paging`], and aligned to `width`.
     pub unsafe fn mmio_read(&self, gpa: u64, width: u8) -> u64 {
         match self {
+            // SAFETY: TDVMCALL<#VE.RequestMMIO> names the device's shared GPA;
+            // no guest memory is touched. Failures read as all ones.
+            Platform::Tdx(t) => unsafe { tdvmcall::mmio_read(mmio_width(width), t.shared.shared_alias(gpa)) }
+                .unwrap_or(u64::MAX),
             // SAFETY: the caller guarantees an identity-mapped, aligned MMIO address.
             Platform::Emulated(_) => unsafe {
                 match width {
@@ -154,6 +226,10 @@ impl Platform {
     /// As for [`Platform::mmio_read`].
     pub unsafe fn mmio_write(&self, gpa: u64, width: u8, value: u64) {
         match self {
+            // SAFETY: as in mmio_read.
+            Platform::Tdx(t) => {
+                let _ = unsafe { tdvmcall::mmio_write(mmio_width(width), t.shared.shared_alias(gpa), value) };
+            }
             // SAFETY: the caller guarantees an identity-mapped, aligned MMIO address.
             Platform::Emulated(_) => unsafe {
                 match width {
@@ -168,8 +244,15 @@ impl Platform {
 
     /// Makes `[gpa, gpa + len)` (page aligned) shared with the host. The
     /// caller maps it with [`Platform::shared_bit`] set.
-    pub fn convert_to_shared(&self, _gpa: u64, _len: u64) -> Result<(), PlatformError> {
+    pub fn convert_to_shared(&self, gpa: u64, len: u64) -> Result<(), PlatformError> {
         match self {
+            Platform::Tdx(t) => {
+                let range = PageRange::new(t.shared, gpa, len).map_err(|_| PlatformError::Convert)?;
+                // SAFETY: the caller mapped the range through its shared alias
+                // only (paging::install) and has not touched it since.
+                unsafe { tdsigner_tdx::shared::share_range(&mut t.conversions.lock(), t.shared, range) }
+                    .map_err(|_| PlatformError::Convert)
+            }
             // Nothing to convert: all guest memory is host-visible anyway.
             Platform::Emulated(_) => Ok(()),
         }
@@ -181,6 +264,14 @@ impl Platform {
             return Err(PlatformError::RtmrIndex(index));
         }
         match self {
+            Platform::Tdx(_) => {
+                let data = RtmrExtendData(*digest);
+                let index = if index == 2 { RtmrIndex::Rtmr2 } else { RtmrIndex::Rtmr3 };
+                // SAFETY: `data` is an aligned, private stack buffer; the
+                // kernel's stack is identity mapped, so its address is its GPA.
+                unsafe { tdcall::mr_rtmr_extend(index, &data) }?;
+                Ok(())
+            }
             Platform::Emulated(e) => {
                 use sha2::{Digest, Sha384};
                 let mut rtmr = e.rtmr.lock();
@@ -197,6 +288,7 @@ impl Platform {
     /// emulated one). A TDX guest reads its RTMRs from a TDREPORT instead.
     pub fn emulated_rtmrs(&self) -> Option<[[u8; 48]; 4]> {
         match self {
+            Platform::Tdx(_) => None,
             Platform::Emulated(e) => Some(*e.rtmr.lock()),
         }
     }
@@ -205,6 +297,11 @@ impl Platform {
     /// them again.
     pub fn wait_for_interrupt(&self) {
         match self {
+            // SAFETY: as below; the TDVMCALL is issued in the STI shadow.
+            Platform::Tdx(_) => unsafe {
+                let _ = tdvmcall::enable_interrupts_and_halt();
+                core::arch::asm!("cli", options(nomem, nostack));
+            },
             // `sti; hlt` is atomic with respect to interrupt delivery: the STI
             // shadow covers the HLT, so a wakeup cannot slip in between.
             // SAFETY: interrupts are set up (IDT, APIC) before the main loop
@@ -214,4 +311,23 @@ impl Platform {
             },
         }
     }
+}
+
+fn mmio_width(width: u8) -> MmioWidth {
+    match width {
+        1 => MmioWidth::U8,
+        2 => MmioWidth::U16,
+        4 => MmioWidth::U32,
+        _ => MmioWidth::U64,
+    }
+}
+
+/// A TDREPORT over `report_data` (TDX only).
+pub fn td_report(report_data: &[u8; 64]) -> Result<alloc::boxed::Box<TdReport>, PlatformError> {
+    let data = ReportData(*report_data);
+    let mut report = alloc::boxed::Box::new(TdReport([0; tdsigner_tdx::report::TDREPORT_LEN]));
+    // SAFETY: both buffers are private, identity-mapped kernel memory with
+    // the alignment their types carry.
+    unsafe { tdcall::mr_report(&data, &mut report) }?;
+    Ok(report)
 }

@@ -6,7 +6,8 @@
 //! - [`config`]: the measured kernel command line, parsed strictly;
 //! - [`http`]: a bounded HTTP/1.1 request-head parser and response writer;
 //! - [`health`]: the `GET /health` document;
-//! - [`boot_counter`]: the boot-counter sector that proves the block path.
+//! - [`boot_counter`]: the boot-counter sector that proves the block path;
+//! - [`public_data`]: the `GET /public_data` document (measurements, event log).
 //!
 //! The node state machine (P2P, contract following, signing) lands here later;
 //! it is not written yet.
@@ -19,6 +20,7 @@ pub mod boot_counter;
 pub mod config;
 pub mod health;
 pub mod http;
+pub mod public_data;
 
 /// The version every output of the image reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
