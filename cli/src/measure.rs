@@ -1,14 +1,370 @@
-//! Placeholder until this subcommand group is written; it refuses to run.
+//! `tdsigner measure …`: TDX measurements — replay an event log, compute a launch's expected
+//! MRTD/RTMR0-2, verify quotes, and produce the EMULATED test PKI and quotes.
+//!
+//! Exit codes of the verifier commands: 0 = accepted / equal, 1 = rejected / not equal,
+//! 2 = unreadable or malformed input.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tdsigner_measure::acpi::AcpiInput;
+use tdsigner_measure::emulated::{self, EmulatedQuotingEnclave};
+use tdsigner_measure::hex;
+use tdsigner_measure::launch::{measure_launch, parse_memory_size, LaunchConfig};
+use tdsigner_measure::tcb_info::TcbInfo;
+use tdsigner_measure::tdvf::PageAddOrder;
+use tdsigner_measure::testpki::EmulatedPki;
+use tdsigner_measure::verify::{self, ExpectedValues, TrustRoot};
+
+const MAX_FILE: u64 = 256 * 1024 * 1024;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Not written yet.
-    NotImplemented,
+    /// Replay a tcb_info.json event log; print computed rtmr0-3 as JSON. Exit 0 if they equal
+    /// the file's values (and no event's digest contradicts its payload), 1 if not, 2 if
+    /// unreadable.
+    Replay {
+        /// tcb_info.json (near/mpc / dstack shape).
+        file: PathBuf,
+    },
+    /// Compute the expected {mrtd, rtmr0, rtmr1, rtmr2} of a launch (QEMU TDX, TDVF as -bios,
+    /// the image as -kernel with -append CMDLINE).
+    Image {
+        /// TDVF firmware (e.g. from measure/tdvf/build-tdvf.sh).
+        #[arg(long)]
+        firmware: PathBuf,
+        /// The tdsigner UEFI PE.
+        #[arg(long)]
+        image: PathBuf,
+        /// The -append string.
+        #[arg(long, default_value = "")]
+        cmdline: String,
+        /// vCPUs (checked against the ACPI MADT when --acpi-dir is given).
+        #[arg(long)]
+        cpus: u32,
+        /// Guest memory: bytes or with K/M/G/T suffix.
+        #[arg(long)]
+        memory: String,
+        /// Directory with QEMU's fw_cfg ACPI files: table-loader and the files it allocates
+        /// (etc/acpi/rsdp, etc/acpi/tables).
+        #[arg(long, conflicts_with = "acpi_digests")]
+        acpi_dir: Option<PathBuf>,
+        /// Comma-separated SHA-384 digests of the "ACPI DATA" events, in order (from the event
+        /// log of a launch with the same host configuration).
+        #[arg(long)]
+        acpi_digests: Option<String>,
+        /// Page-add order of the host's QEMU: single-pass (QEMU ≥ 9, default) or two-pass (8.x).
+        #[arg(long, default_value = "single-pass")]
+        page_add_order: String,
+        /// The image does not call ExitBootServices (omits the two RTMR1 EBS events).
+        #[arg(long)]
+        no_exit_boot_services: bool,
+    },
+    /// Verify a TD quote with dcap-qvl and compare with expected values. Exit 0 accepted,
+    /// 1 rejected, 2 unreadable.
+    VerifyQuote {
+        /// Quote file (binary, or hex text).
+        #[arg(long)]
+        quote: PathBuf,
+        /// Collateral JSON (dcap-qvl QuoteCollateralV3). Without it only --root emulated works
+        /// (the emulated collateral is generated); nothing is fetched from the network.
+        #[arg(long)]
+        collateral: Option<PathBuf>,
+        /// Expected-values JSON (mrtd, rtmr0-3, report_data / report_data_v1, accepted_tcb_status).
+        #[arg(long)]
+        expected: PathBuf,
+        /// Trust root: `intel` (default), `emulated`, or a DER/PEM certificate file.
+        #[arg(long, default_value = "intel")]
+        root: String,
+        /// Verification time, Unix seconds (default: now).
+        #[arg(long)]
+        now: Option<u64>,
+    },
+    /// Write the EMULATED test PKI (root_ca.der/pem, pck_chain.pem, collateral.json) to DIR.
+    EmulatedPki {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Produce an EMULATED quote (test PKI, not Intel) for the measurements in a JSON file
+    /// (mrtd and rtmr0-3; missing registers are zero).
+    EmulatedQuote {
+        /// JSON with mrtd, rtmr0..rtmr3 (e.g. `measure image` output or tcb_info.json).
+        #[arg(long)]
+        measurements: PathBuf,
+        /// report_data, 128 hex digits (default: zero).
+        #[arg(long)]
+        report_data: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
-pub fn run(_cmd: Command) -> ExitCode {
-    eprintln!("not implemented yet");
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.len() > MAX_FILE {
+        return Err(format!("{}: larger than {MAX_FILE} bytes", path.display()));
+    }
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
+}
+
+fn unreadable(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
     ExitCode::from(2)
+}
+
+pub fn run(cmd: Command) -> ExitCode {
+    match cmd {
+        Command::Replay { file } => replay(&file),
+        Command::Image {
+            firmware,
+            image,
+            cmdline,
+            cpus,
+            memory,
+            acpi_dir,
+            acpi_digests,
+            page_add_order,
+            no_exit_boot_services,
+        } => image_cmd(ImageArgs {
+            firmware,
+            image,
+            cmdline,
+            cpus,
+            memory,
+            acpi_dir,
+            acpi_digests,
+            page_add_order,
+            exit_boot_services: !no_exit_boot_services,
+        }),
+        Command::VerifyQuote { quote, collateral, expected, root, now } => {
+            verify_quote(&quote, collateral.as_deref(), &expected, &root, now)
+        }
+        Command::EmulatedPki { out } => match EmulatedPki::generate().and_then(|p| p.write_to(&out)) {
+            Ok(()) => {
+                eprintln!("wrote EMULATED test PKI (not Intel) to {}", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => unreadable(e),
+        },
+        Command::EmulatedQuote { measurements, report_data, out } => {
+            emulated_quote(&measurements, report_data.as_deref(), &out)
+        }
+    }
+}
+
+fn replay(file: &Path) -> ExitCode {
+    let text = match read(file) {
+        Ok(t) => t,
+        Err(e) => return unreadable(e),
+    };
+    let info = match TcbInfo::parse(&text) {
+        Ok(i) => i,
+        Err(e) => return unreadable(e),
+    };
+    match info.replay() {
+        Ok(report) => {
+            print_json(&report.to_json());
+            if report.all_match() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => unreadable(e),
+    }
+}
+
+struct ImageArgs {
+    firmware: PathBuf,
+    image: PathBuf,
+    cmdline: String,
+    cpus: u32,
+    memory: String,
+    acpi_dir: Option<PathBuf>,
+    acpi_digests: Option<String>,
+    page_add_order: String,
+    exit_boot_services: bool,
+}
+
+fn image_cmd(a: ImageArgs) -> ExitCode {
+    let firmware = match read(&a.firmware) {
+        Ok(b) => b,
+        Err(e) => return unreadable(e),
+    };
+    let image = match read(&a.image) {
+        Ok(b) => b,
+        Err(e) => return unreadable(e),
+    };
+    let Some(memory) = parse_memory_size(&a.memory) else {
+        return unreadable(format!("--memory {}: not a size", a.memory));
+    };
+    let order = match a.page_add_order.as_str() {
+        "single-pass" => PageAddOrder::SinglePass,
+        "two-pass" => PageAddOrder::TwoPass,
+        other => return unreadable(format!("--page-add-order {other}: single-pass or two-pass")),
+    };
+    let acpi = match (&a.acpi_dir, &a.acpi_digests) {
+        (Some(dir), None) => match AcpiInput::from_dir(dir) {
+            Ok(x) => x,
+            Err(e) => return unreadable(e),
+        },
+        (None, Some(list)) => {
+            let mut digests = Vec::new();
+            for part in list.split(',') {
+                match hex::decode_array::<48>(part.trim()) {
+                    Ok(d) => digests.push(d),
+                    Err(e) => return unreadable(format!("--acpi-digests: {e}")),
+                }
+            }
+            AcpiInput::Digests(digests)
+        }
+        _ => {
+            return unreadable(
+                "one of --acpi-dir or --acpi-digests is required: QEMU's ACPI tables are measured into RTMR0 \
+                 and depend on the host configuration (see measure/README.md)",
+            )
+        }
+    };
+    let config = LaunchConfig {
+        firmware: &firmware,
+        image: &image,
+        cmdline: a.cmdline.as_bytes(),
+        cpus: a.cpus,
+        memory,
+        acpi,
+        page_add_order: order,
+        exit_boot_services: a.exit_boot_services,
+    };
+    match measure_launch(&config) {
+        Ok(m) => {
+            print_json(&m.to_json(&config));
+            ExitCode::SUCCESS
+        }
+        Err(e) => unreadable(e),
+    }
+}
+
+/// Binary quote, or hex text (whitespace ignored).
+fn decode_quote(bytes: Vec<u8>) -> Vec<u8> {
+    let text: String = match std::str::from_utf8(&bytes) {
+        Ok(t) => t.chars().filter(|c| !c.is_whitespace()).collect(),
+        Err(_) => return bytes,
+    };
+    match hex::decode(&text) {
+        Ok(decoded) if !decoded.is_empty() => decoded,
+        _ => bytes,
+    }
+}
+
+fn load_root(root: &str) -> Result<TrustRoot, String> {
+    match root {
+        "intel" => Ok(TrustRoot::IntelProduction),
+        "emulated" => EmulatedPki::generate().map(|p| TrustRoot::Der(p.root_der)).map_err(|e| e.to_string()),
+        path => {
+            let bytes = read(Path::new(path))?;
+            if bytes.starts_with(b"-----BEGIN") {
+                let text = String::from_utf8_lossy(&bytes);
+                let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+                base64_decode(&body).ok_or_else(|| format!("{path}: bad PEM"))
+                    .map(TrustRoot::Der)
+            } else {
+                Ok(TrustRoot::Der(bytes))
+            }
+        }
+    }
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in text.bytes().filter(|&c| c != b'=') {
+        let v = ALPHABET.iter().position(|&a| a == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+fn verify_quote(quote: &Path, collateral: Option<&Path>, expected: &Path, root: &str, now: Option<u64>) -> ExitCode {
+    let quote = match read(quote) {
+        Ok(b) => decode_quote(b),
+        Err(e) => return unreadable(e),
+    };
+    let expected = match read(expected).map_err(|e| e.to_string()).and_then(|t| ExpectedValues::parse(&t).map_err(|e| e.to_string())) {
+        Ok(e) => e,
+        Err(e) => return unreadable(e),
+    };
+    let trust = match load_root(root) {
+        Ok(r) => r,
+        Err(e) => return unreadable(e),
+    };
+    let collateral = match collateral {
+        Some(path) => match read(path).map_err(|e| e.to_string()).and_then(|t| verify::parse_collateral(&t).map_err(|e| e.to_string())) {
+            Ok(c) => c,
+            Err(e) => return unreadable(e),
+        },
+        None if root == "emulated" => match EmulatedPki::generate() {
+            Ok(p) => p.collateral,
+            Err(e) => return unreadable(e),
+        },
+        None => return unreadable("--collateral is required (collateral is never fetched from the network)"),
+    };
+    let now = now.unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0));
+    let outcome = verify::verify_quote(&quote, &collateral, &trust, now, &expected);
+    print_json(&outcome.to_json());
+    if outcome.accepted() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn emulated_quote(measurements: &Path, report_data: Option<&str>, out: &Path) -> ExitCode {
+    let text = match read(measurements) {
+        Ok(t) => t,
+        Err(e) => return unreadable(e),
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&text) {
+        Ok(v) => v,
+        Err(e) => return unreadable(format!("{}: {e}", measurements.display())),
+    };
+    let field = |name: &str| -> Result<[u8; 48], String> {
+        match value.get(name).and_then(|v| v.as_str()) {
+            Some(h) => hex::decode_array::<48>(h).map_err(|e| format!("{name}: {e}")),
+            None => Ok([0; 48]),
+        }
+    };
+    let regs = (|| Ok::<_, String>((field("mrtd")?, [field("rtmr0")?, field("rtmr1")?, field("rtmr2")?, field("rtmr3")?])))();
+    let (mrtd, rtmr) = match regs {
+        Ok(r) => r,
+        Err(e) => return unreadable(e),
+    };
+    let rd = match report_data.map(hex::decode_array::<64>).transpose() {
+        Ok(r) => r.unwrap_or([0; 64]),
+        Err(e) => return unreadable(format!("--report-data: {e}")),
+    };
+    let body = emulated::td_report_body(mrtd, rtmr, rd);
+    let quote = match EmulatedQuotingEnclave::new().and_then(|qe| qe.quote(&body)) {
+        Ok(q) => q,
+        Err(e) => return unreadable(e),
+    };
+    match std::fs::write(out, quote) {
+        Ok(()) => {
+            eprintln!("wrote EMULATED quote (test PKI, not Intel) to {}", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => unreadable(format!("{}: {e}", out.display())),
+    }
 }

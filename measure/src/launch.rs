@@ -1,0 +1,247 @@
+//! Expected MRTD and RTMR0-2 of a tdsigner launch, computed from the build output and a stated
+//! launch configuration (`tdsigner measure image`, image-build's manifest).
+//!
+//! The launch is QEMU with TDX (`-object tdx-guest`, q35), TDVF as `-bios`, and the tdsigner
+//! UEFI PE as `-kernel` with `-append CMDLINE`, no `-initrd`, no `-shim`.
+//!
+//! * MRTD: [`crate::tdvf::Tdvf::mrtd`] with the page-add order of the host's QEMU.
+//! * RTMR0: [`crate::firmware::rtmr0_events`] — TD HOB (from memory size and the TDVF
+//!   sections), CFV (from the firmware), secure-boot variables, separator, ACPI (host input),
+//!   BootOrder, Boot0000.
+//! * RTMR1: [`crate::firmware::rtmr1_events`] — the PE exactly as QEMU hands it to TDVF. QEMU
+//!   rewrites a Linux setup header ("HdrS" at 0x202) before serving the kernel on QEMU ≤ 10.1;
+//!   for any other file it serves the bytes unchanged on every version, so this module refuses
+//!   images with that signature (and images QEMU would boot as multiboot) instead of modelling
+//!   the rewrite.
+//! * RTMR2: [`crate::cmdline::cmdline_digest`] of the `-append` string, extended by the image.
+//!
+//! Inputs that have to come from the host and cannot be derived from the build: the ACPI blobs
+//! (or their digests), the QEMU version's page-add order, and whether the image calls
+//! ExitBootServices. vCPUs only reach the measurements through the ACPI tables; when the raw
+//! tables are given, their MADT is checked against the stated vCPU count.
+
+use std::fmt;
+
+use crate::acpi::{AcpiError, AcpiInput};
+use crate::cmdline::cmdline_digest;
+use crate::firmware::{rtmr0_events, rtmr1_events, ExpectedEvent};
+use crate::hex;
+use crate::pe::{authenticode_sha384, PeError};
+use crate::rtmr::{fold, sha384, Sha384Digest};
+use crate::tdvf::{PageAddOrder, Tdvf, TdvfError};
+
+/// A launch configuration.
+#[derive(Clone, Debug)]
+pub struct LaunchConfig<'a> {
+    pub firmware: &'a [u8],
+    pub image: &'a [u8],
+    /// The QEMU `-append` string.
+    pub cmdline: &'a [u8],
+    pub cpus: u32,
+    /// Guest RAM in bytes.
+    pub memory: u64,
+    pub acpi: AcpiInput,
+    pub page_add_order: PageAddOrder,
+    /// Whether the image calls ExitBootServices (adds two RTMR1 events).
+    pub exit_boot_services: bool,
+}
+
+/// Why a launch could not be measured.
+#[derive(Debug)]
+pub enum LaunchError {
+    Firmware(TdvfError),
+    Image(PeError),
+    Acpi(AcpiError),
+    /// The image carries a Linux setup header, whose QEMU rewrite this calculator does not model.
+    LinuxSetupHeader,
+    /// QEMU would load the image as a multiboot kernel, not through TDVF.
+    Multiboot,
+    /// QEMU would refuse the image (setup size from byte 0x1f1 larger than the file).
+    SetupLargerThanImage,
+    /// The stated vCPU count differs from the MADT of the supplied ACPI tables.
+    CpuCountMismatch { stated: u32, madt: usize },
+    /// The cmdline contains a NUL byte (QEMU takes C strings).
+    CmdlineNul,
+}
+
+impl fmt::Display for LaunchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LaunchError::Firmware(e) => write!(f, "firmware: {e}"),
+            LaunchError::Image(e) => write!(f, "image: {e}"),
+            LaunchError::Acpi(e) => write!(f, "ACPI: {e}"),
+            LaunchError::LinuxSetupHeader => write!(
+                f,
+                "image has a Linux setup header (HdrS); QEMU's header rewrite is not modelled here"
+            ),
+            LaunchError::Multiboot => write!(f, "image carries a multiboot header; QEMU would not boot it via TDVF"),
+            LaunchError::SetupLargerThanImage => write!(f, "QEMU would reject the image: setup size exceeds file size"),
+            LaunchError::CpuCountMismatch { stated, madt } => {
+                write!(f, "--cpus {stated} but the ACPI MADT lists {madt} enabled processors")
+            }
+            LaunchError::CmdlineNul => write!(f, "command line contains a NUL byte"),
+        }
+    }
+}
+
+impl std::error::Error for LaunchError {}
+
+/// Checks QEMU's x86 direct-boot handling of `image` (hw/i386/x86-common.c, x86_load_linux):
+/// the file must not look like a Linux bzImage or a multiboot kernel, and the setup size QEMU
+/// derives from byte 0x1f1 must fit the file.
+pub fn check_qemu_direct_boot(image: &[u8]) -> Result<(), LaunchError> {
+    if image.get(0x202..0x206) == Some(b"HdrS") {
+        return Err(LaunchError::LinuxSetupHeader);
+    }
+    // Multiboot: magic 0x1BADB002 at a 4-byte aligned offset in the first 8 KiB with
+    // magic + flags + checksum == 0 (mod 2^32).
+    let scan_end = image.len().min(8192).saturating_sub(48);
+    let mut at = 0;
+    while at < scan_end {
+        let word = |o: usize| image.get(at + o..at + o + 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes);
+        if let (Some(magic), Some(flags), Some(sum)) = (word(0), word(4), word(8)) {
+            if magic == 0x1BAD_B002 && magic.wrapping_add(flags).wrapping_add(sum) == 0 {
+                return Err(LaunchError::Multiboot);
+            }
+        }
+        at += 4;
+    }
+    let setup_sects = image.get(0x1f1).copied().unwrap_or(0);
+    let setup_sects = if setup_sects == 0 { 4 } else { usize::from(setup_sects) };
+    if (setup_sects + 1) * 512 > image.len() {
+        return Err(LaunchError::SetupLargerThanImage);
+    }
+    Ok(())
+}
+
+/// Expected launch measurements with their event digests.
+#[derive(Clone, Debug)]
+pub struct LaunchMeasurements {
+    pub mrtd: Sha384Digest,
+    pub rtmr0: Sha384Digest,
+    pub rtmr1: Sha384Digest,
+    pub rtmr2: Sha384Digest,
+    pub events: Vec<ExpectedEvent>,
+    /// Whether the vCPU count could be checked against ACPI tables.
+    pub cpus_checked: bool,
+}
+
+impl LaunchMeasurements {
+    /// `{mrtd, rtmr0, rtmr1, rtmr2}` plus the event list and provenance notes.
+    pub fn to_json(&self, config: &LaunchConfig<'_>) -> serde_json::Value {
+        let events: Vec<serde_json::Value> = self
+            .events
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "imr": e.imr,
+                    "event_type": e.event_type,
+                    "digest": hex::encode(&e.digest),
+                    "what": e.what,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "mrtd": hex::encode(&self.mrtd),
+            "rtmr0": hex::encode(&self.rtmr0),
+            "rtmr1": hex::encode(&self.rtmr1),
+            "rtmr2": hex::encode(&self.rtmr2),
+            "launch": {
+                "cpus": config.cpus,
+                "cpus_checked_against_acpi": self.cpus_checked,
+                "memory": config.memory,
+                "cmdline": String::from_utf8_lossy(config.cmdline),
+                "page_add_order": match config.page_add_order {
+                    PageAddOrder::SinglePass => "single-pass",
+                    PageAddOrder::TwoPass => "two-pass",
+                },
+                "exit_boot_services": config.exit_boot_services,
+                "firmware_sha384": hex::encode(&sha384(config.firmware)),
+                "image_sha384": hex::encode(&sha384(config.image)),
+            },
+            "events": events,
+        })
+    }
+}
+
+/// Computes MRTD and RTMR0-2 for `config`.
+pub fn measure_launch(config: &LaunchConfig<'_>) -> Result<LaunchMeasurements, LaunchError> {
+    if config.cmdline.contains(&0) {
+        return Err(LaunchError::CmdlineNul);
+    }
+    let tdvf = Tdvf::parse(config.firmware).map_err(LaunchError::Firmware)?;
+    let mrtd = tdvf.mrtd(config.page_add_order);
+    let td_hob = tdvf.td_hob(config.memory).map_err(LaunchError::Firmware)?;
+    let cfv = tdvf.cfv_digest().map_err(LaunchError::Firmware)?;
+
+    let madt = config.acpi.madt_cpu_count().map_err(LaunchError::Acpi)?;
+    if let Some(count) = madt {
+        if usize::try_from(config.cpus).ok() != Some(count) {
+            return Err(LaunchError::CpuCountMismatch { stated: config.cpus, madt: count });
+        }
+    }
+    let acpi = config.acpi.measurements().map_err(LaunchError::Acpi)?;
+
+    check_qemu_direct_boot(config.image)?;
+    let (image_digest, _info) = authenticode_sha384(config.image).map_err(LaunchError::Image)?;
+
+    let rtmr0_list = rtmr0_events(sha384(&td_hob), cfv, &acpi);
+    let rtmr1_list = rtmr1_events(image_digest, config.exit_boot_services);
+    let cmdline = cmdline_digest(config.cmdline);
+    let rtmr2_list = vec![ExpectedEvent {
+        imr: 2,
+        event_type: crate::event::EV_EVENT_TAG,
+        digest: cmdline,
+        what: "command line (LoadOptions), extended by the image".into(),
+    }];
+    let rtmr0 = fold(rtmr0_list.iter().map(|e| &e.digest));
+    let rtmr1 = fold(rtmr1_list.iter().map(|e| &e.digest));
+    let rtmr2 = fold(rtmr2_list.iter().map(|e| &e.digest));
+    let mut events = rtmr0_list;
+    events.extend(rtmr1_list);
+    events.extend(rtmr2_list);
+    Ok(LaunchMeasurements { mrtd, rtmr0, rtmr1, rtmr2, events, cpus_checked: madt.is_some() })
+}
+
+/// Parses a memory size: bytes, or a number with suffix K, M, G, T (binary units), e.g. `2G`.
+pub fn parse_memory_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, shift) = match text.chars().last()? {
+        'K' | 'k' => (&text[..text.len() - 1], 10),
+        'M' | 'm' => (&text[..text.len() - 1], 20),
+        'G' | 'g' => (&text[..text.len() - 1], 30),
+        'T' | 't' => (&text[..text.len() - 1], 40),
+        _ => (text, 0),
+    };
+    let value: u64 = digits.parse().ok()?;
+    value.checked_mul(1u64 << shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory_size("2G"), Some(2 << 30));
+        assert_eq!(parse_memory_size("512M"), Some(512 << 20));
+        assert_eq!(parse_memory_size("4096"), Some(4096));
+        assert_eq!(parse_memory_size("x"), None);
+        assert_eq!(parse_memory_size("99999999999T"), None);
+    }
+
+    #[test]
+    fn direct_boot_checks() {
+        let mut img = vec![0u8; 4096];
+        assert!(check_qemu_direct_boot(&img).is_ok());
+        img[0x202..0x206].copy_from_slice(b"HdrS");
+        assert!(matches!(check_qemu_direct_boot(&img), Err(LaunchError::LinuxSetupHeader)));
+        let mut mb = vec![0u8; 4096];
+        let flags = 0u32;
+        let sum = 0u32.wrapping_sub(0x1BAD_B002u32.wrapping_add(flags));
+        mb[64..68].copy_from_slice(&0x1BAD_B002u32.to_le_bytes());
+        mb[72..76].copy_from_slice(&sum.to_le_bytes());
+        assert!(matches!(check_qemu_direct_boot(&mb), Err(LaunchError::Multiboot)));
+        assert!(matches!(check_qemu_direct_boot(&[0u8; 1000]), Err(LaunchError::SetupLargerThanImage)));
+    }
+}

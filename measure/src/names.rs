@@ -1,0 +1,82 @@
+//! The RTMR3 runtime events tdsigner extends, with their names and payload encodings.
+//!
+//! Every event is a dstack-V1 runtime event ([`crate::event::EV_DSTACK_RUNTIME`], RTMR3), so
+//! near/mpc-style verifiers replay them like dstack's own. Names carry the `tdsigner.` prefix.
+//!
+//! | name | payload | who emits |
+//! |---|---|---|
+//! | `tdsigner.image-version` | UTF-8 version string of the image | kernel, first |
+//! | `tdsigner.config-hash` | 32 bytes: SHA-256 of the canonical launch configuration | kernel |
+//! | `tdsigner.key-source` | UTF-8 id of the sealing-key source (`test`, ...) | store |
+//! | `tdsigner.store-generation` | 8 bytes: the store's monotonic generation, u64 little-endian | store |
+//! | `tdsigner.boot-done` | empty: everything before this was measured during boot | kernel, last boot event |
+//!
+//! An event extended after `tdsigner.boot-done` is a run-time change and a verifier's policy
+//! decides what it accepts there.
+
+use crate::event::EventLogEntry;
+
+/// Prefix of every tdsigner runtime event name.
+pub const PREFIX: &str = "tdsigner.";
+/// Image version (payload: UTF-8).
+pub const IMAGE_VERSION: &str = "tdsigner.image-version";
+/// Launch configuration hash (payload: 32-byte SHA-256).
+pub const CONFIG_HASH: &str = "tdsigner.config-hash";
+/// Sealing-key source (payload: UTF-8 source id).
+pub const KEY_SOURCE: &str = "tdsigner.key-source";
+/// Store generation (payload: u64 little-endian).
+pub const STORE_GENERATION: &str = "tdsigner.store-generation";
+/// End of boot measurements (payload: empty).
+pub const BOOT_DONE: &str = "tdsigner.boot-done";
+
+/// All names above, in the order the image emits them.
+pub const ALL: [&str; 5] = [IMAGE_VERSION, CONFIG_HASH, KEY_SOURCE, STORE_GENERATION, BOOT_DONE];
+
+/// `tdsigner.image-version` event.
+pub fn image_version(version: &str) -> EventLogEntry {
+    EventLogEntry::runtime_trusted_name(IMAGE_VERSION, version.as_bytes())
+}
+
+/// `tdsigner.config-hash` event.
+pub fn config_hash(sha256_of_config: &[u8; 32]) -> EventLogEntry {
+    EventLogEntry::runtime_trusted_name(CONFIG_HASH, sha256_of_config)
+}
+
+/// `tdsigner.key-source` event.
+pub fn key_source(source_id: &str) -> EventLogEntry {
+    EventLogEntry::runtime_trusted_name(KEY_SOURCE, source_id.as_bytes())
+}
+
+/// `tdsigner.store-generation` event.
+pub fn store_generation(generation: u64) -> EventLogEntry {
+    EventLogEntry::runtime_trusted_name(STORE_GENERATION, &generation.to_le_bytes())
+}
+
+/// `tdsigner.boot-done` event.
+pub fn boot_done() -> EventLogEntry {
+    EventLogEntry::runtime_trusted_name(BOOT_DONE, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::runtime_event_digest;
+
+    #[test]
+    fn names_are_valid_and_prefixed() {
+        for name in ALL {
+            assert!(name.starts_with(PREFIX));
+            assert!(EventLogEntry::runtime(name, b"").is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn helpers_encode_payloads() {
+        let e = store_generation(0x0102);
+        assert_eq!(e.event_payload, [2, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(e.digest, runtime_event_digest(STORE_GENERATION, &[2, 1, 0, 0, 0, 0, 0, 0]));
+        assert_eq!(e.imr, 3);
+        assert!(boot_done().event_payload.is_empty());
+        assert_eq!(key_source("test").event_payload, b"test");
+    }
+}
