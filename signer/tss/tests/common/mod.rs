@@ -1,6 +1,7 @@
 #![allow(dead_code)]
 //! Helpers shared by the integration tests: cluster setup over the in-memory network.
 
+use k256::elliptic_curve::Field;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tdsigner_tss::sim;
@@ -74,4 +75,50 @@ pub fn sign(shares: &[KeyShare], presigs: Vec<PresignatureShare>, req: &SignRequ
     let sigs: Vec<_> = outs.into_iter().filter_map(|(_, o)| o).collect();
     assert_eq!(sigs.len(), 1, "exactly the coordinator outputs");
     sigs[0]
+}
+
+/// Reshare from `old` (dealt by `dealers`) to `new` with `new_t`; returns the new shares.
+pub fn reshare(old: &[KeyShare], dealers: &[u32], new: &[u32], new_t: usize, seed: u64) -> Vec<KeyShare> {
+    let mut r = rng(seed);
+    let dealers = ids(dealers);
+    let new = ids(new);
+    let all = dealers.union(&new);
+    let public = old[0].public.clone();
+    let parties: Vec<_> = all
+        .iter()
+        .map(|p| {
+            let mine = old.iter().find(|s| s.me == p && dealers.contains(p));
+            (p, Dkg::reshare([seed as u8 ^ 0x77; 32], &public, &dealers, mine, &new, new_t, p, &mut r).unwrap())
+        })
+        .collect();
+    let (outs, _) = sim::run(parties, &mut r).expect("reshare");
+    outs.into_iter().filter_map(|(_, s)| s).collect()
+}
+
+pub fn refresh(old: &[KeyShare], seed: u64) -> Vec<KeyShare> {
+    let mut r = rng(seed);
+    let parties: Vec<_> = old.iter().map(|s| (s.me, Dkg::refresh([seed as u8 ^ 0x99; 32], s, &mut r).unwrap())).collect();
+    let (outs, _) = sim::run(parties, &mut r).expect("refresh");
+    outs.into_iter().map(|(_, s)| s.unwrap()).collect()
+}
+
+/// Decodes an envelope, lets `f` edit its payload, re-encodes.
+pub fn edit_payload(bytes: &[u8], f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let env = tdsigner_tss::wire::Envelope::decode(bytes).unwrap();
+    let mut payload = env.payload.to_vec();
+    f(&mut payload);
+    tdsigner_tss::wire::Envelope { payload: &payload, ..env }.encode()
+}
+
+pub fn round_of(bytes: &[u8]) -> u8 {
+    tdsigner_tss::wire::Envelope::decode(bytes).unwrap().round
+}
+
+/// Adds one to the canonical scalar at `payload[off..off + 32]` (keeps it canonical).
+pub fn bump_scalar(payload: &mut [u8], off: usize) {
+    use k256::elliptic_curve::PrimeField;
+    let mut b = [0u8; 32];
+    b.copy_from_slice(&payload[off..off + 32]);
+    let s = k256::Scalar::from_repr(b.into()).unwrap() + k256::Scalar::ONE;
+    payload[off..off + 32].copy_from_slice(&s.to_bytes());
 }
