@@ -1,7 +1,6 @@
 #![allow(dead_code)]
 //! Helpers shared by the integration tests: cluster setup over the in-memory network.
 
-use k256::elliptic_curve::Field;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tdsigner_tss::sim;
