@@ -1,5 +1,8 @@
-//! The Intel TDX DCAP quote, version 4, ECDSA-P256 attestation key: encoding and a bounded
-//! parser.
+//! The Intel TDX DCAP quote, version 4 (and the TDX 1.5 version 5 body variant for parsing),
+//! ECDSA-P256 attestation key: encoding and a bounded parser.
+//!
+//! Version 5 inserts a body descriptor (type u16: 2 = TD 1.0 body, 3 = TD 1.5 body; size u32)
+//! between header and body; the TD 1.5 body appends tee_tcb_svn2 [16] and mr_servicetd [48].
 //!
 //! Layout (all integers little-endian):
 //! ```text
@@ -22,8 +25,12 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-/// Quote version this module writes and parses.
+/// Quote version this module writes (and parses).
 pub const QUOTE_VERSION_4: u16 = 4;
+/// TDX 1.5 quote version (parsed only).
+pub const QUOTE_VERSION_5: u16 = 5;
+/// TD 1.5 report body length (v5 body type 3).
+pub const TD15_REPORT_BODY_LEN: usize = 648;
 /// ECDSA-256 with P-256.
 pub const ATTESTATION_KEY_TYPE_ECDSA_P256: u16 = 2;
 /// TEE type of TDX.
@@ -53,10 +60,12 @@ pub enum QuoteError {
     Truncated { at: usize },
     /// Input longer than [`MAX_QUOTE_LEN`].
     TooLong(usize),
-    /// Bytes left after the signature data.
+    /// Non-zero bytes after the signature data (zero padding is accepted).
     TrailingBytes(usize),
-    /// Header version is not 4.
+    /// Header version is not 4 or 5.
     UnsupportedVersion(u16),
+    /// A v5 body descriptor with an unknown type or a size that does not match it.
+    BadBodyDescriptor { body_type: u16, size: u32 },
     /// Attestation key type is not ECDSA-P256.
     UnsupportedKeyType(u16),
     /// TEE type is not TDX.
@@ -73,7 +82,10 @@ impl fmt::Display for QuoteError {
             QuoteError::Truncated { at } => write!(f, "quote truncated at offset {at}"),
             QuoteError::TooLong(n) => write!(f, "quote of {n} bytes exceeds {MAX_QUOTE_LEN}"),
             QuoteError::TrailingBytes(n) => write!(f, "{n} trailing bytes after the quote"),
-            QuoteError::UnsupportedVersion(v) => write!(f, "quote version {v} (only 4 is supported)"),
+            QuoteError::UnsupportedVersion(v) => write!(f, "quote version {v} (only 4 and 5 are supported)"),
+            QuoteError::BadBodyDescriptor { body_type, size } => {
+                write!(f, "quote body type {body_type} with size {size}")
+            }
             QuoteError::UnsupportedKeyType(t) => write!(f, "attestation key type {t} (only ECDSA-P256 = 2)"),
             QuoteError::NotTdx(t) => write!(f, "TEE type {t:#x} is not TDX (0x81)"),
             QuoteError::UnexpectedCertType { expected, found } => {
@@ -323,7 +335,9 @@ impl EnclaveReport {
 pub struct Quote<'a> {
     pub header: QuoteHeader,
     pub body: TdReportBody,
-    /// The bytes the attestation key signs: header ‖ body.
+    /// TD 1.5 extension (v5 body type 3): tee_tcb_svn2 and mr_servicetd.
+    pub td15: Option<([u8; 16], [u8; 48])>,
+    /// The bytes the attestation key signs: header ‖ (v5 descriptor ‖) body.
     pub signed_bytes: &'a [u8],
     pub signature: [u8; 64],
     pub attestation_public_key: [u8; 64],
@@ -345,7 +359,7 @@ impl<'a> Quote<'a> {
         }
         let mut r = Reader::new(bytes, 0);
         let header = QuoteHeader::read(&mut r)?;
-        if header.version != QUOTE_VERSION_4 {
+        if header.version != QUOTE_VERSION_4 && header.version != QUOTE_VERSION_5 {
             return Err(QuoteError::UnsupportedVersion(header.version));
         }
         if header.attestation_key_type != ATTESTATION_KEY_TYPE_ECDSA_P256 {
@@ -354,20 +368,32 @@ impl<'a> Quote<'a> {
         if header.tee_type != TEE_TYPE_TDX {
             return Err(QuoteError::NotTdx(header.tee_type));
         }
+        let mut td15_body = false;
+        if header.version == QUOTE_VERSION_5 {
+            let body_type = r.u16()?;
+            let size = r.u32()?;
+            td15_body = match (body_type, usize::try_from(size)) {
+                (2, Ok(TD_REPORT_BODY_LEN)) => false,
+                (3, Ok(TD15_REPORT_BODY_LEN)) => true,
+                _ => return Err(QuoteError::BadBodyDescriptor { body_type, size }),
+            };
+        }
         let body = TdReportBody::read(&mut r)?;
-        let signed_bytes = bytes
-            .get(..HEADER_LEN + TD_REPORT_BODY_LEN)
-            .ok_or(QuoteError::Truncated { at: HEADER_LEN })?;
+        let td15 = if td15_body { Some((r.array()?, r.array()?)) } else { None };
+        let signed_bytes = bytes.get(..r.at()).ok_or(QuoteError::Truncated { at: HEADER_LEN })?;
         let sig_len_at = r.at();
         let sig_len = usize::try_from(r.u32()?).map_err(|_| QuoteError::LengthMismatch { at: sig_len_at })?;
         if sig_len > r.remaining() {
             return Err(QuoteError::LengthMismatch { at: sig_len_at });
         }
-        if sig_len < r.remaining() {
-            return Err(QuoteError::TrailingBytes(r.remaining() - sig_len));
-        }
         let sig_base = r.at();
         let mut s = Reader::new(r.take(sig_len)?, sig_base);
+        // Quote-generation services hand out fixed-size buffers: real quotes carry zero padding
+        // after the signature data. Accept zeros there, nothing else.
+        let padding = r.take(r.remaining())?;
+        if padding.iter().any(|&b| b != 0) {
+            return Err(QuoteError::TrailingBytes(padding.len()));
+        }
         let signature = s.array()?;
         let attestation_public_key = s.array()?;
         let cert_type = s.u16()?;
@@ -399,6 +425,7 @@ impl<'a> Quote<'a> {
         Ok(Self {
             header,
             body,
+            td15,
             signed_bytes,
             signature,
             attestation_public_key,
@@ -489,8 +516,10 @@ mod tests {
         for cut in 0..q.len() {
             assert!(Quote::parse(&q[..cut]).is_err(), "cut {cut}");
         }
-        let mut longer = q.clone();
-        longer.push(0);
-        assert!(Quote::parse(&longer).is_err());
+        let mut padded = q.clone();
+        padded.extend_from_slice(&[0; 70]);
+        assert!(Quote::parse(&padded).is_ok());
+        padded.push(1);
+        assert_eq!(Quote::parse(&padded).map(|_| ()), Err(QuoteError::TrailingBytes(71)));
     }
 }
