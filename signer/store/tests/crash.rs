@@ -12,14 +12,13 @@ use tdsigner_store::{Change, FormatOptions, OpenOptions, RecordKind, Store, Stor
 
 type Model = BTreeMap<(u16, Vec<u8>), Vec<u8>>;
 
-fn contents(s: &Store<impl tdsigner_store::BlockDevice>, ids: &[Vec<u8>]) -> Model {
+fn contents(s: &Store<impl tdsigner_store::BlockDevice>) -> Model {
     let mut m = Model::new();
     for kind in [KIND, RecordKind(8)] {
         for id in s.ids(kind).map(<[u8]>::to_vec).collect::<Vec<_>>() {
             m.insert((kind.0, id.clone()), s.get(kind, &id).unwrap().expose().to_vec());
         }
     }
-    let _ = ids;
     m
 }
 
@@ -62,13 +61,13 @@ fn every_power_cut_leaves_old_or_new_state() {
     let mut base = fresh(64);
     let mut cases = 0;
     for step in &script {
-        let before = contents(&base, &[]);
+        let before = contents(&base);
         let image = base.device_mut().durable_image().to_vec();
         // Run the step uncut once to learn the new state and how many sector writes it makes.
         let (mut probe, _) = reopen(MemDevice::from_image(image.clone())).unwrap();
         let written = probe.device_mut().sectors_written;
         apply(&mut probe, step).unwrap();
-        let after = contents(&probe, &[]);
+        let after = contents(&probe);
         let writes = probe.device_mut().sectors_written - written;
         assert!(writes > 0);
         for cut in 0..writes {
@@ -81,7 +80,7 @@ fn every_power_cut_leaves_old_or_new_state() {
                 let mut dev = s.into_device();
                 dev.crash(mode);
                 let (mut reopened, _) = reopen(dev).unwrap_or_else(|e| panic!("{step:?} cut {cut} {mode:?}: {e}"));
-                let got = contents(&reopened, &[]);
+                let got = contents(&reopened);
                 assert!(got == before || got == after, "{step:?} cut {cut} {mode:?}: neither old nor new state");
                 // The store stays writable after recovery.
                 reopened.put(KIND, b"after-crash", b"ok").unwrap();
@@ -91,7 +90,7 @@ fn every_power_cut_leaves_old_or_new_state() {
             }
         }
         apply(&mut base, step).unwrap();
-        assert_eq!(contents(&base, &[]), after);
+        assert_eq!(contents(&base), after);
     }
     assert!(cases > 100, "only {cases} crash cases");
 }
@@ -109,7 +108,7 @@ fn nonces_are_unique_across_1000_crashes() {
     for boot in 0..1000u64 {
         let (mut s, _) = Store::open(&mut dev, &key(), NODE, OpenOptions::default(), &mut rng)
             .unwrap_or_else(|e| panic!("boot {boot}: {e}"));
-        assert_eq!(contents(&s, &[]), committed, "boot {boot}: committed state lost");
+        assert_eq!(contents(&s), committed, "boot {boot}: committed state lost");
         s.device_mut().inner.cut_power_after(rng.gen_range(0..16));
         let mut pending: Option<((u16, Vec<u8>), Option<Vec<u8>>)> = None;
         for _ in 0..5 {
@@ -153,7 +152,7 @@ fn nonces_are_unique_across_1000_crashes() {
         // that one record, and require everything else to be exactly as committed.
         let (s, _) = Store::open(&mut dev.inner, &key(), NODE, OpenOptions::default(), &mut rng)
             .unwrap_or_else(|e| panic!("boot {boot} after crash: {e}"));
-        let now = contents(&s, &[]);
+        let now = contents(&s);
         if let Some((k, v)) = pending {
             let landed = match &v {
                 Some(v) => now.get(&k) == Some(v),
