@@ -1,19 +1,146 @@
-//! `tdsigner build` and `tdsigner run`: placeholder until written.
+//! `tdsigner build` and `tdsigner run`.
 
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tdsigner_cli::launch::{self, LaunchOptions};
+use tdsigner_image_build::{BuildOptions, BuildOutput};
 
 #[derive(clap::Args)]
-pub struct BuildArgs {}
-
-#[derive(clap::Args)]
-pub struct RunArgs {}
-
-pub fn build(_args: BuildArgs) -> ExitCode {
-    eprintln!("not implemented yet");
-    ExitCode::from(2)
+pub struct BuildArgs {
+    /// Output directory for tdsigner.efi and manifest.json (default: <source>/out).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
-pub fn run(_args: RunArgs) -> ExitCode {
-    eprintln!("not implemented yet");
-    ExitCode::from(2)
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Run the emulated platform under QEMU TCG (the only mode that runs
+    /// without TDX hardware; on a TDX host use qemu/run-tdx.sh).
+    #[arg(long, required = true)]
+    emulated: bool,
+    /// Host port (on 127.0.0.1) forwarded to the node's HTTP port.
+    #[arg(long, default_value_t = 8080)]
+    http_port: u16,
+    /// Guest memory (QEMU -m).
+    #[arg(long, default_value = "256M")]
+    memory: String,
+    /// Data disk (created if missing).
+    #[arg(long)]
+    disk: Option<PathBuf>,
+    /// Kernel command line (default: net=dhcp http=8080).
+    #[arg(long)]
+    cmdline: Option<String>,
+    /// Use the existing out/tdsigner.efi instead of building first.
+    #[arg(long)]
+    no_build: bool,
+    /// Seconds to wait for /health.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    /// Leave QEMU running and exit once /health answers.
+    #[arg(long)]
+    detach: bool,
+}
+
+fn build_image(out: Option<PathBuf>) -> Result<BuildOutput, String> {
+    let source_dir = tdsigner_cli::source_root()?;
+    let out_dir = out.unwrap_or_else(|| source_dir.join("out"));
+    tdsigner_image_build::build(&BuildOptions { source_dir, out_dir, target_dir: None }).map_err(|e| e.to_string())
+}
+
+pub fn build(args: BuildArgs) -> ExitCode {
+    match build_image(args.out) {
+        Ok(b) => {
+            println!("image    {} ({} bytes)", b.image.display(), b.manifest.size);
+            println!("sha256   {}", b.manifest.sha256);
+            println!("sha384   {}", b.manifest.sha384);
+            println!("manifest {}", b.manifest_path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tdsigner build: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn run(args: RunArgs) -> ExitCode {
+    match run_emulated(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tdsigner run: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_emulated(args: RunArgs) -> Result<(), String> {
+    debug_assert!(args.emulated);
+    let root = tdsigner_cli::source_root()?;
+    let image = if args.no_build {
+        root.join("out/tdsigner.efi")
+    } else {
+        eprintln!("building the image (tdsigner build)...");
+        build_image(None)?.image
+    };
+    let opts = LaunchOptions {
+        source_root: root.clone(),
+        image,
+        disk: args.disk.unwrap_or_else(|| root.join("out/disk-emulated.img")),
+        log: root.join("out/serial-emulated.log"),
+        http_port: args.http_port,
+        memory: args.memory,
+        cmdline: args.cmdline,
+    };
+    let mut node = launch::start(&opts)?;
+    eprintln!("qemu pid {} (emulated platform, TCG); serial log {}", node.pid, node.log.display());
+    let health = match node.wait_for_health(Duration::from_secs(args.timeout)) {
+        Ok(h) => h,
+        Err(e) => {
+            let serial = node.serial();
+            node.stop();
+            let tail: Vec<&str> = serial.lines().rev().take(10).collect();
+            return Err(format!(
+                "{e}\nlast serial lines:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
+    };
+    println!("tdsigner is up: GET http://{}/health -> {}", node.http, health.text());
+    if args.detach {
+        println!("left running: qemu pid {} (stop it with: kill {})", node.pid, node.pid);
+        std::mem::forget(node);
+        return Ok(());
+    }
+    eprintln!("following the serial log; Ctrl-C stops QEMU");
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).map_err(|e| e.to_string())?;
+    follow_log(&node, &interrupted);
+    node.stop();
+    eprintln!("stopped qemu pid {}", node.pid);
+    Ok(())
+}
+
+/// Copies new serial output to stdout until QEMU exits or Ctrl-C.
+fn follow_log(node: &launch::Node, interrupted: &AtomicBool) {
+    let Ok(mut file) = std::fs::File::open(&node.log) else { return };
+    let mut pos = 0u64;
+    let mut buf = Vec::new();
+    while node.alive() && !interrupted.load(Ordering::SeqCst) {
+        buf.clear();
+        if file.seek(SeekFrom::Start(pos)).is_ok() {
+            if let Ok(n) = file.read_to_end(&mut buf) {
+                pos += n as u64;
+                let text = String::from_utf8_lossy(&buf).replace('\r', "");
+                let _ = std::io::stdout().write_all(text.as_bytes());
+                let _ = std::io::stdout().flush();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -224,10 +224,13 @@ impl Network {
                 true
             }
             Some(dhcpv4::Event::Deconfigured) => {
+                // smoltcp also reports Deconfigured once at start; only a
+                // lost lease is a change worth reporting.
+                let had_lease = self.ipv4.is_some();
                 self.iface.update_ip_addrs(|addrs| addrs.clear());
                 self.iface.routes_mut().remove_default_ipv4_route();
                 self.ipv4 = None;
-                true
+                had_lease
             }
         }
     }

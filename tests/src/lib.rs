@@ -1,1 +1,12 @@
-//! placeholder
+//! Integration tests for tdsigner live in `tests/tests/`:
+//!
+//! - `image_boot.rs`: builds the real image, boots it under QEMU TCG through
+//!   `qemu/run-emulated.sh`, checks `/health`, `/public_data` (RTMR2 equals
+//!   the documented command-line digest), the boot counter across a restart
+//!   on the same disk, and that bad config halts with one clear line;
+//! - `reproducible.rs`: two builds from two different directories produce
+//!   byte-identical images.
+//!
+//! Both need the Debian image toolchain and QEMU (image-build/setup.sh) and
+//! take minutes, so they are `#[ignore]`d for plain `cargo test`; CI runs them
+//! with `--ignored` (see tests/run.sh).
