@@ -44,19 +44,31 @@ pub enum StoreError {
     #[error("refusing to format: the device is not blank")]
     NotBlank,
     #[error("no valid superblock: slot A {slot_a:?}, slot B {slot_b:?}")]
-    NoValidSuperblock { slot_a: Option<SlotFault>, slot_b: Option<SlotFault> },
+    NoValidSuperblock {
+        slot_a: Option<SlotFault>,
+        slot_b: Option<SlotFault>,
+    },
     #[error("both superblock slots claim generation {generation} with different contents")]
     InconsistentSuperblocks { generation: u64 },
     #[error("store format version {found} is not supported")]
     UnsupportedVersion { found: u16 },
     #[error("store belongs to another node identity")]
     NodeMismatch,
-    #[error("rollback: store generation {found} is older than the attested/published minimum {minimum}")]
+    #[error(
+        "rollback: store generation {found} is older than the attested/published minimum {minimum}"
+    )]
     Rollback { found: u64, minimum: u64 },
     #[error("superblock layout does not fit the device: needs {needed_sectors} sectors, device has {capacity_sectors}")]
-    LayoutBeyondDevice { needed_sectors: u64, capacity_sectors: u64 },
+    LayoutBeyondDevice {
+        needed_sectors: u64,
+        capacity_sectors: u64,
+    },
     #[error("log truncated at {at:?}: committed log ends at sector offset {committed_end}, data ends at {found_end}")]
-    Truncated { at: BlockPos, committed_end: u64, found_end: u64 },
+    Truncated {
+        at: BlockPos,
+        committed_end: u64,
+        found_end: u64,
+    },
     #[error("corrupt block header at {at:?}: {fault:?}")]
     CorruptHeader { at: BlockPos, fault: HeaderFault },
     #[error("block body checksum mismatch at {at:?} (flipped bits or torn write)")]
@@ -66,10 +78,16 @@ pub enum StoreError {
     #[error("block out of order at {at:?}: found sequence number {found} (blocks swapped, removed or replayed)")]
     OutOfOrder { at: BlockPos, found: u64 },
     #[error("block at {at:?} belongs to epoch {found}, log is epoch {expected} (copied from an older compaction)")]
-    EpochMismatch { at: BlockPos, expected: u64, found: u64 },
+    EpochMismatch {
+        at: BlockPos,
+        expected: u64,
+        found: u64,
+    },
     #[error("hash chain broken at {at:?}: block does not follow its predecessor")]
     ChainBroken { at: BlockPos },
-    #[error("block at {at:?} does not authenticate (tampered, moved, or from another store or node)")]
+    #[error(
+        "block at {at:?} does not authenticate (tampered, moved, or from another store or node)"
+    )]
     Authentication { at: BlockPos },
     #[error("block at {at:?} authenticates but its records do not decode")]
     Encoding { at: BlockPos },
@@ -77,8 +95,13 @@ pub enum StoreError {
     BlockCountMismatch { found: u64, expected: u64 },
     #[error("invalid record: {0:?}")]
     InvalidRecord(RecordFault),
-    #[error("store full: need {needed_sectors} sectors, {free_sectors} free even after compaction")]
-    Full { needed_sectors: u64, free_sectors: u64 },
+    #[error(
+        "store full: need {needed_sectors} sectors, {free_sectors} free even after compaction"
+    )]
+    Full {
+        needed_sectors: u64,
+        free_sectors: u64,
+    },
     #[error("nonce counter exhausted")]
     NonceExhausted,
     #[error("generation counter exhausted")]

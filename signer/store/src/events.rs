@@ -22,7 +22,10 @@ impl RuntimeEvent {
         let mut payload = Vec::with_capacity(24);
         payload.extend_from_slice(store_id);
         payload.extend_from_slice(&generation.to_be_bytes());
-        Self { name: STORE_GENERATION_EVENT, payload }
+        Self {
+            name: STORE_GENERATION_EVENT,
+            payload,
+        }
     }
 
     /// Parses a `tdsigner.store-generation` payload (for verifiers): (store id, generation).
@@ -47,7 +50,10 @@ mod tests {
         let e = RuntimeEvent::store_generation(&[7; 16], 0x0102_0304_0506_0708);
         assert_eq!(e.name, "tdsigner.store-generation");
         assert_eq!(&e.payload[16..], &[1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(RuntimeEvent::parse_store_generation(&e.payload), Some(([7; 16], 0x0102_0304_0506_0708)));
+        assert_eq!(
+            RuntimeEvent::parse_store_generation(&e.payload),
+            Some(([7; 16], 0x0102_0304_0506_0708))
+        );
         assert_eq!(RuntimeEvent::parse_store_generation(&e.payload[1..]), None);
     }
 }

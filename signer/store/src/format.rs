@@ -144,7 +144,7 @@ pub(crate) fn decode_superblock_with(sector: &[u8], mac: &SuperblockMac) -> Slot
         return SlotState::Damaged(SlotFault::NonZeroPadding);
     }
     match postcard::take_from_bytes::<Superblock>(&sector[10..mac_at]) {
-        Ok((sb, rest)) if rest.is_empty() => SlotState::Valid(sb),
+        Ok((sb, [])) => SlotState::Valid(sb),
         _ => SlotState::Damaged(SlotFault::Encoding),
     }
 }
@@ -261,7 +261,11 @@ pub fn block_sectors_for(body_len: usize) -> u64 {
 }
 
 /// AAD of a block: header ‖ store id ‖ node digest.
-pub(crate) fn block_aad(header: &BlockHeader, store_id: &[u8; 16], node_digest: &[u8; 32]) -> Vec<u8> {
+pub(crate) fn block_aad(
+    header: &BlockHeader,
+    store_id: &[u8; 16],
+    node_digest: &[u8; 32],
+) -> Vec<u8> {
     let mut aad = Vec::with_capacity(HEADER_AUTH_LEN + 16 + 32);
     aad.extend_from_slice(&header.auth_bytes());
     aad.extend_from_slice(store_id);
@@ -269,21 +273,28 @@ pub(crate) fn block_aad(header: &BlockHeader, store_id: &[u8; 16], node_digest: 
     aad
 }
 
-/// One operation inside a block's plaintext.
+/// One operation inside a block's plaintext. Byte strings are postcard `bytes` (varint length ‖
+/// raw bytes) and decode borrowed from the plaintext buffer, so values are not copied twice.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Op<'a> {
     Put {
         kind: u16,
-        #[serde(borrow)]
+        #[serde(borrow, serialize_with = "as_bytes")]
         id: &'a [u8],
-        #[serde(borrow)]
+        #[serde(borrow, serialize_with = "as_bytes")]
         value: &'a [u8],
     },
     Delete {
         kind: u16,
-        #[serde(borrow)]
+        #[serde(borrow, serialize_with = "as_bytes")]
         id: &'a [u8],
     },
+}
+
+/// Serializes a slice as one byte string rather than element by element (same postcard wire
+/// format, far fewer calls).
+fn as_bytes<S: serde::Serializer>(bytes: &&[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bytes(bytes)
 }
 
 #[cfg(test)]
@@ -317,7 +328,10 @@ mod tests {
         assert_eq!(BlockHeader::parse(&bad), Err(HeaderFault::Checksum));
         let mut big = h.clone();
         big.body_len = MAX_BLOCK_BODY + 1;
-        assert_eq!(BlockHeader::parse(&big.encode()), Err(HeaderFault::BadLength(MAX_BLOCK_BODY + 1)));
+        assert_eq!(
+            BlockHeader::parse(&big.encode()),
+            Err(HeaderFault::BadLength(MAX_BLOCK_BODY + 1))
+        );
     }
 
     #[test]
@@ -339,28 +353,50 @@ mod tests {
         };
         let sector = encode_superblock(&sb, &mac).unwrap();
         assert_eq!(decode_superblock(&sector, &key), SlotState::Valid(sb));
-        assert_eq!(decode_superblock(&[0u8; SECTOR_SIZE], &key), SlotState::Blank);
+        assert_eq!(
+            decode_superblock(&[0u8; SECTOR_SIZE], &key),
+            SlotState::Blank
+        );
         let mut flipped = sector;
         flipped[40] ^= 4;
-        assert_eq!(decode_superblock(&flipped, &key), SlotState::Damaged(SlotFault::Checksum));
+        assert_eq!(
+            decode_superblock(&flipped, &key),
+            SlotState::Damaged(SlotFault::Checksum)
+        );
         assert_eq!(
             decode_superblock(&sector, &SealingKey::from_bytes([6; 32])),
             SlotState::Damaged(SlotFault::Authentication)
         );
         let mut padded = sector;
         padded[SECTOR_SIZE - 1] = 1;
-        assert_eq!(decode_superblock(&padded, &key), SlotState::Damaged(SlotFault::NonZeroPadding));
+        assert_eq!(
+            decode_superblock(&padded, &key),
+            SlotState::Damaged(SlotFault::NonZeroPadding)
+        );
         let mut long = sector;
         long[8..10].copy_from_slice(&u16::MAX.to_le_bytes());
-        assert_eq!(decode_superblock(&long, &key), SlotState::Damaged(SlotFault::BadLength));
+        assert_eq!(
+            decode_superblock(&long, &key),
+            SlotState::Damaged(SlotFault::BadLength)
+        );
     }
 
     #[test]
     fn ops_encode_as_postcard() {
-        let ops = alloc::vec![Op::Put { kind: 1, id: b"a", value: b"xyz" }, Op::Delete { kind: 2, id: b"b" }];
+        let ops = alloc::vec![
+            Op::Put {
+                kind: 1,
+                id: b"a",
+                value: b"xyz"
+            },
+            Op::Delete { kind: 2, id: b"b" }
+        ];
         let bytes = postcard::to_allocvec(&ops).unwrap();
         // len 2 ‖ Put(0) kind 1 ‖ id len 1 'a' ‖ value len 3 'xyz' ‖ Delete(1) kind 2 ‖ id len 1 'b'
-        assert_eq!(bytes, [2, 0, 1, 1, b'a', 3, b'x', b'y', b'z', 1, 2, 1, b'b']);
+        assert_eq!(
+            bytes,
+            [2, 0, 1, 1, b'a', 3, b'x', b'y', b'z', 1, 2, 1, b'b']
+        );
         let back: Vec<Op<'_>> = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(back, ops);
     }

@@ -21,7 +21,11 @@ use crate::secret::SealingKey;
 const HKDF_SALT: &[u8] = b"tdsigner-store/v1";
 
 /// Derives a 32-byte subkey for `label` (‖ `context`) from the sealing key.
-pub(crate) fn derive_subkey(sealing: &SealingKey, label: &[u8], context: &[u8]) -> Zeroizing<[u8; 32]> {
+pub(crate) fn derive_subkey(
+    sealing: &SealingKey,
+    label: &[u8],
+    context: &[u8],
+) -> Zeroizing<[u8; 32]> {
     let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), sealing.expose());
     let mut out = Zeroizing::new([0u8; 32]);
     // 32 bytes is far below HKDF-SHA256's 255*32 output limit, so expand cannot fail.
@@ -36,7 +40,9 @@ pub(crate) struct SuperblockMac {
 
 impl SuperblockMac {
     pub(crate) fn new(sealing: &SealingKey) -> Self {
-        Self { key: derive_subkey(sealing, b"superblock-mac", b"") }
+        Self {
+            key: derive_subkey(sealing, b"superblock-mac", b""),
+        }
     }
 
     fn mac(&self) -> Hmac<Sha256> {
@@ -88,17 +94,33 @@ pub(crate) fn block_nonce(counter: u64, salt: [u8; 4]) -> [u8; NONCE_LEN] {
 impl BlockCipher {
     pub(crate) fn new(sealing: &SealingKey, store_id: &[u8; 16]) -> Self {
         let key = derive_subkey(sealing, b"block-aead", store_id);
-        Self { aead: Aes256Gcm::new(key.as_ref().into()) }
+        Self {
+            aead: Aes256Gcm::new(key.as_ref().into()),
+        }
     }
 
     /// Encrypts `buf` in place; returns the tag (`None` only for inputs over GCM's 64 GiB limit,
     /// which block size caps rule out).
-    pub(crate) fn seal(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], buf: &mut [u8]) -> Option<[u8; TAG_LEN]> {
-        self.aead.encrypt_in_place_detached(Nonce::from_slice(nonce), aad, buf).ok().map(Into::into)
+    pub(crate) fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Option<[u8; TAG_LEN]> {
+        self.aead
+            .encrypt_in_place_detached(Nonce::from_slice(nonce), aad, buf)
+            .ok()
+            .map(Into::into)
     }
 
     /// Decrypts `buf` in place if `tag` authenticates it with `aad`.
-    pub(crate) fn open(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], buf: &mut [u8], tag: &[u8; TAG_LEN]) -> bool {
+    pub(crate) fn open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> bool {
         self.aead
             .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, buf, Tag::from_slice(tag))
             .is_ok()

@@ -24,8 +24,9 @@ use crate::device::{BlockDevice, SECTOR_SIZE};
 use crate::error::{BlockPos, IoStage, RecordFault, StoreError};
 use crate::events::RuntimeEvent;
 use crate::format::{
-    block_aad, block_sectors_for, decode_superblock_with, encode_superblock, BlockHeader, HeaderFault, Op,
-    SlotFault, SlotState, Superblock, BLOCK_HEADER_LEN, FORMAT_VERSION, SUPERBLOCK_SECTORS,
+    block_aad, block_sectors_for, decode_superblock_with, encode_superblock, BlockHeader,
+    HeaderFault, Op, SlotFault, SlotState, Superblock, BLOCK_HEADER_LEN, FORMAT_VERSION,
+    SUPERBLOCK_SECTORS,
 };
 use crate::keys::{block_nonce, BlockCipher, SuperblockMac, TAG_LEN};
 use crate::secret::{SealingKey, SecretBytes};
@@ -49,8 +50,15 @@ pub struct RecordKind(pub u16);
 /// One change in a commit.
 #[derive(Debug, Clone, Copy)]
 pub enum Change<'a> {
-    Put { kind: RecordKind, id: &'a [u8], value: &'a [u8] },
-    Delete { kind: RecordKind, id: &'a [u8] },
+    Put {
+        kind: RecordKind,
+        id: &'a [u8],
+        value: &'a [u8],
+    },
+    Delete {
+        kind: RecordKind,
+        id: &'a [u8],
+    },
 }
 
 /// Options for [`Store::open`].
@@ -159,10 +167,14 @@ impl<D: BlockDevice> Store<D> {
         let capacity = dev.capacity_sectors();
         let minimum = SUPERBLOCK_SECTORS + 2 * MIN_REGION_SECTORS;
         if capacity < minimum {
-            return Err(StoreError::DeviceTooSmall { capacity_sectors: capacity, minimum });
+            return Err(StoreError::DeviceTooSmall {
+                capacity_sectors: capacity,
+                minimum,
+            });
         }
         let mut slots = [0u8; 2 * SECTOR_SIZE];
-        dev.read_sectors(0, &mut slots).map_err(StoreError::device(IoStage::ReadSuperblock))?;
+        dev.read_sectors(0, &mut slots)
+            .map_err(StoreError::device(IoStage::ReadSuperblock))?;
         if !options.overwrite_existing && slots.iter().any(|&b| b != 0) {
             return Err(StoreError::NotBlank);
         }
@@ -182,11 +194,18 @@ impl<D: BlockDevice> Store<D> {
             nonce_reserved: 0,
         };
         let mac = SuperblockMac::new(key);
-        let sector = encode_superblock(&sb, &mac).ok_or(StoreError::Encoding { at: BlockPos { region: 0, seq: 0, sector: 0 } })?;
+        let sector = encode_superblock(&sb, &mac).ok_or(StoreError::Encoding {
+            at: BlockPos {
+                region: 0,
+                seq: 0,
+                sector: 0,
+            },
+        })?;
         // Slot A gets generation 1; slot B is cleared so a stale store there cannot win.
         let mut both = [0u8; 2 * SECTOR_SIZE];
         both[..SECTOR_SIZE].copy_from_slice(&sector);
-        dev.write_sectors(0, &both).map_err(StoreError::device(IoStage::WriteSuperblock))?;
+        dev.write_sectors(0, &both)
+            .map_err(StoreError::device(IoStage::WriteSuperblock))?;
         dev.flush().map_err(StoreError::device(IoStage::Flush))?;
         let mut salt = [0u8; 4];
         rng.fill_bytes(&mut salt);
@@ -217,11 +236,15 @@ impl<D: BlockDevice> Store<D> {
     ) -> Result<(Self, OpenReport), StoreError> {
         let capacity = dev.capacity_sectors();
         if capacity < SUPERBLOCK_SECTORS {
-            return Err(StoreError::DeviceTooSmall { capacity_sectors: capacity, minimum: SUPERBLOCK_SECTORS + 2 * MIN_REGION_SECTORS });
+            return Err(StoreError::DeviceTooSmall {
+                capacity_sectors: capacity,
+                minimum: SUPERBLOCK_SECTORS + 2 * MIN_REGION_SECTORS,
+            });
         }
         let mac = SuperblockMac::new(key);
         let mut slots = [0u8; 2 * SECTOR_SIZE];
-        dev.read_sectors(0, &mut slots).map_err(StoreError::device(IoStage::ReadSuperblock))?;
+        dev.read_sectors(0, &mut slots)
+            .map_err(StoreError::device(IoStage::ReadSuperblock))?;
         let a = decode_superblock_with(&slots[..SECTOR_SIZE], &mac);
         let b = decode_superblock_with(&slots[SECTOR_SIZE..], &mac);
         let (sb, latest_slot, other) = match (&a, &b) {
@@ -229,7 +252,9 @@ impl<D: BlockDevice> Store<D> {
             (SlotState::Valid(x), SlotState::Valid(y)) => {
                 if x.generation == y.generation {
                     if x != y {
-                        return Err(StoreError::InconsistentSuperblocks { generation: x.generation });
+                        return Err(StoreError::InconsistentSuperblocks {
+                            generation: x.generation,
+                        });
                     }
                     (x.clone(), 0u8, &b)
                 } else if x.generation > y.generation {
@@ -240,23 +265,39 @@ impl<D: BlockDevice> Store<D> {
             }
             (SlotState::Valid(x), _) => (x.clone(), 0, &b),
             (_, SlotState::Valid(y)) => (y.clone(), 1, &a),
-            _ => return Err(StoreError::NoValidSuperblock { slot_a: slot_fault(&a), slot_b: slot_fault(&b) }),
+            _ => {
+                return Err(StoreError::NoValidSuperblock {
+                    slot_a: slot_fault(&a),
+                    slot_b: slot_fault(&b),
+                })
+            }
         };
         if sb.format_version != FORMAT_VERSION {
-            return Err(StoreError::UnsupportedVersion { found: sb.format_version });
+            return Err(StoreError::UnsupportedVersion {
+                found: sb.format_version,
+            });
         }
         if sb.node_digest != node_digest(node_identity) {
             return Err(StoreError::NodeMismatch);
         }
         if let Some(minimum) = options.min_generation {
             if sb.generation < minimum {
-                return Err(StoreError::Rollback { found: sb.generation, minimum });
+                return Err(StoreError::Rollback {
+                    found: sb.generation,
+                    minimum,
+                });
             }
         }
         let needed = sb.region_start(1).saturating_add(sb.region_sectors);
-        if sb.region_sectors < MIN_REGION_SECTORS || sb.active_region > 1 || sb.log_end > sb.region_sectors {
+        if sb.region_sectors < MIN_REGION_SECTORS
+            || sb.active_region > 1
+            || sb.log_end > sb.region_sectors
+        {
             // Authenticated but impossible: only a bug in a writer of this format gets here.
-            return Err(StoreError::LayoutBeyondDevice { needed_sectors: needed, capacity_sectors: capacity });
+            return Err(StoreError::LayoutBeyondDevice {
+                needed_sectors: needed,
+                capacity_sectors: capacity,
+            });
         }
         let cipher = BlockCipher::new(key, &sb.store_id);
         // A shrunken device is reported by the scan as a truncated log if it cuts committed data.
@@ -264,7 +305,10 @@ impl<D: BlockDevice> Store<D> {
         let uncommitted_tail = probe_uncommitted_tail(&mut dev, &sb, capacity);
         // The whole layout must fit the device before anything may be appended.
         if needed > capacity {
-            return Err(StoreError::LayoutBeyondDevice { needed_sectors: needed, capacity_sectors: capacity });
+            return Err(StoreError::LayoutBeyondDevice {
+                needed_sectors: needed,
+                capacity_sectors: capacity,
+            });
         }
         let mut salt = [0u8; 4];
         rng.fill_bytes(&mut salt);
@@ -314,7 +358,10 @@ impl<D: BlockDevice> Store<D> {
 
     /// Ids of all records of `kind`, in byte order.
     pub fn ids(&self, kind: RecordKind) -> impl Iterator<Item = &[u8]> + '_ {
-        self.records.range((kind, Vec::new())..).take_while(move |((k, _), _)| *k == kind).map(|((_, id), _)| id.as_slice())
+        self.records
+            .range((kind, Vec::new())..)
+            .take_while(move |((k, _), _)| *k == kind)
+            .map(|((_, id), _)| id.as_slice())
     }
 
     /// Number of live records.
@@ -372,7 +419,10 @@ impl<D: BlockDevice> Store<D> {
         &mut self.dev
     }
 
-    fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn guarded<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         if self.poisoned {
             return Err(StoreError::Poisoned);
         }
@@ -395,14 +445,24 @@ impl<D: BlockDevice> Store<D> {
                 Change::Delete { kind, id } => (kind, id, None),
             };
             if id.len() > MAX_ID_LEN {
-                return Err(StoreError::InvalidRecord(RecordFault::IdTooLong { len: id.len(), max: MAX_ID_LEN }));
+                return Err(StoreError::InvalidRecord(RecordFault::IdTooLong {
+                    len: id.len(),
+                    max: MAX_ID_LEN,
+                }));
             }
             ops.push(match value {
                 Some(value) => {
                     if value.len() > MAX_VALUE_LEN {
-                        return Err(StoreError::InvalidRecord(RecordFault::ValueTooLarge { len: value.len(), max: MAX_VALUE_LEN }));
+                        return Err(StoreError::InvalidRecord(RecordFault::ValueTooLarge {
+                            len: value.len(),
+                            max: MAX_VALUE_LEN,
+                        }));
                     }
-                    Op::Put { kind: kind.0, id, value }
+                    Op::Put {
+                        kind: kind.0,
+                        id,
+                        value,
+                    }
                 }
                 None => Op::Delete { kind: kind.0, id },
             });
@@ -416,7 +476,9 @@ impl<D: BlockDevice> Store<D> {
         let (offset, seq, prev) = (self.sb.log_end, self.sb.block_count, self.sb.last_tag);
         let base = self.sb.region_start(self.sb.active_region);
         let tag = self.write_block(base, offset, self.sb.epoch, seq, prev, counter, &plaintext)?;
-        self.dev.flush().map_err(StoreError::device(IoStage::Flush))?;
+        self.dev
+            .flush()
+            .map_err(StoreError::device(IoStage::Flush))?;
         let mut next = self.next_superblock()?;
         next.log_end += sectors;
         next.block_count += 1;
@@ -425,7 +487,10 @@ impl<D: BlockDevice> Store<D> {
         for op in &ops {
             match *op {
                 Op::Put { kind, id, value } => {
-                    self.records.insert((RecordKind(kind), id.to_vec()), SecretBytes::copy_from(value));
+                    self.records.insert(
+                        (RecordKind(kind), id.to_vec()),
+                        SecretBytes::copy_from(value),
+                    );
                 }
                 Op::Delete { kind, id } => {
                     self.records.remove(&(RecordKind(kind), id.to_vec()));
@@ -452,24 +517,38 @@ impl<D: BlockDevice> Store<D> {
                 current.clear();
                 current_size = 0;
             }
-            current.push(Op::Put { kind: kind.0, id, value: value.expose() });
+            current.push(Op::Put {
+                kind: kind.0,
+                id,
+                value: value.expose(),
+            });
             current_size += size;
         }
         if !current.is_empty() {
             groups.push(encode_ops(&current)?);
         }
         drop(current);
-        let total: u64 = groups.iter().map(|g| block_sectors_for(g.len() + TAG_LEN)).sum();
+        let total: u64 = groups
+            .iter()
+            .map(|g| block_sectors_for(g.len() + TAG_LEN))
+            .sum();
         let needed = total.saturating_add(then_needed);
         if needed > self.sb.region_sectors {
-            return Err(StoreError::Full { needed_sectors: needed, free_sectors: self.sb.region_sectors.saturating_sub(total) });
+            return Err(StoreError::Full {
+                needed_sectors: needed,
+                free_sectors: self.sb.region_sectors.saturating_sub(total),
+            });
         }
         // One superblock write first, for two reasons: it reserves the nonces the new blocks use,
         // and afterwards both slots describe the active region, so nothing committed refers to
         // the region we are about to overwrite.
         let n = groups.len() as u64;
         let mut pre = self.next_superblock()?;
-        let reserve_to = self.next_nonce.checked_add(n).and_then(|e| e.checked_add(NONCE_RESERVATION)).ok_or(StoreError::NonceExhausted)?;
+        let reserve_to = self
+            .next_nonce
+            .checked_add(n)
+            .and_then(|e| e.checked_add(NONCE_RESERVATION))
+            .ok_or(StoreError::NonceExhausted)?;
         pre.nonce_reserved = pre.nonce_reserved.max(reserve_to);
         self.write_superblock(pre)?;
         self.usable_until = self.sb.nonce_reserved;
@@ -477,14 +556,28 @@ impl<D: BlockDevice> Store<D> {
 
         let target = 1 - self.sb.active_region;
         let base = self.sb.region_start(target);
-        let epoch = self.sb.epoch.checked_add(1).ok_or(StoreError::GenerationExhausted)?;
+        let epoch = self
+            .sb
+            .epoch
+            .checked_add(1)
+            .ok_or(StoreError::GenerationExhausted)?;
         let mut offset = 0u64;
         let mut prev = [0u8; TAG_LEN];
         for (i, plaintext) in groups.iter().enumerate() {
-            prev = self.write_block(base, offset, epoch, i as u64, prev, first + i as u64, plaintext)?;
+            prev = self.write_block(
+                base,
+                offset,
+                epoch,
+                i as u64,
+                prev,
+                first + i as u64,
+                plaintext,
+            )?;
             offset += block_sectors_for(plaintext.len() + TAG_LEN);
         }
-        self.dev.flush().map_err(StoreError::device(IoStage::Flush))?;
+        self.dev
+            .flush()
+            .map_err(StoreError::device(IoStage::Flush))?;
         let mut next = self.next_superblock()?;
         next.active_region = target;
         next.epoch = epoch;
@@ -496,10 +589,15 @@ impl<D: BlockDevice> Store<D> {
 
     /// Reserves `n` consecutive nonces, writing a reservation superblock first if needed.
     fn take_nonces(&mut self, n: u64) -> Result<u64, StoreError> {
-        let end = self.next_nonce.checked_add(n).ok_or(StoreError::NonceExhausted)?;
+        let end = self
+            .next_nonce
+            .checked_add(n)
+            .ok_or(StoreError::NonceExhausted)?;
         if end > self.usable_until {
             let mut sb = self.next_superblock()?;
-            sb.nonce_reserved = end.checked_add(NONCE_RESERVATION).ok_or(StoreError::NonceExhausted)?;
+            sb.nonce_reserved = end
+                .checked_add(NONCE_RESERVATION)
+                .ok_or(StoreError::NonceExhausted)?;
             self.write_superblock(sb)?;
             self.usable_until = self.sb.nonce_reserved;
         }
@@ -511,7 +609,10 @@ impl<D: BlockDevice> Store<D> {
     /// The next superblock: generation + 1, reservation topped up (it is flushed before use).
     fn next_superblock(&self) -> Result<Superblock, StoreError> {
         let mut next = self.sb.clone();
-        next.generation = next.generation.checked_add(1).ok_or(StoreError::GenerationExhausted)?;
+        next.generation = next
+            .generation
+            .checked_add(1)
+            .ok_or(StoreError::GenerationExhausted)?;
         if let Some(ahead) = self.next_nonce.checked_add(NONCE_RESERVATION) {
             next.nonce_reserved = next.nonce_reserved.max(ahead);
         }
@@ -521,10 +622,19 @@ impl<D: BlockDevice> Store<D> {
     /// Writes and flushes `next` into the slot not holding the current state.
     fn write_superblock(&mut self, next: Superblock) -> Result<(), StoreError> {
         let slot = 1 - self.latest_slot;
-        let sector = encode_superblock(&next, &self.mac)
-            .ok_or(StoreError::Encoding { at: BlockPos { region: next.active_region, seq: next.block_count, sector: u64::from(slot) } })?;
-        self.dev.write_sectors(u64::from(slot), &sector).map_err(StoreError::device(IoStage::WriteSuperblock))?;
-        self.dev.flush().map_err(StoreError::device(IoStage::Flush))?;
+        let sector = encode_superblock(&next, &self.mac).ok_or(StoreError::Encoding {
+            at: BlockPos {
+                region: next.active_region,
+                seq: next.block_count,
+                sector: u64::from(slot),
+            },
+        })?;
+        self.dev
+            .write_sectors(u64::from(slot), &sector)
+            .map_err(StoreError::device(IoStage::WriteSuperblock))?;
+        self.dev
+            .flush()
+            .map_err(StoreError::device(IoStage::Flush))?;
         self.usable_until = self.usable_until.max(next.nonce_reserved);
         self.sb = next;
         self.latest_slot = slot;
@@ -545,7 +655,15 @@ impl<D: BlockDevice> Store<D> {
     ) -> Result<[u8; TAG_LEN], StoreError> {
         let body_len = plaintext.len() + TAG_LEN;
         let sectors = block_sectors_for(body_len);
-        let at = BlockPos { region: if base == self.sb.region_start(0) { 0 } else { 1 }, seq, sector: base + offset };
+        let at = BlockPos {
+            region: if base == self.sb.region_start(0) {
+                0
+            } else {
+                1
+            },
+            seq,
+            sector: base + offset,
+        };
         let mut header = BlockHeader {
             format_version: FORMAT_VERSION,
             epoch,
@@ -560,23 +678,38 @@ impl<D: BlockDevice> Store<D> {
         let body = &mut buf[BLOCK_HEADER_LEN..BLOCK_HEADER_LEN + body_len];
         let (ct, tag_out) = body.split_at_mut(plaintext.len());
         ct.copy_from_slice(plaintext);
-        let tag = self.cipher.seal(&header.nonce, &aad, ct).ok_or(StoreError::Encoding { at })?;
+        let tag = self
+            .cipher
+            .seal(&header.nonce, &aad, ct)
+            .ok_or(StoreError::Encoding { at })?;
         tag_out.copy_from_slice(&tag);
         header.body_crc = crc32fast::hash(body);
         buf[..BLOCK_HEADER_LEN].copy_from_slice(&header.encode());
-        self.dev.write_sectors(base + offset, &buf).map_err(StoreError::device(IoStage::WriteBlock))?;
+        self.dev
+            .write_sectors(base + offset, &buf)
+            .map_err(StoreError::device(IoStage::WriteBlock))?;
         Ok(tag)
     }
 }
 
 /// Postcard-encodes ops into a buffer sized up front, so no reallocation leaves plaintext copies.
 fn encode_ops(ops: &[Op<'_>]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-    let estimate = 16 + ops.iter().map(|op| match op {
-        Op::Put { id, value, .. } => 24 + id.len() + value.len(),
-        Op::Delete { id, .. } => 16 + id.len(),
-    }).sum::<usize>();
+    let estimate = 16
+        + ops
+            .iter()
+            .map(|op| match op {
+                Op::Put { id, value, .. } => 24 + id.len() + value.len(),
+                Op::Delete { id, .. } => 16 + id.len(),
+            })
+            .sum::<usize>();
     let buf = Vec::with_capacity(estimate);
-    let out = postcard::to_extend(ops, buf).map_err(|_| StoreError::Encoding { at: BlockPos { region: 0, seq: 0, sector: 0 } })?;
+    let out = postcard::to_extend(ops, buf).map_err(|_| StoreError::Encoding {
+        at: BlockPos {
+            region: 0,
+            seq: 0,
+            sector: 0,
+        },
+    })?;
     Ok(Zeroizing::new(out))
 }
 
@@ -594,36 +727,66 @@ fn scan_log<D: BlockDevice>(
     let (mut offset, mut seq, mut prev) = (0u64, 0u64, [0u8; TAG_LEN]);
     let mut header_sector = [0u8; SECTOR_SIZE];
     while offset < sb.log_end {
-        let at = BlockPos { region, seq, sector: base.saturating_add(offset) };
+        let at = BlockPos {
+            region,
+            seq,
+            sector: base.saturating_add(offset),
+        };
         if offset >= readable_end {
-            return Err(StoreError::Truncated { at, committed_end: sb.log_end, found_end: readable_end });
+            return Err(StoreError::Truncated {
+                at,
+                committed_end: sb.log_end,
+                found_end: readable_end,
+            });
         }
-        dev.read_sectors(at.sector, &mut header_sector).map_err(StoreError::device(IoStage::ReadBlock))?;
+        dev.read_sectors(at.sector, &mut header_sector)
+            .map_err(StoreError::device(IoStage::ReadBlock))?;
         let header = match BlockHeader::parse(&header_sector) {
             Ok(h) => h,
-            Err(HeaderFault::Blank) => return Err(StoreError::Truncated { at, committed_end: sb.log_end, found_end: offset }),
+            Err(HeaderFault::Blank) => {
+                return Err(StoreError::Truncated {
+                    at,
+                    committed_end: sb.log_end,
+                    found_end: offset,
+                })
+            }
             Err(fault) => return Err(StoreError::CorruptHeader { at, fault }),
         };
         if header.seq != seq {
-            return Err(StoreError::OutOfOrder { at, found: header.seq });
+            return Err(StoreError::OutOfOrder {
+                at,
+                found: header.seq,
+            });
         }
         if header.epoch != sb.epoch {
-            return Err(StoreError::EpochMismatch { at, expected: sb.epoch, found: header.epoch });
+            return Err(StoreError::EpochMismatch {
+                at,
+                expected: sb.epoch,
+                found: header.epoch,
+            });
         }
         if header.prev_tag != prev {
             return Err(StoreError::ChainBroken { at });
         }
         let sectors = header.block_sectors();
         if offset + sectors > sb.log_end {
-            return Err(StoreError::CorruptHeader { at, fault: HeaderFault::BadLength(header.body_len) });
+            return Err(StoreError::CorruptHeader {
+                at,
+                fault: HeaderFault::BadLength(header.body_len),
+            });
         }
         if offset + sectors > readable_end {
-            return Err(StoreError::Truncated { at, committed_end: sb.log_end, found_end: readable_end });
+            return Err(StoreError::Truncated {
+                at,
+                committed_end: sb.log_end,
+                found_end: readable_end,
+            });
         }
         let mut block = Zeroizing::new(vec![0u8; sectors as usize * SECTOR_SIZE]);
         block[..SECTOR_SIZE].copy_from_slice(&header_sector);
         if sectors > 1 {
-            dev.read_sectors(at.sector + 1, &mut block[SECTOR_SIZE..]).map_err(StoreError::device(IoStage::ReadBlock))?;
+            dev.read_sectors(at.sector + 1, &mut block[SECTOR_SIZE..])
+                .map_err(StoreError::device(IoStage::ReadBlock))?;
         }
         let body_len = header.body_len as usize;
         let (body, padding) = block[BLOCK_HEADER_LEN..].split_at_mut(body_len);
@@ -644,7 +807,10 @@ fn scan_log<D: BlockDevice>(
         for op in ops {
             match op {
                 Op::Put { kind, id, value } => {
-                    records.insert((RecordKind(kind), id.to_vec()), SecretBytes::copy_from(value));
+                    records.insert(
+                        (RecordKind(kind), id.to_vec()),
+                        SecretBytes::copy_from(value),
+                    );
                 }
                 Op::Delete { kind, id } => {
                     records.remove(&(RecordKind(kind), id.to_vec()));
@@ -656,17 +822,28 @@ fn scan_log<D: BlockDevice>(
         offset += sectors;
     }
     if seq != sb.block_count {
-        return Err(StoreError::BlockCountMismatch { found: seq, expected: sb.block_count });
+        return Err(StoreError::BlockCountMismatch {
+            found: seq,
+            expected: sb.block_count,
+        });
     }
     if prev != sb.last_tag {
-        return Err(StoreError::ChainBroken { at: BlockPos { region, seq, sector: base.saturating_add(offset) } });
+        return Err(StoreError::ChainBroken {
+            at: BlockPos {
+                region,
+                seq,
+                sector: base.saturating_add(offset),
+            },
+        });
     }
     Ok(records)
 }
 
 /// Whether a block for the next sequence number sits after the committed end (a crashed write).
 fn probe_uncommitted_tail<D: BlockDevice>(dev: &mut D, sb: &Superblock, capacity: u64) -> bool {
-    let sector = sb.region_start(sb.active_region.min(1)).saturating_add(sb.log_end);
+    let sector = sb
+        .region_start(sb.active_region.min(1))
+        .saturating_add(sb.log_end);
     if sb.log_end >= sb.region_sectors || sector >= capacity {
         return false;
     }

@@ -14,8 +14,16 @@ use tdsigner_store::{Change, RecordKind, Store, StoreError};
 
 #[derive(Debug, Clone)]
 enum Action {
-    Put { kind: u16, id: u8, len: usize, fill: u8 },
-    Delete { kind: u16, id: u8 },
+    Put {
+        kind: u16,
+        id: u8,
+        len: usize,
+        fill: u8,
+    },
+    Delete {
+        kind: u16,
+        id: u8,
+    },
     Compact,
     Reboot,
     /// A crash that loses nothing that was flushed (all commits are flushed before returning).
@@ -76,12 +84,15 @@ proptest! {
 #[test]
 fn full_log_compacts_itself_and_full_store_says_so() {
     let mut s = fresh(40); // 19 sectors per region
-    // Overwrite one record many times: the log fills with dead versions and must compact.
+                           // Overwrite one record many times: the log fills with dead versions and must compact.
     for i in 0..100u32 {
         s.put(KIND, b"counter", &i.to_le_bytes()).unwrap();
     }
     assert!(s.stats().epoch > 0, "compaction never ran");
-    assert_eq!(s.get(KIND, b"counter").unwrap().expose(), &99u32.to_le_bytes());
+    assert_eq!(
+        s.get(KIND, b"counter").unwrap().expose(),
+        &99u32.to_le_bytes()
+    );
     // Live data larger than a region cannot fit: a typed error, and nothing is lost.
     let big = vec![7u8; 6000];
     s.put(KIND, b"big-1", &big).unwrap();
@@ -89,7 +100,10 @@ fn full_log_compacts_itself_and_full_store_says_so() {
     assert!(matches!(err, StoreError::Full { .. }), "{err:?}");
     let (s, _) = reopen(s.into_device()).unwrap();
     assert_eq!(s.get(KIND, b"big-1").unwrap().expose(), &big[..]);
-    assert_eq!(s.get(KIND, b"counter").unwrap().expose(), &99u32.to_le_bytes());
+    assert_eq!(
+        s.get(KIND, b"counter").unwrap().expose(),
+        &99u32.to_le_bytes()
+    );
     assert!(s.get(KIND, b"big-2").is_none());
 }
 
@@ -98,10 +112,19 @@ fn record_limits_are_enforced() {
     let mut s = fresh(64);
     assert_eq!(
         s.put(KIND, &[0; MAX_ID_LEN + 1], b"v"),
-        Err(StoreError::InvalidRecord(RecordFault::IdTooLong { len: MAX_ID_LEN + 1, max: MAX_ID_LEN }))
+        Err(StoreError::InvalidRecord(RecordFault::IdTooLong {
+            len: MAX_ID_LEN + 1,
+            max: MAX_ID_LEN
+        }))
     );
-    assert!(matches!(s.put(KIND, b"id", &vec![0; MAX_VALUE_LEN + 1]), Err(StoreError::InvalidRecord(RecordFault::ValueTooLarge { .. }))));
-    assert_eq!(s.commit(&[]), Err(StoreError::InvalidRecord(RecordFault::EmptyBatch)));
+    assert!(matches!(
+        s.put(KIND, b"id", &vec![0; MAX_VALUE_LEN + 1]),
+        Err(StoreError::InvalidRecord(RecordFault::ValueTooLarge { .. }))
+    ));
+    assert_eq!(
+        s.commit(&[]),
+        Err(StoreError::InvalidRecord(RecordFault::EmptyBatch))
+    );
     assert_eq!(s.delete(KIND, b"missing"), Ok(false));
     // Empty ids and values are fine.
     s.put(KIND, b"", b"").unwrap();
@@ -112,15 +135,36 @@ fn record_limits_are_enforced() {
 fn batch_commits_atomically_and_ids_list_per_kind() {
     let mut s = fresh(64);
     s.commit(&[
-        Change::Put { kind: RecordKind(1), id: b"b", value: b"1" },
-        Change::Put { kind: RecordKind(1), id: b"a", value: b"2" },
-        Change::Put { kind: RecordKind(2), id: b"c", value: b"3" },
-        Change::Delete { kind: RecordKind(1), id: b"b" },
+        Change::Put {
+            kind: RecordKind(1),
+            id: b"b",
+            value: b"1",
+        },
+        Change::Put {
+            kind: RecordKind(1),
+            id: b"a",
+            value: b"2",
+        },
+        Change::Put {
+            kind: RecordKind(2),
+            id: b"c",
+            value: b"3",
+        },
+        Change::Delete {
+            kind: RecordKind(1),
+            id: b"b",
+        },
     ])
     .unwrap();
     let (s, report) = reopen(s.into_device()).unwrap();
-    assert_eq!(s.ids(RecordKind(1)).collect::<Vec<_>>(), vec![b"a".as_slice()]);
-    assert_eq!(s.ids(RecordKind(2)).collect::<Vec<_>>(), vec![b"c".as_slice()]);
+    assert_eq!(
+        s.ids(RecordKind(1)).collect::<Vec<_>>(),
+        vec![b"a".as_slice()]
+    );
+    assert_eq!(
+        s.ids(RecordKind(2)).collect::<Vec<_>>(),
+        vec![b"c".as_slice()]
+    );
     assert_eq!(report.records, 2);
 }
 
@@ -130,7 +174,10 @@ fn generation_event_carries_store_id_and_generation() {
     s.put(KIND, b"x", b"y").unwrap();
     let e = s.generation_event();
     assert_eq!(e.name, "tdsigner.store-generation");
-    assert_eq!(tdsigner_store::RuntimeEvent::parse_store_generation(&e.payload), Some((s.store_id(), s.generation())));
+    assert_eq!(
+        tdsigner_store::RuntimeEvent::parse_store_generation(&e.payload),
+        Some((s.store_id(), s.generation()))
+    );
 }
 
 #[test]
@@ -149,7 +196,10 @@ fn plaintext_never_reaches_the_disk() {
     s.compact().unwrap();
     let image = s.into_device().durable_image().to_vec();
     assert!(!image.windows(10).any(|w| w == b"TOP-SECRET"));
-    assert!(!image.windows(5).any(|w| w == b"share"), "record ids are encrypted too");
+    assert!(
+        !image.windows(5).any(|w| w == b"share"),
+        "record ids are encrypted too"
+    );
 }
 
 #[test]
@@ -157,7 +207,7 @@ fn uncommitted_tail_is_reported_not_applied() {
     let mut s = fresh(64);
     s.put(KIND, b"a", b"1").unwrap();
     s.put(KIND, b"a", b"2").unwrap(); // reservation already done; next commit = block + superblock
-    // Cut power after the block's single sector: the block is written, the superblock is not.
+                                      // Cut power after the block's single sector: the block is written, the superblock is not.
     s.device_mut().cut_power_after(1);
     assert!(s.put(KIND, b"a", b"3").is_err());
     let mut dev = s.into_device();

@@ -11,12 +11,16 @@ use tdsigner_store::device::{CrashMode, MemDevice};
 use tdsigner_store::{Change, FormatOptions, OpenOptions, RecordKind, Store, StoreError};
 
 type Model = BTreeMap<(u16, Vec<u8>), Vec<u8>>;
+type Pending = ((u16, Vec<u8>), Option<Vec<u8>>);
 
 fn contents(s: &Store<impl tdsigner_store::BlockDevice>) -> Model {
     let mut m = Model::new();
     for kind in [KIND, RecordKind(8)] {
         for id in s.ids(kind).map(<[u8]>::to_vec).collect::<Vec<_>>() {
-            m.insert((kind.0, id.clone()), s.get(kind, &id).unwrap().expose().to_vec());
+            m.insert(
+                (kind.0, id.clone()),
+                s.get(kind, &id).unwrap().expose().to_vec(),
+            );
         }
     }
     m
@@ -34,9 +38,20 @@ fn apply(s: &mut Store<MemDevice>, step: &Step) -> Result<(), StoreError> {
     match *step {
         Step::Put(id, len) => s.put(KIND, &[id], &vec![id ^ 0x5a; len]),
         Step::Batch(a, b) => s.commit(&[
-            Change::Put { kind: KIND, id: &[a], value: &[a; 33] },
-            Change::Delete { kind: KIND, id: &[b] },
-            Change::Put { kind: RecordKind(8), id: &[a, b], value: &[b; 700] },
+            Change::Put {
+                kind: KIND,
+                id: &[a],
+                value: &[a; 33],
+            },
+            Change::Delete {
+                kind: KIND,
+                id: &[b],
+            },
+            Change::Put {
+                kind: RecordKind(8),
+                id: &[a, b],
+                value: &[b; 700],
+            },
         ]),
         Step::Delete(id) => s.delete(KIND, &[id]).map(|_| ()),
         Step::Compact => s.compact(),
@@ -71,17 +86,29 @@ fn every_power_cut_leaves_old_or_new_state() {
         let writes = probe.device_mut().sectors_written - written;
         assert!(writes > 0);
         for cut in 0..writes {
-            for mode in [CrashMode::LoseUnflushed, CrashMode::KeepUnflushed, CrashMode::Random { seed: cut }, CrashMode::Random { seed: cut + 1000 }] {
+            for mode in [
+                CrashMode::LoseUnflushed,
+                CrashMode::KeepUnflushed,
+                CrashMode::Random { seed: cut },
+                CrashMode::Random { seed: cut + 1000 },
+            ] {
                 let (mut s, _) = reopen(MemDevice::from_image(image.clone())).unwrap();
                 s.device_mut().cut_power_after(cut);
                 let result = apply(&mut s, step);
-                assert!(matches!(result, Err(StoreError::Device { .. })), "{step:?} cut at {cut}: {result:?}");
+                assert!(
+                    matches!(result, Err(StoreError::Device { .. })),
+                    "{step:?} cut at {cut}: {result:?}"
+                );
                 assert!(matches!(apply(&mut s, step), Err(StoreError::Poisoned)));
                 let mut dev = s.into_device();
                 dev.crash(mode);
-                let (mut reopened, _) = reopen(dev).unwrap_or_else(|e| panic!("{step:?} cut {cut} {mode:?}: {e}"));
+                let (mut reopened, _) =
+                    reopen(dev).unwrap_or_else(|e| panic!("{step:?} cut {cut} {mode:?}: {e}"));
                 let got = contents(&reopened);
-                assert!(got == before || got == after, "{step:?} cut {cut} {mode:?}: neither old nor new state");
+                assert!(
+                    got == before || got == after,
+                    "{step:?} cut {cut} {mode:?}: neither old nor new state"
+                );
                 // The store stays writable after recovery.
                 reopened.put(KIND, b"after-crash", b"ok").unwrap();
                 let (again, _) = reopen(reopened.into_device()).unwrap();
@@ -101,7 +128,10 @@ fn every_power_cut_leaves_old_or_new_state() {
 #[test]
 fn nonces_are_unique_across_1000_crashes() {
     let mut rng = rng(2024);
-    let mut dev = NonceRecorder { inner: MemDevice::new(32), nonces: Vec::new() };
+    let mut dev = NonceRecorder {
+        inner: MemDevice::new(32),
+        nonces: Vec::new(),
+    };
     drop(Store::format(&mut dev, &key(), NODE, FormatOptions::default(), &mut rng).unwrap());
     let mut committed = Model::new();
     let mut compactions = 0;
@@ -110,7 +140,8 @@ fn nonces_are_unique_across_1000_crashes() {
             .unwrap_or_else(|e| panic!("boot {boot}: {e}"));
         assert_eq!(contents(&s), committed, "boot {boot}: committed state lost");
         s.device_mut().inner.cut_power_after(rng.gen_range(0..16));
-        let mut pending: Option<((u16, Vec<u8>), Option<Vec<u8>>)> = None;
+        // The operation in flight: record and its new value (None = deleted).
+        let mut pending: Option<Pending> = None;
         for _ in 0..5 {
             let id = vec![rng.gen_range(0..6u8)];
             let r = match rng.gen_range(0..10) {
@@ -150,8 +181,14 @@ fn nonces_are_unique_across_1000_crashes() {
         dev.inner.crash(CrashMode::Random { seed: boot });
         // The interrupted operation may or may not have landed; take whatever the disk says for
         // that one record, and require everything else to be exactly as committed.
-        let (s, _) = Store::open(&mut dev.inner, &key(), NODE, OpenOptions::default(), &mut rng)
-            .unwrap_or_else(|e| panic!("boot {boot} after crash: {e}"));
+        let (s, _) = Store::open(
+            &mut dev.inner,
+            &key(),
+            NODE,
+            OpenOptions::default(),
+            &mut rng,
+        )
+        .unwrap_or_else(|e| panic!("boot {boot} after crash: {e}"));
         let now = contents(&s);
         if let Some((k, v)) = pending {
             let landed = match &v {
@@ -165,11 +202,25 @@ fn nonces_are_unique_across_1000_crashes() {
                 };
             }
         }
-        assert_eq!(now, committed, "boot {boot}: state after crash is neither old nor new");
+        assert_eq!(
+            now, committed,
+            "boot {boot}: state after crash is neither old nor new"
+        );
     }
-    let counters: HashSet<[u8; 8]> = dev.nonces.iter().map(|n| n[..8].try_into().unwrap()).collect();
-    assert!(dev.nonces.len() > 2000, "too few blocks written: {}", dev.nonces.len());
-    assert_eq!(counters.len(), dev.nonces.len(), "a nonce counter was written twice");
+    let counters: HashSet<[u8; 8]> = dev
+        .nonces
+        .iter()
+        .map(|n| n[..8].try_into().unwrap())
+        .collect();
+    assert!(
+        dev.nonces.len() > 2000,
+        "too few blocks written: {}",
+        dev.nonces.len()
+    );
+    assert_eq!(
+        counters.len(),
+        dev.nonces.len(),
+        "a nonce counter was written twice"
+    );
     assert!(compactions > 20, "compaction ran only {compactions} times");
 }
-

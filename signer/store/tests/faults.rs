@@ -16,7 +16,9 @@ fn three_blocks() -> Vec<u8> {
     s.into_device().durable_image().to_vec()
 }
 
-fn open_image(image: Vec<u8>) -> Result<(Store<MemDevice>, tdsigner_store::OpenReport), StoreError> {
+fn open_image(
+    image: Vec<u8>,
+) -> Result<(Store<MemDevice>, tdsigner_store::OpenReport), StoreError> {
     reopen(MemDevice::from_image(image))
 }
 
@@ -97,7 +99,9 @@ fn swapped_blocks_are_out_of_order() {
     let mut image = three_blocks();
     let list = block_list(&image);
     swap_blocks(&mut image, list[0], list[1]);
-    assert!(matches!(open_image(image), Err(StoreError::OutOfOrder { at, found: 1 }) if at.seq == 0));
+    assert!(
+        matches!(open_image(image), Err(StoreError::OutOfOrder { at, found: 1 }) if at.seq == 0)
+    );
 }
 
 #[test]
@@ -126,10 +130,15 @@ fn removed_middle_block_is_detected() {
     let list = block_list(&image);
     // Slide block 2 over block 1: the log is now one block short of what was committed.
     let len = list[2].1 as usize * SECTOR_SIZE;
-    let (dst, src) = (list[1].0 as usize * SECTOR_SIZE, list[2].0 as usize * SECTOR_SIZE);
+    let (dst, src) = (
+        list[1].0 as usize * SECTOR_SIZE,
+        list[2].0 as usize * SECTOR_SIZE,
+    );
     image.copy_within(src..src + len, dst);
     image[src..src + len].fill(0);
-    assert!(matches!(open_image(image), Err(StoreError::OutOfOrder { at, found: 2 }) if at.seq == 1));
+    assert!(
+        matches!(open_image(image), Err(StoreError::OutOfOrder { at, found: 2 }) if at.seq == 1)
+    );
 }
 
 #[test]
@@ -139,7 +148,11 @@ fn zeroed_tail_is_truncation() {
     let (sector, sectors) = list[2];
     image[sector as usize * SECTOR_SIZE..(sector + sectors) as usize * SECTOR_SIZE].fill(0);
     match open_image(image) {
-        Err(StoreError::Truncated { at, committed_end, found_end }) => {
+        Err(StoreError::Truncated {
+            at,
+            committed_end,
+            found_end,
+        }) => {
             assert_eq!(at.seq, 2);
             assert_eq!(found_end, sector - REGION0);
             assert_eq!(committed_end, sector + sectors - REGION0);
@@ -166,14 +179,36 @@ fn old_copy_of_the_disk_is_a_rollback_given_the_anchor() {
     let published = s.generation();
     // Without an anchor the old copy is self-consistent: nothing on the disk can tell.
     let (old_store, _) = open_image(old.clone()).unwrap();
-    assert_eq!(old_store.get(KIND, b"share").unwrap().expose(), b"epoch-1 share");
+    assert_eq!(
+        old_store.get(KIND, b"share").unwrap().expose(),
+        b"epoch-1 share"
+    );
     assert!(old_store.generation() < published);
     // With the generation the node published, it is refused.
-    let err = Store::open(MemDevice::from_image(old), &key(), NODE, OpenOptions { min_generation: Some(published) }, &mut rng(3));
-    assert!(matches!(err, Err(StoreError::Rollback { found, minimum }) if minimum == published && found < published));
+    let err = Store::open(
+        MemDevice::from_image(old),
+        &key(),
+        NODE,
+        OpenOptions {
+            min_generation: Some(published),
+        },
+        &mut rng(3),
+    );
+    assert!(
+        matches!(err, Err(StoreError::Rollback { found, minimum }) if minimum == published && found < published)
+    );
     // The current disk passes the same check.
     let dev = s.into_device();
-    assert!(Store::open(dev, &key(), NODE, OpenOptions { min_generation: Some(published) }, &mut rng(3)).is_ok());
+    assert!(Store::open(
+        dev,
+        &key(),
+        NODE,
+        OpenOptions {
+            min_generation: Some(published)
+        },
+        &mut rng(3)
+    )
+    .is_ok());
 }
 
 #[test]
@@ -190,7 +225,9 @@ fn destroyed_newest_superblock_falls_back_and_says_so() {
         .find(|&i| {
             let mut d = MemDevice::from_image(dev.durable_image().to_vec());
             d.flip_bit(i * SECTOR_SIZE + 20, 1);
-            reopen(d).map(|(s, _)| s.generation() < newest).unwrap_or(false)
+            reopen(d)
+                .map(|(s, _)| s.generation() < newest)
+                .unwrap_or(false)
         })
         .expect("one slot holds the newest state");
     dev.flip_bit(slot * SECTOR_SIZE + 20, 1);
@@ -198,7 +235,15 @@ fn destroyed_newest_superblock_falls_back_and_says_so() {
     assert_eq!(report.other_slot_fault, Some(SlotFault::Checksum));
     assert!(older.generation() < newest);
     assert!(matches!(
-        Store::open(dev, &key(), NODE, OpenOptions { min_generation: Some(newest) }, &mut rng(4)),
+        Store::open(
+            dev,
+            &key(),
+            NODE,
+            OpenOptions {
+                min_generation: Some(newest)
+            },
+            &mut rng(4)
+        ),
         Err(StoreError::Rollback { .. })
     ));
 }
@@ -208,13 +253,28 @@ fn store_from_another_node_does_not_open() {
     let image = three_blocks();
     // Another node: another sealing key. Neither superblock authenticates.
     let other_key = SealingKey::from_bytes([0x43; 32]);
-    let err = Store::open(MemDevice::from_image(image.clone()), &other_key, NODE, OpenOptions::default(), &mut rng(5));
+    let err = Store::open(
+        MemDevice::from_image(image.clone()),
+        &other_key,
+        NODE,
+        OpenOptions::default(),
+        &mut rng(5),
+    );
     assert!(matches!(
         err,
-        Err(StoreError::NoValidSuperblock { slot_a: Some(SlotFault::Authentication), slot_b: _ })
+        Err(StoreError::NoValidSuperblock {
+            slot_a: Some(SlotFault::Authentication),
+            slot_b: _
+        })
     ));
     // Same key, another identity.
-    let err = Store::open(MemDevice::from_image(image), &key(), b"node-b.near", OpenOptions::default(), &mut rng(5));
+    let err = Store::open(
+        MemDevice::from_image(image),
+        &key(),
+        b"node-b.near",
+        OpenOptions::default(),
+        &mut rng(5),
+    );
     assert!(matches!(err, Err(StoreError::NodeMismatch)));
 }
 
@@ -225,7 +285,14 @@ fn block_copied_from_another_store_fails_authentication() {
     // store id is bound into both the block key and the AAD.
     let mut a = fresh(128);
     a.put(KIND, b"x", &[1; 40]).unwrap();
-    let mut b = Store::format(MemDevice::new(128), &key(), NODE, FormatOptions::default(), &mut rng(99)).unwrap();
+    let mut b = Store::format(
+        MemDevice::new(128),
+        &key(),
+        NODE,
+        FormatOptions::default(),
+        &mut rng(99),
+    )
+    .unwrap();
     b.put(KIND, b"x", &[2; 40]).unwrap();
     let mut image = a.into_device().durable_image().to_vec();
     let other = b.into_device().durable_image().to_vec();
@@ -248,8 +315,16 @@ fn block_from_before_compaction_is_an_epoch_mismatch() {
     let (src, sectors) = blocks(&before, REGION0, 1)[0];
     let dst = REGION0 + region_sectors;
     let len = sectors as usize * SECTOR_SIZE;
-    image[dst as usize * SECTOR_SIZE..][..len].copy_from_slice(&before[src as usize * SECTOR_SIZE..][..len]);
-    assert!(matches!(open_image(image), Err(StoreError::EpochMismatch { expected: 1, found: 0, .. })));
+    image[dst as usize * SECTOR_SIZE..][..len]
+        .copy_from_slice(&before[src as usize * SECTOR_SIZE..][..len]);
+    assert!(matches!(
+        open_image(image),
+        Err(StoreError::EpochMismatch {
+            expected: 1,
+            found: 0,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -259,16 +334,40 @@ fn blank_and_foreign_devices() {
     garbage[..4].copy_from_slice(b"junk");
     assert!(matches!(
         reopen(MemDevice::from_image(garbage.clone())),
-        Err(StoreError::NoValidSuperblock { slot_a: Some(SlotFault::BadMagic), slot_b: None })
+        Err(StoreError::NoValidSuperblock {
+            slot_a: Some(SlotFault::BadMagic),
+            slot_b: None
+        })
     ));
     // Formatting refuses a non-blank device unless told to overwrite.
     assert!(matches!(
-        Store::format(MemDevice::from_image(garbage.clone()), &key(), NODE, FormatOptions::default(), &mut rng(1)),
+        Store::format(
+            MemDevice::from_image(garbage.clone()),
+            &key(),
+            NODE,
+            FormatOptions::default(),
+            &mut rng(1)
+        ),
         Err(StoreError::NotBlank)
     ));
-    assert!(Store::format(MemDevice::from_image(garbage), &key(), NODE, FormatOptions { overwrite_existing: true }, &mut rng(1)).is_ok());
+    assert!(Store::format(
+        MemDevice::from_image(garbage),
+        &key(),
+        NODE,
+        FormatOptions {
+            overwrite_existing: true
+        },
+        &mut rng(1)
+    )
+    .is_ok());
     assert!(matches!(
-        Store::format(MemDevice::new(4), &key(), NODE, FormatOptions::default(), &mut rng(1)),
+        Store::format(
+            MemDevice::new(4),
+            &key(),
+            NODE,
+            FormatOptions::default(),
+            &mut rng(1)
+        ),
         Err(StoreError::DeviceTooSmall { .. })
     ));
 }

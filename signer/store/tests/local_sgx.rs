@@ -8,8 +8,8 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use sha2::{Digest, Sha256};
 use tdsigner_store::keysource::{
-    KeySourceError, KeySourceInput, KeySourceStep, LocalSgxKeySource, LocalSgxPolicy, ProviderQuoteVerifier,
-    ProviderResponse, VerifiedSgxReport,
+    KeySourceError, KeySourceInput, KeySourceStep, LocalSgxKeySource, LocalSgxPolicy,
+    ProviderQuoteVerifier, ProviderResponse, VerifiedSgxReport,
 };
 use tdsigner_store::{KeySourceKind, SealingKey, SealingKeySource};
 
@@ -64,7 +64,10 @@ struct Provider {
 
 impl Provider {
     fn honest() -> Self {
-        Self { mr_enclave: PROVIDER_MR, tamper_hash: false }
+        Self {
+            mr_enclave: PROVIDER_MR,
+            tamper_hash: false,
+        }
     }
 
     fn derived_key(quote: &[u8]) -> [u8; 32] {
@@ -86,7 +89,9 @@ impl Provider {
         let req: Req = serde_json::from_slice(&frame[4..]).expect("provider parses the request");
         let k = Self::derived_key(&req.quote);
         let pk: [u8; 32] = req.quote[48 + 520..48 + 552].try_into().unwrap();
-        let encrypted_key = PublicKey::from(pk).seal(&mut rand::thread_rng(), &k).unwrap();
+        let encrypted_key = PublicKey::from(pk)
+            .seal(&mut rand::thread_rng(), &k)
+            .unwrap();
         let mut rd = [0u8; 64];
         rd[..32].copy_from_slice(&Sha256::digest(&encrypted_key));
         if self.tamper_hash {
@@ -104,20 +109,39 @@ fn frame_of(json: Vec<u8>) -> Vec<u8> {
 }
 
 fn source(seed: u64, pins: Vec<[u8; 32]>) -> LocalSgxKeySource<TestVerifier> {
-    LocalSgxKeySource::new(LocalSgxPolicy { allowed_mr_enclaves: pins }, TestVerifier, &mut StdRng::seed_from_u64(seed)).unwrap()
+    LocalSgxKeySource::new(
+        LocalSgxPolicy {
+            allowed_mr_enclaves: pins,
+        },
+        TestVerifier,
+        &mut StdRng::seed_from_u64(seed),
+    )
+    .unwrap()
 }
 
 /// Runs the exchange; `chunk` is how many response bytes arrive per read.
-fn run(src: &mut LocalSgxKeySource<TestVerifier>, provider: &Provider, rtmr3: u8, chunk: usize) -> Result<SealingKey, KeySourceError> {
-    let KeySourceStep::NeedQuote { report_data } = src.step(KeySourceInput::Start)? else { panic!("expected NeedQuote") };
-    let KeySourceStep::Transmit(frame) = src.step(KeySourceInput::Quote(&td_quote(&report_data, rtmr3)))? else {
+fn run(
+    src: &mut LocalSgxKeySource<TestVerifier>,
+    provider: &Provider,
+    rtmr3: u8,
+    chunk: usize,
+) -> Result<SealingKey, KeySourceError> {
+    let KeySourceStep::NeedQuote { report_data } = src.step(KeySourceInput::Start)? else {
+        panic!("expected NeedQuote")
+    };
+    let KeySourceStep::Transmit(frame) =
+        src.step(KeySourceInput::Quote(&td_quote(&report_data, rtmr3)))?
+    else {
         panic!("expected Transmit")
     };
     let response = provider.answer(&frame);
     let mut chunks = response.chunks(chunk).peekable();
     while let Some(c) = chunks.next() {
         match src.step(KeySourceInput::Received(c))? {
-            KeySourceStep::NeedMoreBytes => assert!(chunks.peek().is_some(), "asked for more after the frame ended"),
+            KeySourceStep::NeedMoreBytes => assert!(
+                chunks.peek().is_some(),
+                "asked for more after the frame ended"
+            ),
             KeySourceStep::Ready(key) => {
                 assert!(chunks.peek().is_none());
                 return Ok(key);
@@ -135,42 +159,80 @@ fn key_is_released_bound_to_measurements_and_stable_across_boots() {
     assert!(first.kind().is_production());
     let event = first.event();
     assert_eq!(event.name, "tdsigner.key-source");
-    assert_eq!(event.payload, format!("local-sgx;mrenclave={}", "e1".repeat(32)).into_bytes());
+    assert_eq!(
+        event.payload,
+        format!("local-sgx;mrenclave={}", "e1".repeat(32)).into_bytes()
+    );
     let k1 = run(&mut first, &Provider::honest(), 0x33, 1).unwrap();
     assert_eq!(first.provider_mr_enclave(), Some(PROVIDER_MR));
     // The sealing key is HKDF of the provider's key, salted per source, with the enclave as info.
     let td_key = Provider::derived_key(&td_quote(&[0; 64], 0x33));
     let mut expect = [0u8; 32];
-    Hkdf::<Sha256>::new(Some(b"tdsigner/key-source/local-sgx/v1"), &td_key).expand(&PROVIDER_MR, &mut expect).unwrap();
+    Hkdf::<Sha256>::new(Some(b"tdsigner/key-source/local-sgx/v1"), &td_key)
+        .expand(&PROVIDER_MR, &mut expect)
+        .unwrap();
     assert_eq!(k1.expose(), &expect);
     // Next boot: a new ephemeral key pair, same measurements => same sealing key.
-    let k2 = run(&mut source(2, vec![PROVIDER_MR]), &Provider::honest(), 0x33, 7).unwrap();
+    let k2 = run(
+        &mut source(2, vec![PROVIDER_MR]),
+        &Provider::honest(),
+        0x33,
+        7,
+    )
+    .unwrap();
     assert_eq!(k1.expose(), k2.expose());
     // Different RTMR3 (another config or key source) => another key.
-    let k3 = run(&mut source(3, vec![PROVIDER_MR]), &Provider::honest(), 0x34, 4096).unwrap();
+    let k3 = run(
+        &mut source(3, vec![PROVIDER_MR]),
+        &Provider::honest(),
+        0x34,
+        4096,
+    )
+    .unwrap();
     assert_ne!(k1.expose(), k3.expose());
 }
 
 #[test]
 fn request_is_the_providers_wire_format() {
     let mut src = source(4, vec![PROVIDER_MR]);
-    let KeySourceStep::NeedQuote { report_data } = src.step(KeySourceInput::Start).unwrap() else { panic!() };
+    let KeySourceStep::NeedQuote { report_data } = src.step(KeySourceInput::Start).unwrap() else {
+        panic!()
+    };
     assert_eq!(&report_data[32..], &[0u8; 32]);
     let quote = td_quote(&report_data, 0);
-    let KeySourceStep::Transmit(frame) = src.step(KeySourceInput::Quote(&quote)).unwrap() else { panic!() };
+    let KeySourceStep::Transmit(frame) = src.step(KeySourceInput::Quote(&quote)).unwrap() else {
+        panic!()
+    };
     let json = &frame[4..];
-    assert_eq!(u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize, json.len());
-    let expected = format!("{{\"quote\":[{}]}}", quote.iter().map(u8::to_string).collect::<Vec<_>>().join(","));
+    assert_eq!(
+        u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize,
+        json.len()
+    );
+    let expected = format!(
+        "{{\"quote\":[{}]}}",
+        quote
+            .iter()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     assert_eq!(std::str::from_utf8(json).unwrap(), expected);
 }
 
 #[test]
 fn response_json_matches_the_providers_encoder() {
     // The provider serializes {"encrypted_key":[1,2],"provider_quote":[3,4]} (its own test pins this).
-    let r = ProviderResponse::from_json(br#"{"encrypted_key":[1,2],"provider_quote":[3,4]}"#).unwrap();
-    assert_eq!((r.encrypted_key, r.provider_quote), (vec![1, 2], vec![3, 4]));
+    let r =
+        ProviderResponse::from_json(br#"{"encrypted_key":[1,2],"provider_quote":[3,4]}"#).unwrap();
+    assert_eq!(
+        (r.encrypted_key, r.provider_quote),
+        (vec![1, 2], vec![3, 4])
+    );
     // Unknown fields from a newer provider are ignored; bytes out of range are not.
-    assert!(ProviderResponse::from_json(br#"{"encrypted_key":[],"provider_quote":[],"extra":1}"#).is_ok());
+    assert!(
+        ProviderResponse::from_json(br#"{"encrypted_key":[],"provider_quote":[],"extra":1}"#)
+            .is_ok()
+    );
     assert!(matches!(
         ProviderResponse::from_json(br#"{"encrypted_key":[256],"provider_quote":[]}"#),
         Err(KeySourceError::MalformedResponse { .. })
@@ -181,8 +243,17 @@ fn response_json_matches_the_providers_encoder() {
 fn libsodium_sealed_box_opens() {
     // Produced by libsodium 1.0.18 (crypto_box_seal via PyNaCl) for the secret key 01 02 .. 20:
     // a sealed box of 32 bytes 0xA5. Pins interoperability of the sealed-box format we open.
-    let sk = SecretKey::from((1u8..=32).collect::<Vec<_>>().try_into().map(|a: [u8; 32]| a).unwrap());
-    assert_eq!(hex(sk.public_key().as_bytes()), "07a37cbc142093c8b755dc1b10e86cb426374ad16aa853ed0bdfc0b2b86d1c7c");
+    let sk = SecretKey::from(
+        (1u8..=32)
+            .collect::<Vec<_>>()
+            .try_into()
+            .map(|a: [u8; 32]| a)
+            .unwrap(),
+    );
+    assert_eq!(
+        hex(sk.public_key().as_bytes()),
+        "07a37cbc142093c8b755dc1b10e86cb426374ad16aa853ed0bdfc0b2b86d1c7c"
+    );
     let sealed = unhex("87ca6acd1e5a6fa99d225e4c98adc459eab9a9affe8b0afe4fef5a6e5ba6b0277c95fe32bbf189246d4e794db3c80bc5a49593a35a9d095d3b58006eb023fc84ce0bf95b49649e576ea667a262ec75c9");
     assert_eq!(sk.unseal(&sealed).unwrap(), vec![0xA5; 32]);
 }
@@ -190,24 +261,51 @@ fn libsodium_sealed_box_opens() {
 #[test]
 fn unpinned_provider_is_refused() {
     let err = run(&mut source(5, vec![[0x99; 32]]), &Provider::honest(), 0, 64).unwrap_err();
-    assert_eq!(err, KeySourceError::UntrustedProvider { mr_enclave: PROVIDER_MR });
+    assert_eq!(
+        err,
+        KeySourceError::UntrustedProvider {
+            mr_enclave: PROVIDER_MR
+        }
+    );
     assert!(matches!(
-        LocalSgxKeySource::new(LocalSgxPolicy { allowed_mr_enclaves: vec![] }, TestVerifier, &mut StdRng::seed_from_u64(0)),
+        LocalSgxKeySource::new(
+            LocalSgxPolicy {
+                allowed_mr_enclaves: vec![]
+            },
+            TestVerifier,
+            &mut StdRng::seed_from_u64(0)
+        ),
         Err(KeySourceError::EmptyPolicy)
     ));
 }
 
 #[test]
 fn provider_quote_must_bind_the_encrypted_key() {
-    let err = run(&mut source(6, vec![PROVIDER_MR]), &Provider { mr_enclave: PROVIDER_MR, tamper_hash: true }, 0, 64).unwrap_err();
+    let err = run(
+        &mut source(6, vec![PROVIDER_MR]),
+        &Provider {
+            mr_enclave: PROVIDER_MR,
+            tamper_hash: true,
+        },
+        0,
+        64,
+    )
+    .unwrap_err();
     assert_eq!(err, KeySourceError::KeyBindingMismatch);
 }
 
 /// Drives a source up to the point where it waits for the response.
 fn awaiting_response(seed: u64) -> (LocalSgxKeySource<TestVerifier>, Vec<u8>) {
     let mut src = source(seed, vec![PROVIDER_MR]);
-    let KeySourceStep::NeedQuote { report_data } = src.step(KeySourceInput::Start).unwrap() else { panic!() };
-    let KeySourceStep::Transmit(frame) = src.step(KeySourceInput::Quote(&td_quote(&report_data, 0))).unwrap() else { panic!() };
+    let KeySourceStep::NeedQuote { report_data } = src.step(KeySourceInput::Start).unwrap() else {
+        panic!()
+    };
+    let KeySourceStep::Transmit(frame) = src
+        .step(KeySourceInput::Quote(&td_quote(&report_data, 0)))
+        .unwrap()
+    else {
+        panic!()
+    };
     (src, frame)
 }
 
@@ -217,59 +315,112 @@ fn response_faults_are_typed() {
     let (mut src, _) = awaiting_response(7);
     let body = serde_json::json!({ "encrypted_key": vec![0u8; 80], "provider_quote": b"not a quote".to_vec() });
     assert!(matches!(
-        src.step(KeySourceInput::Received(&frame_of(serde_json::to_vec(&body).unwrap()))),
+        src.step(KeySourceInput::Received(&frame_of(
+            serde_json::to_vec(&body).unwrap()
+        ))),
         Err(KeySourceError::ProviderQuoteRejected { .. })
     ));
     // Key sealed to another TD: binding is fine, opening fails.
     let (mut src, frame) = awaiting_response(8);
     let (_, other_frame) = awaiting_response(9);
-    let other: serde_json::Value = serde_json::from_slice(&Provider::honest().answer(&other_frame)[4..]).unwrap();
+    let other: serde_json::Value =
+        serde_json::from_slice(&Provider::honest().answer(&other_frame)[4..]).unwrap();
     let _ = frame;
-    assert_eq!(src.step(KeySourceInput::Received(&frame_of(serde_json::to_vec(&other).unwrap()))).unwrap_err(), KeySourceError::DecryptFailed);
+    assert_eq!(
+        src.step(KeySourceInput::Received(&frame_of(
+            serde_json::to_vec(&other).unwrap()
+        )))
+        .unwrap_err(),
+        KeySourceError::DecryptFailed
+    );
     // Wrong encrypted-key length.
     let (mut src, _) = awaiting_response(10);
     let body = serde_json::json!({ "encrypted_key": vec![0u8; 79], "provider_quote": vec![1u8] });
     assert_eq!(
-        src.step(KeySourceInput::Received(&frame_of(serde_json::to_vec(&body).unwrap()))).unwrap_err(),
-        KeySourceError::EncryptedKeyLength { len: 79, expected: 80 }
+        src.step(KeySourceInput::Received(&frame_of(
+            serde_json::to_vec(&body).unwrap()
+        )))
+        .unwrap_err(),
+        KeySourceError::EncryptedKeyLength {
+            len: 79,
+            expected: 80
+        }
     );
     // Not JSON.
     let (mut src, _) = awaiting_response(11);
-    assert!(matches!(src.step(KeySourceInput::Received(&frame_of(b"<html>".to_vec()))), Err(KeySourceError::MalformedResponse { .. })));
+    assert!(matches!(
+        src.step(KeySourceInput::Received(&frame_of(b"<html>".to_vec()))),
+        Err(KeySourceError::MalformedResponse { .. })
+    ));
     // Frame length zero / too large.
     let (mut src, _) = awaiting_response(12);
-    assert!(matches!(src.step(KeySourceInput::Received(&[0, 0, 0, 0])), Err(KeySourceError::FrameLength { len: 0, .. })));
+    assert!(matches!(
+        src.step(KeySourceInput::Received(&[0, 0, 0, 0])),
+        Err(KeySourceError::FrameLength { len: 0, .. })
+    ));
     let (mut src, _) = awaiting_response(13);
-    assert!(matches!(src.step(KeySourceInput::Received(&[0xff, 0, 0, 0])), Err(KeySourceError::FrameLength { .. })));
+    assert!(matches!(
+        src.step(KeySourceInput::Received(&[0xff, 0, 0, 0])),
+        Err(KeySourceError::FrameLength { .. })
+    ));
     // Bytes after the frame.
     let (mut src, _) = awaiting_response(14);
     let mut f = frame_of(b"{}".to_vec());
     f.push(b'x');
-    assert_eq!(src.step(KeySourceInput::Received(&f)).unwrap_err(), KeySourceError::TrailingBytes { extra: 1 });
+    assert_eq!(
+        src.step(KeySourceInput::Received(&f)).unwrap_err(),
+        KeySourceError::TrailingBytes { extra: 1 }
+    );
     // After an error the exchange is dead.
-    assert!(matches!(src.step(KeySourceInput::Received(b"x")), Err(KeySourceError::UnexpectedInput { state: "failed", .. })));
+    assert!(matches!(
+        src.step(KeySourceInput::Received(b"x")),
+        Err(KeySourceError::UnexpectedInput {
+            state: "failed",
+            ..
+        })
+    ));
 }
 
 #[test]
 fn quote_faults_and_misuse_are_typed() {
     let mut src = source(15, vec![PROVIDER_MR]);
-    assert!(matches!(src.step(KeySourceInput::Quote(&[1])), Err(KeySourceError::UnexpectedInput { state: "start", input: "quote" })));
+    assert!(matches!(
+        src.step(KeySourceInput::Quote(&[1])),
+        Err(KeySourceError::UnexpectedInput {
+            state: "start",
+            input: "quote"
+        })
+    ));
     let mut src = source(16, vec![PROVIDER_MR]);
     src.step(KeySourceInput::Start).unwrap();
-    assert!(matches!(src.step(KeySourceInput::Quote(&td_quote(&[7; 64], 0))), Err(KeySourceError::QuoteReportDataMismatch)));
+    assert!(matches!(
+        src.step(KeySourceInput::Quote(&td_quote(&[7; 64], 0))),
+        Err(KeySourceError::QuoteReportDataMismatch)
+    ));
     let mut src = source(17, vec![PROVIDER_MR]);
-    let KeySourceStep::NeedQuote { report_data } = src.step(KeySourceInput::Start).unwrap() else { panic!() };
+    let KeySourceStep::NeedQuote { report_data } = src.step(KeySourceInput::Start).unwrap() else {
+        panic!()
+    };
     let mut q = td_quote(&report_data, 0);
     q[0] = 3;
-    assert!(matches!(src.step(KeySourceInput::Quote(&q)), Err(KeySourceError::UnsupportedQuote { version: 3 })));
+    assert!(matches!(
+        src.step(KeySourceInput::Quote(&q)),
+        Err(KeySourceError::UnsupportedQuote { version: 3 })
+    ));
     let mut src = source(18, vec![PROVIDER_MR]);
     src.step(KeySourceInput::Start).unwrap();
-    assert!(matches!(src.step(KeySourceInput::Quote(&[])), Err(KeySourceError::QuoteSize { len: 0, .. })));
+    assert!(matches!(
+        src.step(KeySourceInput::Quote(&[])),
+        Err(KeySourceError::QuoteSize { len: 0, .. })
+    ));
     // A short v4 quote.
     let mut src = source(19, vec![PROVIDER_MR]);
     src.step(KeySourceInput::Start).unwrap();
     let q = td_quote(&[0; 64], 0);
-    assert!(matches!(src.step(KeySourceInput::Quote(&q[..100])), Err(KeySourceError::QuoteSize { .. })));
+    assert!(matches!(
+        src.step(KeySourceInput::Quote(&q[..100])),
+        Err(KeySourceError::QuoteSize { .. })
+    ));
 }
 
 #[test]
@@ -286,5 +437,8 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }

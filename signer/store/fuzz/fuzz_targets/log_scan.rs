@@ -38,14 +38,29 @@ fn key() -> SealingKey {
 fn base_image() -> &'static [u8] {
     static IMAGE: OnceLock<Vec<u8>> = OnceLock::new();
     IMAGE.get_or_init(|| {
-        let mut s = Store::format(MemDevice::new(SECTORS), &key(), b"node", FormatOptions::default(), &mut Counter(1)).unwrap();
+        let mut s = Store::format(
+            MemDevice::new(SECTORS),
+            &key(),
+            b"node",
+            FormatOptions::default(),
+            &mut Counter(1),
+        )
+        .unwrap();
         for i in 0..6u8 {
-            s.put(RecordKind(1), &[i], &vec![i; 100 * i as usize]).unwrap();
+            s.put(RecordKind(1), &[i], &vec![i; 100 * i as usize])
+                .unwrap();
         }
         s.compact().unwrap();
         s.commit(&[
-            Change::Put { kind: RecordKind(2), id: b"x", value: b"y" },
-            Change::Delete { kind: RecordKind(1), id: &[0] },
+            Change::Put {
+                kind: RecordKind(2),
+                id: b"x",
+                value: b"y",
+            },
+            Change::Delete {
+                kind: RecordKind(1),
+                id: &[0],
+            },
         ])
         .unwrap();
         s.put(RecordKind(1), &[9], &[9; 700]).unwrap();
@@ -56,7 +71,8 @@ fn base_image() -> &'static [u8] {
 fuzz_target!(|data: &[u8]| {
     let mut image = base_image().to_vec();
     for edit in data.chunks_exact(5) {
-        let offset = u32::from_le_bytes([edit[0], edit[1], edit[2], edit[3]]) as usize % image.len();
+        let offset =
+            u32::from_le_bytes([edit[0], edit[1], edit[2], edit[3]]) as usize % image.len();
         image[offset] ^= edit[4];
     }
     // Odd trailing bytes shorten the device.
@@ -65,15 +81,33 @@ fuzz_target!(|data: &[u8]| {
         image.truncate(image.len() / 2);
     }
     let dev = MemDevice::from_image(image);
-    if let Ok((mut store, _)) = Store::open(dev, &key(), b"node", OpenOptions::default(), &mut Counter(2)) {
+    if let Ok((mut store, _)) = Store::open(
+        dev,
+        &key(),
+        b"node",
+        OpenOptions::default(),
+        &mut Counter(2),
+    ) {
         let ids: Vec<Vec<u8>> = store.ids(RecordKind(1)).map(<[u8]>::to_vec).collect();
         for id in ids {
             assert!(store.get(RecordKind(1), &id).is_some());
         }
         if store.put(RecordKind(3), b"after", b"fuzz").is_ok() {
             let dev = store.into_device();
-            let (again, _) = Store::open(dev, &key(), b"node", OpenOptions::default(), &mut Counter(3)).expect("a store we just wrote must reopen");
-            assert_eq!(again.get(RecordKind(3), b"after").map(|v| v.expose().to_vec()), Some(b"fuzz".to_vec()));
+            let (again, _) = Store::open(
+                dev,
+                &key(),
+                b"node",
+                OpenOptions::default(),
+                &mut Counter(3),
+            )
+            .expect("a store we just wrote must reopen");
+            assert_eq!(
+                again
+                    .get(RecordKind(3), b"after")
+                    .map(|v| v.expose().to_vec()),
+                Some(b"fuzz".to_vec())
+            );
         }
     }
 });

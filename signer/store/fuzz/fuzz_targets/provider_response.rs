@@ -3,7 +3,8 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use tdsigner_store::keysource::{
-    KeySourceInput, KeySourceStep, LocalSgxKeySource, LocalSgxPolicy, ProviderQuoteVerifier, ProviderResponse, VerifiedSgxReport,
+    KeySourceInput, KeySourceStep, LocalSgxKeySource, LocalSgxPolicy, ProviderQuoteVerifier,
+    ProviderResponse, VerifiedSgxReport,
 };
 use tdsigner_store::SealingKeySource;
 
@@ -37,14 +38,21 @@ impl rand_core::CryptoRng for Counter {}
 
 fuzz_target!(|data: &[u8]| {
     let _ = ProviderResponse::from_json(data);
-    let policy = LocalSgxPolicy { allowed_mr_enclaves: vec![[1; 32]] };
+    let policy = LocalSgxPolicy {
+        allowed_mr_enclaves: vec![[1; 32]],
+    };
     let mut src = LocalSgxKeySource::new(policy, RejectAll, &mut Counter(1)).unwrap();
-    let Ok(KeySourceStep::NeedQuote { report_data }) = src.step(KeySourceInput::Start) else { panic!("start") };
+    let Ok(KeySourceStep::NeedQuote { report_data }) = src.step(KeySourceInput::Start) else {
+        panic!("start")
+    };
     let mut quote = vec![0u8; 48 + 584];
     quote[0] = 4;
     quote[4] = 0x81;
     quote[48 + 520..48 + 584].copy_from_slice(&report_data);
-    assert!(matches!(src.step(KeySourceInput::Quote(&quote)), Ok(KeySourceStep::Transmit(_))));
+    assert!(matches!(
+        src.step(KeySourceInput::Quote(&quote)),
+        Ok(KeySourceStep::Transmit(_))
+    ));
     let split = data.first().map_or(0, |&b| b as usize).min(data.len());
     for part in [&data[..split], &data[split..]] {
         match src.step(KeySourceInput::Received(part)) {

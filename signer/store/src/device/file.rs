@@ -15,7 +15,10 @@ pub struct FileDevice {
 }
 
 fn io_code(op: DeviceOp, e: &std::io::Error) -> DeviceError {
-    DeviceError::Io { op, code: e.raw_os_error().map(|c| c as u32).unwrap_or(u32::MAX) }
+    DeviceError::Io {
+        op,
+        code: e.raw_os_error().map(|c| c as u32).unwrap_or(u32::MAX),
+    }
 }
 
 impl FileDevice {
@@ -28,7 +31,12 @@ impl FileDevice {
 
     /// Creates (or truncates) a zero-filled file of `sectors` sectors.
     pub fn create(path: &Path, sectors: u64) -> std::io::Result<Self> {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
         file.set_len(sectors * SECTOR_SIZE as u64)?;
         file.sync_all()?;
         Ok(Self { file, sectors })
@@ -57,6 +65,8 @@ impl BlockDevice for FileDevice {
     }
 
     fn flush(&mut self) -> Result<(), DeviceError> {
-        self.file.sync_data().map_err(|e| io_code(DeviceOp::Flush, &e))
+        self.file
+            .sync_data()
+            .map_err(|e| io_code(DeviceOp::Flush, &e))
     }
 }

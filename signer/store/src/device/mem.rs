@@ -117,16 +117,20 @@ impl MemDevice {
             }
             CrashMode::Random { seed } => {
                 let mut rng = SplitMix64(seed);
-                let torn = if pending.is_empty() { None } else { Some(rng.next() % pending.len() as u64) };
+                let torn = if pending.is_empty() {
+                    None
+                } else {
+                    Some(rng.next() % pending.len() as u64)
+                };
                 for (i, w) in pending.iter().enumerate() {
-                    if Some(i as u64) == torn && rng.next() % 2 == 0 {
+                    if Some(i as u64) == torn && rng.next().is_multiple_of(2) {
                         // Torn sector: a prefix of the new contents over the old ones.
                         let cut = (rng.next() % SECTOR_SIZE as u64) as usize;
                         let start = w.sector as usize * SECTOR_SIZE;
                         if let Some(dst) = self.durable.get_mut(start..start + cut) {
                             dst.copy_from_slice(&w.data[..cut]);
                         }
-                    } else if rng.next() % 2 == 0 {
+                    } else if rng.next().is_multiple_of(2) {
                         self.store_durable(w.sector, &w.data);
                     }
                 }
@@ -179,7 +183,10 @@ impl BlockDevice for MemDevice {
                 }
                 *left -= 1;
             }
-            self.pending.push(PendingWrite { sector: start + i as u64, data: chunk.to_vec() });
+            self.pending.push(PendingWrite {
+                sector: start + i as u64,
+                data: chunk.to_vec(),
+            });
             self.sectors_written += 1;
         }
         Ok(())
@@ -231,7 +238,10 @@ mod tests {
     fn power_cut_stops_writes_mid_request() {
         let mut dev = MemDevice::new(8);
         dev.cut_power_after(2);
-        assert_eq!(dev.write_sectors(0, &[1u8; 3 * SECTOR_SIZE]), Err(DeviceError::PoweredOff));
+        assert_eq!(
+            dev.write_sectors(0, &[1u8; 3 * SECTOR_SIZE]),
+            Err(DeviceError::PoweredOff)
+        );
         assert_eq!(dev.unflushed_writes(), 2);
         assert_eq!(dev.flush(), Err(DeviceError::PoweredOff));
         dev.crash(CrashMode::KeepUnflushed);
@@ -244,8 +254,17 @@ mod tests {
     #[test]
     fn out_of_range_and_unaligned_are_rejected() {
         let mut dev = MemDevice::new(2);
-        assert!(matches!(dev.write_sectors(2, &[0u8; SECTOR_SIZE]), Err(DeviceError::OutOfRange { .. })));
-        assert!(matches!(dev.write_sectors(0, &[0u8; 10]), Err(DeviceError::Unaligned { len: 10 })));
-        assert!(matches!(dev.read_sectors(u64::MAX, &mut [0u8; SECTOR_SIZE]), Err(DeviceError::OutOfRange { .. })));
+        assert!(matches!(
+            dev.write_sectors(2, &[0u8; SECTOR_SIZE]),
+            Err(DeviceError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            dev.write_sectors(0, &[0u8; 10]),
+            Err(DeviceError::Unaligned { len: 10 })
+        ));
+        assert!(matches!(
+            dev.read_sectors(u64::MAX, &mut [0u8; SECTOR_SIZE]),
+            Err(DeviceError::OutOfRange { .. })
+        ));
     }
 }

@@ -39,7 +39,11 @@ pub enum DeviceError {
     Unaligned { len: usize },
     /// The request reaches past the end of the device.
     #[error("sectors {start}..{start}+{sectors} are beyond the device's {capacity} sectors")]
-    OutOfRange { start: u64, sectors: u64, capacity: u64 },
+    OutOfRange {
+        start: u64,
+        sectors: u64,
+        capacity: u64,
+    },
     /// The device (or its transport) reported a failure; `code` is device-specific
     /// (for virtio-blk: the request status byte).
     #[error("device {op:?} failed with code {code}")]
@@ -79,12 +83,16 @@ impl<D: BlockDevice + ?Sized> BlockDevice for &mut D {
 /// Checks that a `len`-byte transfer at sector `start` is whole sectors and within `capacity`;
 /// returns the number of sectors. Device implementations share this so they agree on errors.
 pub fn check_transfer(start: u64, len: usize, capacity: u64) -> Result<u64, DeviceError> {
-    if len % SECTOR_SIZE != 0 {
+    if !len.is_multiple_of(SECTOR_SIZE) {
         return Err(DeviceError::Unaligned { len });
     }
     let sectors = (len / SECTOR_SIZE) as u64;
     match start.checked_add(sectors) {
         Some(end) if end <= capacity => Ok(sectors),
-        _ => Err(DeviceError::OutOfRange { start, sectors, capacity }),
+        _ => Err(DeviceError::OutOfRange {
+            start,
+            sectors,
+            capacity,
+        }),
     }
 }

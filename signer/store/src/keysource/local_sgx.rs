@@ -32,7 +32,10 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::{hex_lower, input_name, sealing_key_from, KeySourceError, KeySourceInput, KeySourceKind, KeySourceStep, SealingKeySource};
+use super::{
+    hex_lower, input_name, sealing_key_from, KeySourceError, KeySourceInput, KeySourceKind,
+    KeySourceStep, SealingKeySource,
+};
 use crate::events::{RuntimeEvent, KEY_SOURCE_EVENT};
 
 /// Largest TD quote sent (the provider's own limit).
@@ -54,7 +57,10 @@ pub struct ProviderResponse {
 impl ProviderResponse {
     /// Parses the JSON body of a response frame (hostile bytes).
     pub fn from_json(body: &[u8]) -> Result<Self, KeySourceError> {
-        serde_json::from_slice(body).map_err(|e| KeySourceError::MalformedResponse { line: e.line(), column: e.column() })
+        serde_json::from_slice(body).map_err(|e| KeySourceError::MalformedResponse {
+            line: e.line(),
+            column: e.column(),
+        })
     }
 }
 
@@ -117,21 +123,34 @@ impl<V> core::fmt::Debug for LocalSgxKeySource<V> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("LocalSgxKeySource")
             .field("state", &self.state.name())
-            .field("allowed_mr_enclaves", &self.policy.allowed_mr_enclaves.len())
+            .field(
+                "allowed_mr_enclaves",
+                &self.policy.allowed_mr_enclaves.len(),
+            )
             .finish_non_exhaustive()
     }
 }
 
 impl<V: ProviderQuoteVerifier> LocalSgxKeySource<V> {
     /// A fresh client with a new X25519 key pair drawn from `rng`.
-    pub fn new(policy: LocalSgxPolicy, verifier: V, rng: &mut impl CryptoRngCore) -> Result<Self, KeySourceError> {
+    pub fn new(
+        policy: LocalSgxPolicy,
+        verifier: V,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Self, KeySourceError> {
         if policy.allowed_mr_enclaves.is_empty() {
             return Err(KeySourceError::EmptyPolicy);
         }
         let mut policy = policy;
         policy.allowed_mr_enclaves.sort_unstable();
         policy.allowed_mr_enclaves.dedup();
-        Ok(Self { policy, verifier, secret: SecretKey::generate(rng), state: State::Start, provider_mr_enclave: None })
+        Ok(Self {
+            policy,
+            verifier,
+            secret: SecretKey::generate(rng),
+            state: State::Start,
+            provider_mr_enclave: None,
+        })
     }
 
     /// The report_data the TD quote must carry: X25519 public key ‖ zeros.
@@ -148,7 +167,10 @@ impl<V: ProviderQuoteVerifier> LocalSgxKeySource<V> {
 
     fn on_quote(&mut self, quote: &[u8]) -> Result<KeySourceStep, KeySourceError> {
         if quote.is_empty() || quote.len() > MAX_TD_QUOTE {
-            return Err(KeySourceError::QuoteSize { len: quote.len(), max: MAX_TD_QUOTE });
+            return Err(KeySourceError::QuoteSize {
+                len: quote.len(),
+                max: MAX_TD_QUOTE,
+            });
         }
         if td_quote_report_data(quote)? != self.report_data() {
             return Err(KeySourceError::QuoteReportDataMismatch);
@@ -161,18 +183,25 @@ impl<V: ProviderQuoteVerifier> LocalSgxKeySource<V> {
     fn on_bytes(buf: &mut Vec<u8>, bytes: &[u8]) -> Result<Option<usize>, KeySourceError> {
         let mut rest = bytes;
         while buf.len() < 4 {
-            let Some((&first, tail)) = rest.split_first() else { return Ok(None) };
+            let Some((&first, tail)) = rest.split_first() else {
+                return Ok(None);
+            };
             buf.push(first);
             rest = tail;
         }
         let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
         if len == 0 || len > MAX_RESPONSE_FRAME {
-            return Err(KeySourceError::FrameLength { len, max: MAX_RESPONSE_FRAME });
+            return Err(KeySourceError::FrameLength {
+                len,
+                max: MAX_RESPONSE_FRAME,
+            });
         }
         let total = 4 + len as usize;
         let want = total - buf.len();
         if rest.len() > want {
-            return Err(KeySourceError::TrailingBytes { extra: rest.len() - want });
+            return Err(KeySourceError::TrailingBytes {
+                extra: rest.len() - want,
+            });
         }
         buf.extend_from_slice(rest);
         Ok((buf.len() == total).then_some(total))
@@ -181,28 +210,50 @@ impl<V: ProviderQuoteVerifier> LocalSgxKeySource<V> {
     fn on_response(&mut self, body: &[u8]) -> Result<KeySourceStep, KeySourceError> {
         let response = ProviderResponse::from_json(body)?;
         if response.encrypted_key.len() != ENCRYPTED_KEY_LEN {
-            return Err(KeySourceError::EncryptedKeyLength { len: response.encrypted_key.len(), expected: ENCRYPTED_KEY_LEN });
+            return Err(KeySourceError::EncryptedKeyLength {
+                len: response.encrypted_key.len(),
+                expected: ENCRYPTED_KEY_LEN,
+            });
         }
-        if response.provider_quote.is_empty() || response.provider_quote.len() > MAX_PROVIDER_QUOTE {
-            return Err(KeySourceError::ProviderQuoteSize { len: response.provider_quote.len(), max: MAX_PROVIDER_QUOTE });
+        if response.provider_quote.is_empty() || response.provider_quote.len() > MAX_PROVIDER_QUOTE
+        {
+            return Err(KeySourceError::ProviderQuoteSize {
+                len: response.provider_quote.len(),
+                max: MAX_PROVIDER_QUOTE,
+            });
         }
         let report = self
             .verifier
             .verify_sgx_quote(&response.provider_quote)
             .map_err(|reason| KeySourceError::ProviderQuoteRejected { reason })?;
-        if self.policy.allowed_mr_enclaves.binary_search(&report.mr_enclave).is_err() {
-            return Err(KeySourceError::UntrustedProvider { mr_enclave: report.mr_enclave });
+        if self
+            .policy
+            .allowed_mr_enclaves
+            .binary_search(&report.mr_enclave)
+            .is_err()
+        {
+            return Err(KeySourceError::UntrustedProvider {
+                mr_enclave: report.mr_enclave,
+            });
         }
         let digest: [u8; 32] = Sha256::digest(&response.encrypted_key).into();
         if report.report_data[..32] != digest || report.report_data[32..].iter().any(|&b| b != 0) {
             return Err(KeySourceError::KeyBindingMismatch);
         }
-        let key = Zeroizing::new(self.secret.unseal(&response.encrypted_key).map_err(|_| KeySourceError::DecryptFailed)?);
+        let key = Zeroizing::new(
+            self.secret
+                .unseal(&response.encrypted_key)
+                .map_err(|_| KeySourceError::DecryptFailed)?,
+        );
         if key.len() != 32 {
             return Err(KeySourceError::KeyLength { len: key.len() });
         }
         self.provider_mr_enclave = Some(report.mr_enclave);
-        Ok(KeySourceStep::Ready(sealing_key_from(b"tdsigner/key-source/local-sgx/v1", &key, &report.mr_enclave)))
+        Ok(KeySourceStep::Ready(sealing_key_from(
+            b"tdsigner/key-source/local-sgx/v1",
+            &key,
+            &report.mr_enclave,
+        )))
     }
 }
 
@@ -220,7 +271,10 @@ impl<V: ProviderQuoteVerifier> SealingKeySource for LocalSgxKeySource<V> {
             }
             text.push_str(&hex_lower(mr));
         }
-        RuntimeEvent { name: KEY_SOURCE_EVENT, payload: text.into_bytes() }
+        RuntimeEvent {
+            name: KEY_SOURCE_EVENT,
+            payload: text.into_bytes(),
+        }
     }
 
     fn step(&mut self, input: KeySourceInput<'_>) -> Result<KeySourceStep, KeySourceError> {
@@ -228,21 +282,29 @@ impl<V: ProviderQuoteVerifier> SealingKeySource for LocalSgxKeySource<V> {
         let result = match (state, input) {
             (State::Start, KeySourceInput::Start) => {
                 self.state = State::AwaitQuote;
-                return Ok(KeySourceStep::NeedQuote { report_data: self.report_data() });
+                return Ok(KeySourceStep::NeedQuote {
+                    report_data: self.report_data(),
+                });
             }
-            (State::AwaitQuote, KeySourceInput::Quote(q)) => self.on_quote(q).map(|step| {
+            (State::AwaitQuote, KeySourceInput::Quote(q)) => self.on_quote(q).inspect(|_| {
                 self.state = State::AwaitResponse { buf: Vec::new() };
-                step
             }),
-            (State::AwaitResponse { mut buf }, KeySourceInput::Received(bytes)) => match Self::on_bytes(&mut buf, bytes) {
-                Ok(None) => {
-                    self.state = State::AwaitResponse { buf };
-                    return Ok(KeySourceStep::NeedMoreBytes);
+            (State::AwaitResponse { mut buf }, KeySourceInput::Received(bytes)) => {
+                match Self::on_bytes(&mut buf, bytes) {
+                    Ok(None) => {
+                        self.state = State::AwaitResponse { buf };
+                        return Ok(KeySourceStep::NeedMoreBytes);
+                    }
+                    Ok(Some(total)) => self
+                        .on_response(&buf[4..total])
+                        .inspect(|_| self.state = State::Done),
+                    Err(e) => Err(e),
                 }
-                Ok(Some(total)) => self.on_response(&buf[4..total]).inspect(|_| self.state = State::Done),
-                Err(e) => Err(e),
-            },
-            (state, input) => Err(KeySourceError::UnexpectedInput { state: state.name(), input: input_name(&input) }),
+            }
+            (state, input) => Err(KeySourceError::UnexpectedInput {
+                state: state.name(),
+                input: input_name(&input),
+            }),
         };
         // On error the state stays Failed: a key exchange is not resumed half-way.
         result
@@ -284,13 +346,18 @@ fn td_quote_report_data(quote: &[u8]) -> Result<[u8; 64], KeySourceError> {
         Some(v) => u16::from_le_bytes([v[0], v[1]]),
         None => return Err(KeySourceError::UnsupportedQuote { version: 0 }),
     };
-    let tee_type = quote.get(4..8).map(|t| u32::from_le_bytes([t[0], t[1], t[2], t[3]]));
+    let tee_type = quote
+        .get(4..8)
+        .map(|t| u32::from_le_bytes([t[0], t[1], t[2], t[3]]));
     let at = match (version, tee_type) {
         (4, Some(0x81)) => 48 + 520,
         (5, Some(0x81)) => 48 + 6 + 520,
         _ => return Err(KeySourceError::UnsupportedQuote { version }),
     };
     let mut rd = [0u8; 64];
-    rd.copy_from_slice(quote.get(at..at + 64).ok_or(KeySourceError::QuoteSize { len: quote.len(), max: MAX_TD_QUOTE })?);
+    rd.copy_from_slice(quote.get(at..at + 64).ok_or(KeySourceError::QuoteSize {
+        len: quote.len(),
+        max: MAX_TD_QUOTE,
+    })?);
     Ok(rd)
 }

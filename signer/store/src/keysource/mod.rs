@@ -85,7 +85,10 @@ pub enum KeySourceStep {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeySourceError {
     #[error("input {input} is not expected in state {state}")]
-    UnexpectedInput { state: &'static str, input: &'static str },
+    UnexpectedInput {
+        state: &'static str,
+        input: &'static str,
+    },
     #[error("test key in config must be 64 hex digits")]
     InvalidConfigKey,
     #[error("TD quote is {len} bytes; allowed 1..={max}")]
@@ -159,13 +162,18 @@ pub struct TestKeySource {
 
 impl core::fmt::Debug for TestKeySource {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("TestKeySource").field("config_key", &"<redacted>").finish()
+        f.debug_struct("TestKeySource")
+            .field("config_key", &"<redacted>")
+            .finish()
     }
 }
 
 impl TestKeySource {
     pub fn new(config_key: [u8; 32]) -> Self {
-        Self { config_key: Zeroizing::new(config_key), done: false }
+        Self {
+            config_key: Zeroizing::new(config_key),
+            done: false,
+        }
     }
 
     /// From 64 hex digits (upper or lower case), as written in a config file.
@@ -176,7 +184,11 @@ impl TestKeySource {
         }
         let mut key = Zeroizing::new([0u8; 32]);
         for (i, pair) in h.chunks_exact(2).enumerate() {
-            let digit = |c: u8| (c as char).to_digit(16).ok_or(KeySourceError::InvalidConfigKey);
+            let digit = |c: u8| {
+                (c as char)
+                    .to_digit(16)
+                    .ok_or(KeySourceError::InvalidConfigKey)
+            };
             key[i] = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
         }
         Ok(Self::new(*key))
@@ -189,14 +201,21 @@ impl SealingKeySource for TestKeySource {
     }
 
     fn event(&self) -> RuntimeEvent {
-        RuntimeEvent { name: KEY_SOURCE_EVENT, payload: KeySourceKind::Test.name().as_bytes().to_vec() }
+        RuntimeEvent {
+            name: KEY_SOURCE_EVENT,
+            payload: KeySourceKind::Test.name().as_bytes().to_vec(),
+        }
     }
 
     fn step(&mut self, input: KeySourceInput<'_>) -> Result<KeySourceStep, KeySourceError> {
         match input {
             KeySourceInput::Start if !self.done => {
                 self.done = true;
-                Ok(KeySourceStep::Ready(sealing_key_from(b"tdsigner/key-source/test/v1", self.config_key.as_ref(), b"sealing-key")))
+                Ok(KeySourceStep::Ready(sealing_key_from(
+                    b"tdsigner/key-source/test/v1",
+                    self.config_key.as_ref(),
+                    b"sealing-key",
+                )))
             }
             other => Err(KeySourceError::UnexpectedInput {
                 state: if self.done { "done" } else { "start" },
@@ -225,15 +244,19 @@ mod tests {
         assert_eq!(a.event().name, "tdsigner.key-source");
         assert_eq!(a.event().payload, b"test");
         assert!(!a.kind().is_production());
-        let (KeySourceStep::Ready(ka), KeySourceStep::Ready(kb)) =
-            (a.step(KeySourceInput::Start).unwrap(), b.step(KeySourceInput::Start).unwrap())
-        else {
+        let (KeySourceStep::Ready(ka), KeySourceStep::Ready(kb)) = (
+            a.step(KeySourceInput::Start).unwrap(),
+            b.step(KeySourceInput::Start).unwrap(),
+        ) else {
             panic!("test source must be ready at once");
         };
         assert_eq!(ka.expose(), kb.expose());
         // The sealing key is derived, never the config bytes themselves.
         assert_ne!(ka.expose(), &[0x11; 32]);
-        assert!(matches!(a.step(KeySourceInput::Start), Err(KeySourceError::UnexpectedInput { .. })));
+        assert!(matches!(
+            a.step(KeySourceInput::Start),
+            Err(KeySourceError::UnexpectedInput { .. })
+        ));
         assert!(TestKeySource::from_hex("zz").is_err());
         assert!(TestKeySource::from_hex(&"g1".repeat(32)).is_err());
     }

@@ -5,7 +5,10 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tdsigner_store::device::MemDevice;
 use tdsigner_store::format::{BlockHeader, BLOCK_HEADER_LEN};
-use tdsigner_store::{BlockDevice, DeviceError, FormatOptions, OpenOptions, OpenReport, RecordKind, SealingKey, Store, StoreError, SECTOR_SIZE};
+use tdsigner_store::{
+    BlockDevice, DeviceError, FormatOptions, OpenOptions, OpenReport, RecordKind, SealingKey,
+    Store, StoreError, SECTOR_SIZE,
+};
 
 pub const NODE: &[u8] = b"node-a.near";
 pub const KIND: RecordKind = RecordKind(7);
@@ -19,7 +22,14 @@ pub fn rng(seed: u64) -> StdRng {
 }
 
 pub fn fresh(sectors: u64) -> Store<MemDevice> {
-    Store::format(MemDevice::new(sectors), &key(), NODE, FormatOptions::default(), &mut rng(1)).expect("format")
+    Store::format(
+        MemDevice::new(sectors),
+        &key(),
+        NODE,
+        FormatOptions::default(),
+        &mut rng(1),
+    )
+    .expect("format")
 }
 
 pub fn reopen(dev: MemDevice) -> Result<(Store<MemDevice>, OpenReport), StoreError> {
