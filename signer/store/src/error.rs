@@ -28,9 +28,20 @@ pub enum IoStage {
 /// Why a record cannot be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordFault {
-    IdTooLong { len: usize, max: usize },
-    ValueTooLarge { len: usize, max: usize },
+    IdTooLong {
+        len: usize,
+        max: usize,
+    },
+    ValueTooLarge {
+        len: usize,
+        max: usize,
+    },
     EmptyBatch,
+    /// The whole commit would exceed the largest block the scanner accepts.
+    BatchTooLarge {
+        len: usize,
+        max: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

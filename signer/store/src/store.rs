@@ -26,7 +26,7 @@ use crate::events::RuntimeEvent;
 use crate::format::{
     block_aad, block_sectors_for, decode_superblock_with, encode_superblock, BlockHeader,
     HeaderFault, Op, SlotFault, SlotState, Superblock, BLOCK_HEADER_LEN, FORMAT_VERSION,
-    SUPERBLOCK_SECTORS,
+    MAX_BLOCK_BODY, SUPERBLOCK_SECTORS,
 };
 use crate::keys::{block_nonce, BlockCipher, SuperblockMac, TAG_LEN};
 use crate::secret::{SealingKey, SecretBytes};
@@ -468,6 +468,14 @@ impl<D: BlockDevice> Store<D> {
             });
         }
         let plaintext = encode_ops(&ops)?;
+        // A block the scanner would refuse must never be written: it would make the store unopenable.
+        let max = MAX_BLOCK_BODY as usize - TAG_LEN;
+        if plaintext.len() > max {
+            return Err(StoreError::InvalidRecord(RecordFault::BatchTooLarge {
+                len: plaintext.len(),
+                max,
+            }));
+        }
         let sectors = block_sectors_for(plaintext.len() + TAG_LEN);
         if sectors > self.free_sectors() {
             self.compact_inner(sectors)?;

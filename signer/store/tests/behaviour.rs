@@ -125,6 +125,16 @@ fn record_limits_are_enforced() {
         s.commit(&[]),
         Err(StoreError::InvalidRecord(RecordFault::EmptyBatch))
     );
+    let big = vec![1u8; MAX_VALUE_LEN];
+    let batch = [b"1", b"2", b"3"].map(|id| Change::Put {
+        kind: KIND,
+        id,
+        value: &big,
+    });
+    assert!(matches!(
+        s.commit(&batch),
+        Err(StoreError::InvalidRecord(RecordFault::BatchTooLarge { .. }))
+    ));
     assert_eq!(s.delete(KIND, b"missing"), Ok(false));
     // Empty ids and values are fine.
     s.put(KIND, b"", b"").unwrap();
