@@ -1,14 +1,272 @@
-//! Placeholder until this subcommand group is written; it refuses to run.
+//! `tdsigner tss ...` (threshold ECDSA tools) and the `near derive-key` command.
+//!
+//! - `tss simulate`: runs a whole cluster in this process over the in-memory network with
+//!   random delivery order (keygen, triples, presignatures, signatures with NEAR-derived keys),
+//!   checks every signature with k256 against the derived key and prints per-phase timings.
+//! - `derive_key`: the NEAR derived public key for (root, predecessor, path); wired by main
+//!   under `tdsigner near derive-key`.
 
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use k256::ecdsa::signature::hazmat::PrehashVerifier;
+use rand_core::{OsRng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use tdsigner_tss::sim::{self, Traffic};
+use tdsigner_tss::{
+    near, sign::derived_public_key, Dkg, ParticipantId, ParticipantList, Presign, Sign, SignRequest, TripleGeneration,
+};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Not written yet.
-    NotImplemented,
+    /// Run an in-process n-participant cluster and sign K messages with NEAR-derived keys.
+    Simulate(SimulateArgs),
 }
 
-pub fn run(_cmd: Command) -> ExitCode {
-    eprintln!("not implemented yet");
-    ExitCode::from(2)
+#[derive(clap::Args)]
+pub struct SimulateArgs {
+    /// Number of participants.
+    #[arg(long)]
+    pub n: u32,
+    /// Threshold: shares needed to sign.
+    #[arg(long)]
+    pub t: usize,
+    /// Number of signatures to produce.
+    #[arg(long, default_value_t = 1)]
+    pub signatures: usize,
+    /// Seed for every random choice (keys, nonces, delivery order); random if absent.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Participants taking part in each signature (default: the threshold).
+    #[arg(long)]
+    pub signers: Option<usize>,
+}
+
+/// Arguments of `tdsigner near derive-key`.
+#[derive(clap::Args)]
+pub struct DeriveKeyArgs {
+    /// Root public key of the MPC network, as a NEAR key string (`secp256k1:<base58 x‖y>`).
+    #[arg(long)]
+    pub root: String,
+    /// The account that calls `sign` on the contract.
+    #[arg(long)]
+    pub predecessor: String,
+    /// The derivation path passed to `sign`.
+    #[arg(long)]
+    pub path: String,
+}
+
+pub fn run(cmd: Command) -> ExitCode {
+    match cmd {
+        Command::Simulate(args) => match simulate(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("simulation failed: {e}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+/// Prints the derived key; exit 0, or 2 when an input is malformed.
+pub fn derive_key(args: DeriveKeyArgs) -> ExitCode {
+    let root = match near::parse_public_key_string(&args.root) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("--root: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match near::derive_public_key(&root, &args.predecessor, &args.path) {
+        Ok(pk) => {
+            println!("{}", near::public_key_string(&pk));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("derivation failed: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn session(counter: &mut u64) -> [u8; 32] {
+    *counter += 1;
+    let mut s = [0u8; 32];
+    s[..8].copy_from_slice(&counter.to_le_bytes());
+    s[8..16].copy_from_slice(b"simulate");
+    s
+}
+
+fn fmt_failures(f: &sim::Failures) -> String {
+    f.iter().map(|(p, e)| format!("{p}: {e}")).collect::<Vec<_>>().join("; ")
+}
+
+struct Phase {
+    name: &'static str,
+    time: Duration,
+    items: usize,
+    traffic: Traffic,
+}
+
+fn simulate(args: &SimulateArgs) -> Result<(), String> {
+    let signers = args.signers.unwrap_or(args.t);
+    if args.n < 2 || args.n > 64 {
+        return Err("--n must be between 2 and 64".into());
+    }
+    if args.t == 0 || args.t > args.n as usize {
+        return Err("--t must be between 1 and n".into());
+    }
+    if signers < args.t.max(2) || signers > args.n as usize {
+        return Err("--signers must be between max(t, 2) and n".into());
+    }
+    if args.signatures == 0 || args.signatures > 10_000 {
+        return Err("--signatures must be between 1 and 10000".into());
+    }
+    let seed = args.seed.unwrap_or_else(|| OsRng.next_u64());
+    println!("cluster n={} t={} signers={} signatures={} seed={seed}", args.n, args.t, signers, args.signatures);
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut counter = 0u64;
+    let all = ParticipantList::range(args.n).ok_or("bad participant count")?;
+    let mut phases = Vec::new();
+
+    // Keygen.
+    let s = session(&mut counter);
+    let mut parties = Vec::new();
+    for p in all.iter() {
+        parties.push((p, Dkg::keygen(s, &all, args.t, p, &mut rng).map_err(|e| e.to_string())?));
+    }
+    let start = Instant::now();
+    let (outs, traffic) = sim::run(parties, &mut rng).map_err(|f| format!("keygen: {}", fmt_failures(&f)))?;
+    phases.push(Phase { name: "keygen", time: start.elapsed(), items: 1, traffic });
+    let mut keys = Vec::new();
+    for (_, k) in outs {
+        keys.push(k.ok_or("keygen gave a member no share")?);
+    }
+    let root = keys[0].public_key();
+    if keys.iter().any(|k| k.public_key() != root) {
+        return Err("participants disagree on the public key".into());
+    }
+    println!("root key {}", near::public_key_string(&root));
+
+    // The signing subset, chosen at random.
+    let mut pool: Vec<ParticipantId> = all.iter().collect();
+    let mut chosen = Vec::new();
+    while chosen.len() < signers {
+        let i = (rng.next_u64() % pool.len() as u64) as usize;
+        chosen.push(pool.swap_remove(i));
+    }
+    let set = ParticipantList::new(&chosen).ok_or("bad signer set")?;
+    let key_of = |p: ParticipantId| keys.iter().find(|k| k.me == p);
+    let sharing_id = *keys[0].sharing_id();
+
+    // Triples: two per signature, in batches.
+    let needed = 2 * args.signatures;
+    let mut triples: Vec<Vec<tdsigner_tss::TripleShare>> = set.iter().map(|_| Vec::new()).collect();
+    let mut t_phase = Phase { name: "triples", time: Duration::ZERO, items: 0, traffic: Traffic::default() };
+    while t_phase.items < needed {
+        let batch = (needed - t_phase.items).min(tdsigner_tss::triples::MAX_BATCH);
+        let s = session(&mut counter);
+        let mut parties = Vec::new();
+        for p in set.iter() {
+            let r = ChaCha20Rng::seed_from_u64(rng.next_u64());
+            parties.push((p, TripleGeneration::new(s, &set, args.t, sharing_id, batch, p, r).map_err(|e| e.to_string())?));
+        }
+        let start = Instant::now();
+        let (outs, traffic) = sim::run(parties, &mut rng).map_err(|f| format!("triples: {}", fmt_failures(&f)))?;
+        t_phase.time += start.elapsed();
+        t_phase.items += batch;
+        t_phase.traffic.bytes += traffic.bytes;
+        t_phase.traffic.messages += traffic.messages;
+        for (i, (_, v)) in outs.into_iter().enumerate() {
+            triples[i].extend(v);
+        }
+    }
+    phases.push(t_phase);
+
+    let mut p_phase = Phase { name: "presign", time: Duration::ZERO, items: 0, traffic: Traffic::default() };
+    let mut s_phase = Phase { name: "sign", time: Duration::ZERO, items: 0, traffic: Traffic::default() };
+    let mut verified = 0usize;
+    for i in 0..args.signatures {
+        let s = session(&mut counter);
+        let mut parties = Vec::new();
+        for (idx, p) in set.iter().enumerate() {
+            let t1 = triples[idx].pop().ok_or("ran out of triples")?;
+            let t0 = triples[idx].pop().ok_or("ran out of triples")?;
+            let key = key_of(p).ok_or("missing key share")?;
+            parties.push((p, Presign::new(s, key, t0, t1).map_err(|e| e.to_string())?));
+        }
+        let start = Instant::now();
+        let (presigs, traffic) = sim::run(parties, &mut rng).map_err(|f| format!("presign: {}", fmt_failures(&f)))?;
+        p_phase.time += start.elapsed();
+        p_phase.items += 1;
+        p_phase.traffic.bytes += traffic.bytes;
+        p_phase.traffic.messages += traffic.messages;
+
+        let predecessor = "simulate.near";
+        let path = format!("signature-{i}");
+        let tweak = near::derive_tweak(predecessor, &path).map_err(|e| e.to_string())?;
+        let mut msg_hash = [0u8; 32];
+        rng.fill_bytes(&mut msg_hash);
+        let mut entropy = [0u8; 32];
+        rng.fill_bytes(&mut entropy);
+        let request = SignRequest { msg_hash, tweak, entropy };
+        let coordinator = set.as_slice()[(rng.next_u64() % set.len() as u64) as usize];
+        let s = session(&mut counter);
+        let mut parties = Vec::new();
+        for (p, ps) in presigs {
+            let key = key_of(p).ok_or("missing key share")?;
+            parties.push((p, Sign::new(s, key, ps, request.clone(), coordinator).map_err(|e| e.to_string())?));
+        }
+        let start = Instant::now();
+        let (outs, traffic) = sim::run(parties, &mut rng).map_err(|f| format!("sign: {}", fmt_failures(&f)))?;
+        s_phase.time += start.elapsed();
+        s_phase.items += 1;
+        s_phase.traffic.bytes += traffic.bytes;
+        s_phase.traffic.messages += traffic.messages;
+        let sigs: Vec<_> = outs.into_iter().filter_map(|(_, o)| o).collect();
+        let [sig] = sigs.as_slice() else {
+            return Err(format!("signature {i}: expected one output at the coordinator, got {}", sigs.len()));
+        };
+        // Independent verification with k256 against the derived key.
+        let derived = derived_public_key(&root, &tweak);
+        let expected = near::derive_public_key(&root, predecessor, &path).map_err(|e| e.to_string())?;
+        if derived != expected {
+            return Err("derived key mismatch".into());
+        }
+        let vk = k256::ecdsa::VerifyingKey::from_affine(derived).map_err(|e| e.to_string())?;
+        let ksig = k256::ecdsa::Signature::from_scalars(sig.r().to_bytes(), sig.s.to_bytes()).map_err(|e| e.to_string())?;
+        if ksig.normalize_s().is_some() {
+            return Err(format!("signature {i}: s is not low"));
+        }
+        vk.verify_prehash(&msg_hash, &ksig).map_err(|e| format!("signature {i} does not verify: {e}"))?;
+        let rid = k256::ecdsa::RecoveryId::from_byte(sig.recovery_id).ok_or("bad recovery id")?;
+        let recovered = k256::ecdsa::VerifyingKey::recover_from_prehash(&msg_hash, &ksig, rid)
+            .map_err(|e| format!("signature {i}: recovery failed: {e}"))?;
+        if recovered != vk {
+            return Err(format!("signature {i}: recovery id recovers another key"));
+        }
+        verified += 1;
+        if i == 0 {
+            println!("derived key ({predecessor}, {path}) {}", near::public_key_string(&derived));
+            println!("first response {}", near::signature_response_json(sig));
+        }
+    }
+    phases.push(p_phase);
+    phases.push(s_phase);
+
+    println!("{:<10} {:>8} {:>12} {:>12} {:>14} {:>10}", "phase", "items", "total ms", "ms/item", "bytes/item", "msgs/item");
+    for p in &phases {
+        let items = p.items.max(1);
+        println!(
+            "{:<10} {:>8} {:>12.1} {:>12.2} {:>14} {:>10}",
+            p.name,
+            p.items,
+            p.time.as_secs_f64() * 1e3,
+            p.time.as_secs_f64() * 1e3 / items as f64,
+            p.traffic.bytes / items,
+            p.traffic.messages / items
+        );
+    }
+    println!("{verified}/{} signatures verified against their derived keys", args.signatures);
+    Ok(())
 }
