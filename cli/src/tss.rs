@@ -69,6 +69,7 @@ pub fn run(cmd: Command) -> ExitCode {
 }
 
 /// Prints the derived key; exit 0, or 2 when an input is malformed.
+#[allow(dead_code)] // called from main's `near` group
 pub fn derive_key(args: DeriveKeyArgs) -> ExitCode {
     let root = match near::parse_public_key_string(&args.root) {
         Ok(r) => r,
@@ -269,4 +270,30 @@ fn simulate(args: &SimulateArgs) -> Result<(), String> {
     }
     println!("{verified}/{} signatures verified against their derived keys", args.signatures);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simulate_small_cluster_succeeds() {
+        let args = SimulateArgs { n: 3, t: 2, signatures: 2, seed: Some(3), signers: Some(3) };
+        simulate(&args).unwrap();
+    }
+
+    #[test]
+    fn simulate_rejects_bad_parameters() {
+        let args = SimulateArgs { n: 3, t: 4, signatures: 1, seed: Some(3), signers: None };
+        assert!(simulate(&args).is_err());
+    }
+
+    #[test]
+    fn derive_key_exit_codes() {
+        let root = near::public_key_string(&k256::AffinePoint::GENERATOR);
+        let ok = DeriveKeyArgs { root, predecessor: "a.near".into(), path: "p".into() };
+        assert_eq!(derive_key(ok), ExitCode::SUCCESS);
+        let bad = DeriveKeyArgs { root: "ed25519:xyz".into(), predecessor: "a".into(), path: "p".into() };
+        assert_eq!(derive_key(bad), ExitCode::from(2));
+    }
 }
