@@ -109,7 +109,9 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
 }
 
 fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
+    use std::io::Write;
+    // A closed pipe (e.g. `| head`) is not an error worth a panic.
+    let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
 }
 
 fn unreadable(msg: impl std::fmt::Display) -> ExitCode {

@@ -206,13 +206,13 @@ pub fn measure_launch(config: &LaunchConfig<'_>) -> Result<LaunchMeasurements, L
 /// Parses a memory size: bytes, or a number with suffix K, M, G, T (binary units), e.g. `2G`.
 pub fn parse_memory_size(text: &str) -> Option<u64> {
     let text = text.trim();
-    let (digits, shift) = match text.chars().last()? {
-        'K' | 'k' => (&text[..text.len() - 1], 10),
-        'M' | 'm' => (&text[..text.len() - 1], 20),
-        'G' | 'g' => (&text[..text.len() - 1], 30),
-        'T' | 't' => (&text[..text.len() - 1], 40),
-        _ => (text, 0),
-    };
+    let suffixes = [('K', 10u32), ('M', 20), ('G', 30), ('T', 40)];
+    let (digits, shift) = suffixes
+        .iter()
+        .find_map(|&(c, shift)| {
+            text.strip_suffix(c).or_else(|| text.strip_suffix(c.to_ascii_lowercase())).map(|d| (d, shift))
+        })
+        .unwrap_or((text, 0));
     let value: u64 = digits.parse().ok()?;
     value.checked_mul(1u64 << shift)
 }
