@@ -243,6 +243,10 @@ fn main() {
     let batch = 8;
     println!("threshold ECDSA, n = {N}, t = {T}, {iters} iterations, all participants on one thread");
     let o = ours(iters, batch);
+    if std::env::var_os("TSS_BENCH_OURS_ONLY").is_some() {
+        println!("triple {:?} presign {:?} sign {:?}", o.triple, o.presign, o.sign);
+        return;
+    }
     let c = cs::bench(iters);
     println!("{:<28} {:>14} {:>14} {:>10}", "figure", "tdsigner-tss", "cait-sith 0.8", "ratio");
     let rows = [

@@ -122,11 +122,26 @@ impl PairContext {
         out
     }
 
-    fn base_key(&self, l: usize, y: &ProjectivePoint, x: &ProjectivePoint, shared: &ProjectivePoint) -> [u8; 32] {
+    fn base_key(&self, l: usize, y: &[u8; 33], x: &[u8; 33], shared: &[u8; 33]) -> [u8; 32] {
         let mut t = self.hash(b"base ot");
-        t.append_u32(l as u32).append_point(y).append_point(x).append_point(shared);
+        t.append_u32(l as u32).append(y).append(x).append(shared);
         t.finish()
     }
+}
+
+/// Compressed encodings of many points with a single field inversion.
+pub fn encode_points(points: &[ProjectivePoint]) -> Vec<[u8; 33]> {
+    use k256::elliptic_curve::group::GroupEncoding;
+    use k256::elliptic_curve::BatchNormalize;
+    let affine = <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize(points);
+    affine
+        .iter()
+        .map(|a| {
+            let mut b = [0u8; 33];
+            b.copy_from_slice(&a.to_bytes());
+            b
+        })
+        .collect()
 }
 
 /// GF(2^128) multiplication modulo x^128 + x^7 + x^2 + x + 1.
@@ -149,6 +164,7 @@ pub fn gf_mul(a: u128, b: u128) -> u128 {
 pub struct ReceiverSide {
     y: Scalar,
     big_y: ProjectivePoint,
+    y_bytes: [u8; 33],
     seeds: Vec<([u8; 32], [u8; 32])>,
     choices: Vec<u8>,
     rows: Vec<u128>,
@@ -172,31 +188,44 @@ impl ReceiverSide {
     pub fn new(rng: &mut impl CryptoRngCore) -> Self {
         let y = Scalar::random(&mut *rng);
         let big_y = base_mul(&y);
-        ReceiverSide { y, big_y, seeds: Vec::new(), choices: Vec::new(), rows: Vec::new(), gadget_bits: 0 }
+        let y_bytes = encode_points(&[big_y])[0];
+        ReceiverSide { y, big_y, y_bytes, seeds: Vec::new(), choices: Vec::new(), rows: Vec::new(), gadget_bits: 0 }
     }
 
+    #[cfg(test)]
     pub fn big_y(&self) -> &ProjectivePoint {
         &self.big_y
+    }
+
+    pub fn y_bytes(&self) -> &[u8; 33] {
+        &self.y_bytes
     }
 
     /// Step 3: given S's `X_l`, encodes the inputs `bs`, returns `(U, x, t)`.
     pub fn extend(
         &mut self,
         ctx: &PairContext,
-        xs: &[ProjectivePoint],
+        xs: &[(ProjectivePoint, [u8; 33])],
         bs: &[Scalar],
         rng: &mut impl CryptoRngCore,
     ) -> (Vec<u8>, u128, u128) {
         let yy = self.big_y * self.y;
+        let mut shared = Vec::with_capacity(2 * xs.len());
+        for (x, _) in xs {
+            let s0 = *x * self.y;
+            shared.push(s0);
+            shared.push(s0 - yy);
+        }
+        let mut enc = encode_points(&shared);
         self.seeds = xs
             .iter()
             .enumerate()
-            .map(|(l, x)| {
-                let s0 = *x * self.y;
-                let s1 = s0 - yy;
-                (ctx.base_key(l, &self.big_y, x, &s0), ctx.base_key(l, &self.big_y, x, &s1))
+            .map(|(l, (_, xb))| {
+                (ctx.base_key(l, &self.y_bytes, xb, &enc[2 * l]), ctx.base_key(l, &self.y_bytes, xb, &enc[2 * l + 1]))
             })
             .collect();
+        enc.zeroize();
+        shared.zeroize();
         let m = extension_len(bs.len());
         let gadget = ctx.gadget();
         // Choice bits, one per byte for simplicity of the encoding step.
@@ -290,22 +319,31 @@ impl Drop for SenderSide {
 
 impl SenderSide {
     /// Step 2: answers R's `Y` with the base-OT receiver messages `X_l`.
-    pub fn new(ctx: &PairContext, big_y: &ProjectivePoint, rng: &mut impl CryptoRngCore) -> (Self, Vec<ProjectivePoint>) {
+    /// Returns the encodings of the `X_l` to send.
+    pub fn new(
+        ctx: &PairContext,
+        big_y: &(ProjectivePoint, [u8; 33]),
+        rng: &mut impl CryptoRngCore,
+    ) -> (Self, Vec<[u8; 33]>) {
         let mut db = [0u8; 16];
         rng.fill_bytes(&mut db);
         let delta = u128::from_le_bytes(db);
         db.zeroize();
-        let mut xs = Vec::with_capacity(KAPPA);
-        let mut keys = Vec::with_capacity(KAPPA);
+        // X_l and x_l·Y interleaved, encoded with one inversion.
+        let mut points = Vec::with_capacity(2 * KAPPA);
         for l in 0..KAPPA {
             let mut x = Scalar::random(&mut *rng);
             let bit = Choice::from(((delta >> l) & 1) as u8);
-            let add = ProjectivePoint::conditional_select(&ProjectivePoint::IDENTITY, big_y, bit);
-            let big_x = base_mul(&x) + add;
-            keys.push(ctx.base_key(l, big_y, &big_x, &(*big_y * x)));
+            let add = ProjectivePoint::conditional_select(&ProjectivePoint::IDENTITY, &big_y.0, bit);
+            points.push(base_mul(&x) + add);
+            points.push(big_y.0 * x);
             x.zeroize();
-            xs.push(big_x);
         }
+        let mut enc = encode_points(&points);
+        points.zeroize();
+        let keys = (0..KAPPA).map(|l| ctx.base_key(l, &big_y.1, &enc[2 * l], &enc[2 * l + 1])).collect();
+        let xs = (0..KAPPA).map(|l| enc[2 * l]).collect();
+        enc.zeroize();
         (SenderSide { delta, keys }, xs)
     }
 
@@ -402,7 +440,11 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(9);
         let ctx = PairContext::new(&[1; 32], ParticipantId(0), ParticipantId(1));
         let mut recv = ReceiverSide::new(&mut rng);
-        let (send, xs) = SenderSide::new(&ctx, recv.big_y(), &mut rng);
+        let (send, xs) = SenderSide::new(&ctx, &(*recv.big_y(), *recv.y_bytes()), &mut rng);
+        let xs: Vec<_> = xs
+            .iter()
+            .map(|b| (crate::wire::Reader::new(b).point("x").unwrap(), *b))
+            .collect();
         let a: Vec<Scalar> = (0..3).map(|_| Scalar::random(&mut rng)).collect();
         let b: Vec<Scalar> = (0..3).map(|_| Scalar::random(&mut rng)).collect();
         let (mut u, x, t) = recv.extend(&ctx, &xs, &b, &mut rng);

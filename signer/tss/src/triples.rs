@@ -252,6 +252,28 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
         self.engine.participants().others(self.engine.me).collect()
     }
 
+    /// Peers for which I am the OT sender (higher ids: they receive).
+    fn my_receivers(&self) -> Vec<ParticipantId> {
+        let me = self.engine.me;
+        self.engine.participants().iter().filter(|p| *p > me).collect()
+    }
+
+    /// Peers for which I am the OT receiver (lower ids: they send).
+    fn my_senders(&self) -> Vec<ParticipantId> {
+        let me = self.engine.me;
+        self.engine.participants().iter().filter(|p| *p < me).collect()
+    }
+
+    /// My two MtA inputs as OT sender: `e` against the peer's `f`, then `f` against its `e`.
+    fn sender_inputs(&self) -> Vec<Scalar> {
+        self.e_polys.iter().chain(self.f_polys.iter()).map(|p| p.constant()).collect()
+    }
+
+    /// As OT receiver: `f` (paired with the sender's `e`), then `e` (with its `f`).
+    fn receiver_inputs(&self) -> Vec<Scalar> {
+        self.f_polys.iter().chain(self.e_polys.iter()).map(|p| p.constant()).collect()
+    }
+
     fn all(&self) -> Vec<ParticipantId> {
         self.engine.participants().iter().collect()
     }
@@ -285,15 +307,16 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
         self.rng.fill_bytes(&mut self.nonce);
         let h = self.commit_hash(self.engine.me, &self.e_comm, &self.f_comm, &self.nonce);
         self.engine.send_all(R_COMMIT, h.to_vec());
-        for j in self.others() {
+        for j in self.my_senders() {
             let side = ReceiverSide::new(&mut self.rng);
             let mut w = Writer::new();
-            w.point(side.big_y());
+            w.bytes(side.y_bytes());
             self.engine.send_to(R_COMMIT, j, &w.buf);
             self.receivers.insert(j, side);
         }
         let all = self.all();
-        self.engine.expect(R_COMMIT, &all, &all);
+        let receivers = self.my_receivers();
+        self.engine.expect(R_COMMIT, &all, &receivers);
     }
 
     fn on_commit(&mut self) -> Result<(), ProtocolError> {
@@ -304,13 +327,19 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
             let mut r = Reader::new(&b);
             let h = r.array32("commitment hash").and_then(|h| r.finish().map(|()| h));
             self.commit_hashes.insert(j, h.map_err(|error| ProtocolError::Malformed { from: j, error })?);
-            let p = self.engine.take_private(j);
-            let mut r = Reader::new(&p);
-            let y = r.point("base OT Y").and_then(|y| r.finish().map(|()| y));
-            let y = y.map_err(|error| ProtocolError::Malformed { from: j, error })?;
-            let ctx = PairContext::new(&session, me, j);
-            let (side, xs) = SenderSide::new(&ctx, &y, &mut self.rng);
-            self.senders.insert(j, side);
+            // For a higher-id peer I am the OT sender: answer its Y with the X_l.
+            let xs = if j > me {
+                let p = self.engine.take_private(j);
+                let mut r = Reader::new(&p);
+                let y = r.point_with_bytes("base OT Y").and_then(|y| r.finish().map(|()| y));
+                let y = y.map_err(|error| ProtocolError::Malformed { from: j, error })?;
+                let ctx = PairContext::new(&session, me, j);
+                let (side, xs) = SenderSide::new(&ctx, &y, &mut self.rng);
+                self.senders.insert(j, side);
+                xs
+            } else {
+                Vec::new()
+            };
             let mut w = Writer::new();
             let x = j.scalar();
             for k in 0..self.count {
@@ -322,7 +351,7 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
                 f.zeroize();
             }
             for p in &xs {
-                w.point(p);
+                w.bytes(p);
             }
             self.engine.send_to(R_OPEN, j, &w.buf);
             w.buf.zeroize();
@@ -348,7 +377,6 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
         self.f_sum = self.f_comm.clone();
         self.a_shares = self.e_polys.iter().map(|p| p.eval(&me.scalar())).collect();
         self.b_shares = self.f_polys.iter().map(|p| p.eval(&me.scalar())).collect();
-        let my_f: Vec<Scalar> = self.f_polys.iter().map(|p| p.constant()).collect();
         for j in self.others() {
             let bytes = self.engine.take_broadcast(j);
             let mut r = Reader::new(&bytes);
@@ -375,7 +403,8 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
                 for _ in 0..count {
                     shares.push((r.scalar("e share")?, r.scalar("f share")?));
                 }
-                let xs = (0..KAPPA).map(|_| r.point("base OT X")).collect::<Result<Vec<_>, _>>()?;
+                let n_x = if j < me { KAPPA } else { 0 };
+                let xs = (0..n_x).map(|_| r.point_with_bytes("base OT X")).collect::<Result<Vec<_>, _>>()?;
                 r.finish()?;
                 Ok((shares, xs))
             })();
@@ -394,29 +423,34 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
                 add_commitments(&mut self.f_sum[k], &f[k]);
             }
             shares.zeroize_pairs();
-            // Pair (S = j, R = me): my input is the constant of my f polynomials.
-            let ctx = PairContext::new(&session, j, me);
-            let side = self.receivers.get_mut(&j).ok_or(ProtocolError::BadInput("internal: missing OT state"))?;
-            let (u, cx, ct) = side.extend(&ctx, &xs, &my_f, &mut self.rng);
-            let mut w = Writer::new();
-            w.bytes(&u);
-            w.bytes(&cx.to_le_bytes());
-            w.bytes(&ct.to_le_bytes());
-            self.engine.send_to(R_EXTEND, j, &w.buf);
+            // Pair (S = j, R = me) for lower-id peers: one extension carries both cross
+            // products, my f against j's e and my e against j's f.
+            if j < me {
+                let ctx = PairContext::new(&session, j, me);
+                let inputs = self.receiver_inputs();
+                let side = self.receivers.get_mut(&j).ok_or(ProtocolError::BadInput("internal: missing OT state"))?;
+                let (u, cx, ct) = side.extend(&ctx, &xs, &inputs, &mut self.rng);
+                let mut w = Writer::new();
+                w.bytes(&u);
+                w.bytes(&cx.to_le_bytes());
+                w.bytes(&ct.to_le_bytes());
+                self.engine.send_to(R_EXTEND, j, &w.buf);
+            }
             self.openings.insert(j, PeerOpening { e });
         }
-        let others = self.others();
-        self.engine.expect(R_EXTEND, &[], &others);
+        let receivers = self.my_receivers();
+        self.engine.expect(R_EXTEND, &[], &receivers);
         Ok(())
     }
 
     fn on_extend(&mut self) -> Result<(), ProtocolError> {
         let me = self.engine.me;
         let session = *self.engine.session();
-        let my_e: Vec<Scalar> = self.e_polys.iter().map(|p| p.constant()).collect();
+        let inputs = self.sender_inputs();
+        let count = self.count;
         self.gamma = self.e_polys.iter().zip(&self.f_polys).map(|(e, f)| e.constant() * f.constant()).collect();
-        let ulen = KAPPA * extension_len(self.count) / 8;
-        for j in self.others() {
+        let ulen = KAPPA * extension_len(2 * count) / 8;
+        for j in self.my_receivers() {
             let bytes = self.engine.take_private(j);
             let mut r = Reader::new(&bytes);
             let parsed = (|| {
@@ -430,9 +464,9 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
             let ctx = PairContext::new(&session, me, j);
             let side = self.senders.get(&j).ok_or(ProtocolError::BadInput("internal: missing OT state"))?;
             let (taus, alphas) =
-                side.respond(&ctx, u, x, t, &my_e).map_err(|()| ProtocolError::BadOtExtension { culprit: j })?;
-            for (g, a) in self.gamma.iter_mut().zip(&alphas) {
-                *g += a;
+                side.respond(&ctx, u, x, t, &inputs).map_err(|()| ProtocolError::BadOtExtension { culprit: j })?;
+            for (k, g) in self.gamma.iter_mut().enumerate() {
+                *g += alphas[k] + alphas[count + k];
             }
             let mut w = Writer::new();
             for tau in &taus {
@@ -441,16 +475,17 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
             self.engine.send_to(R_CORRECT, j, &w.buf);
         }
         self.senders.clear();
-        let others = self.others();
-        self.engine.expect(R_CORRECT, &[], &others);
+        let senders = self.my_senders();
+        self.engine.expect(R_CORRECT, &[], &senders);
         Ok(())
     }
 
     fn on_correct(&mut self) -> Result<(), ProtocolError> {
         let me = self.engine.me;
         let session = *self.engine.session();
-        let n_tau = self.count * MTA_OTS;
-        for j in self.others() {
+        let count = self.count;
+        let n_tau = 2 * count * MTA_OTS;
+        for j in self.my_senders() {
             let bytes = self.engine.take_private(j);
             let mut r = Reader::new(&bytes);
             let taus = (0..n_tau).map(|_| r.scalar("tau")).collect::<Result<Vec<_>, _>>();
@@ -458,8 +493,9 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
             let taus = taus.map_err(|error| ProtocolError::Malformed { from: j, error })?;
             let ctx = PairContext::new(&session, j, me);
             let side = self.receivers.get(&j).ok_or(ProtocolError::BadInput("internal: missing OT state"))?;
-            for (g, b) in self.gamma.iter_mut().zip(side.finish(&ctx, &taus)) {
-                *g += b;
+            let betas = side.finish(&ctx, &taus);
+            for (k, g) in self.gamma.iter_mut().enumerate() {
+                *g += betas[k] + betas[count + k];
             }
         }
         self.receivers.clear();

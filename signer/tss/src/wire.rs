@@ -164,6 +164,15 @@ impl<'a> Reader<'a> {
         p.map(ProjectivePoint::from).ok_or(DecodeError::BadPoint { what })
     }
 
+    /// A point together with its 33-byte encoding (saves re-encoding it for hashing).
+    pub fn point_with_bytes(&mut self, what: &'static str) -> Result<(ProjectivePoint, [u8; 33]), DecodeError> {
+        let b = self.bytes(33, what)?;
+        let mut raw = [0u8; 33];
+        raw.copy_from_slice(b);
+        let mut r = Reader::new(&raw);
+        Ok((r.point(what)?, raw))
+    }
+
     pub fn finish(&self) -> Result<(), DecodeError> {
         if self.remaining() != 0 {
             return Err(DecodeError::TrailingBytes { extra: self.remaining() });

@@ -141,19 +141,21 @@ fn triple_wrong_share_is_named() {
 #[test]
 fn triple_inconsistent_ot_extension_is_named() {
     let f = run_triples(&mut |mut m| {
-        if m.from == EVIL && m.to == ParticipantId(2) && round_of(&m.bytes) == 3 {
+        // Participant 1 is the OT receiver towards participant 0 (lower id sends).
+        if m.from == EVIL && m.to == ParticipantId(0) && round_of(&m.bytes) == 3 {
             m.bytes = edit_payload(&m.bytes, |p| p[100] ^= 4);
         }
         vec![m]
     });
-    assert!(f.contains(&(ParticipantId(2), ProtocolError::BadOtExtension { culprit: EVIL })), "{f:?}");
+    assert!(f.contains(&(ParticipantId(0), ProtocolError::BadOtExtension { culprit: EVIL })), "{f:?}");
 }
 
 #[test]
 fn triple_cheating_inside_mta_is_detected() {
     // A wrong correlated-OT correction makes the product wrong; the public check aborts.
     let f = run_triples(&mut |mut m| {
-        if m.from == EVIL && m.to == ParticipantId(0) && round_of(&m.bytes) == 4 {
+        // Participant 1 is the OT sender towards participant 2.
+        if m.from == EVIL && m.to == ParticipantId(2) && round_of(&m.bytes) == 4 {
             m.bytes = edit_payload(&m.bytes, |p| bump_scalar(p, 32 * 7));
         }
         vec![m]
