@@ -230,6 +230,19 @@ mod cs {
     }
 }
 
+fn average(v: &[Figures]) -> Figures {
+    let n = v.len() as u32;
+    Figures {
+        triple: v.iter().map(|f| f.triple).sum::<Duration>() / n,
+        triple_batched: v.iter().map(|f| f.triple_batched).sum::<Duration>() / n,
+        presign: v.iter().map(|f| f.presign).sum::<Duration>() / n,
+        sign: v.iter().map(|f| f.sign).sum::<Duration>() / n,
+        triple_bytes: v.iter().map(|f| f.triple_bytes).sum::<usize>() / v.len(),
+        presign_bytes: v.iter().map(|f| f.presign_bytes).sum::<usize>() / v.len(),
+        sign_bytes: v.iter().map(|f| f.sign_bytes).sum::<usize>() / v.len(),
+    }
+}
+
 fn per_sec(d: Duration) -> f64 {
     1.0 / d.as_secs_f64()
 }
@@ -242,12 +255,20 @@ fn main() {
     let iters: usize = std::env::var("TSS_BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     let batch = 8;
     println!("threshold ECDSA, n = {N}, t = {T}, {iters} iterations, all participants on one thread");
-    let o = ours(iters, batch);
     if std::env::var_os("TSS_BENCH_OURS_ONLY").is_some() {
+        let o = ours(iters, batch);
         println!("triple {:?} presign {:?} sign {:?}", o.triple, o.presign, o.sign);
         return;
     }
-    let c = cs::bench(iters);
+    // Alternate the two implementations so that load changes on a shared machine hit both.
+    let mut os = Vec::new();
+    let mut cs_ = Vec::new();
+    for _ in 0..iters {
+        os.push(ours(1, batch));
+        cs_.push(cs::bench(1));
+    }
+    let o = average(&os);
+    let c = average(&cs_);
     println!("{:<28} {:>14} {:>14} {:>10}", "figure", "tdsigner-tss", "cait-sith 0.8", "ratio");
     let rows = [
         ("triples/s (single)", per_sec(o.triple), per_sec(c.triple)),
