@@ -36,9 +36,16 @@ pub struct PresignatureShare {
     pub big_r: AffinePoint,
     pub(crate) k: Scalar,
     pub(crate) sigma: Scalar,
-    /// Commitments to the sharings of `k` and `σ = k·x` (threshold points each).
+    /// Commitments to the sharing of `k` (threshold points).
     pub k_commitments: Vec<ProjectivePoint>,
-    pub sigma_commitments: Vec<ProjectivePoint>,
+    /// What the commitment to the sharing of `σ = k·x` is computed from, only when needed
+    /// (blame at signing, stored-share checks): the second triple's commitments and the
+    /// public openings `ε`, `ρ`, with `Σ = C' + ε·B' + ρ·A' + ερ·G`.
+    pub a1_commitments: Vec<ProjectivePoint>,
+    pub b1_commitments: Vec<ProjectivePoint>,
+    pub c1_commitments: Vec<ProjectivePoint>,
+    pub epsilon: Scalar,
+    pub rho: Scalar,
 }
 
 impl Drop for PresignatureShare {
@@ -54,9 +61,17 @@ impl fmt::Debug for PresignatureShare {
     }
 }
 
-const PRESIG_MAGIC: &[u8; 8] = b"tdss-ps1";
+const PRESIG_MAGIC: &[u8; 8] = b"tdss-ps2";
 
 impl PresignatureShare {
+    /// `σ_p·G` for participant `p`.
+    pub fn sigma_commitment(&self, p: ParticipantId) -> ProjectivePoint {
+        eval_commitment(&self.c1_commitments, p)
+            + eval_commitment(&self.b1_commitments, p) * self.epsilon
+            + eval_commitment(&self.a1_commitments, p) * self.rho
+            + base_mul(&(self.epsilon * self.rho))
+    }
+
     /// Serializes the share for sealed storage (contains secrets: seal it).
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
         let mut w = Writer::new();
@@ -73,7 +88,11 @@ impl PresignatureShare {
         w.scalar(&self.k);
         w.scalar(&self.sigma);
         w.points(&self.k_commitments);
-        w.points(&self.sigma_commitments);
+        w.points(&self.a1_commitments);
+        w.points(&self.b1_commitments);
+        w.points(&self.c1_commitments);
+        w.scalar(&self.epsilon);
+        w.scalar(&self.rho);
         zeroize::Zeroizing::new(w.into_vec())
     }
 
@@ -99,10 +118,16 @@ impl PresignatureShare {
         let big_r = r.point("R")?.to_affine();
         let k = r.scalar("k")?;
         let sigma = r.scalar("sigma")?;
-        r.exact_len(threshold, 33, "k commitments")?;
-        let k_commitments = (0..threshold).map(|_| r.point("k commitment")).collect::<Result<Vec<_>, _>>()?;
-        r.exact_len(threshold, 33, "sigma commitments")?;
-        let sigma_commitments = (0..threshold).map(|_| r.point("sigma commitment")).collect::<Result<Vec<_>, _>>()?;
+        let mut read_points = |what| -> Result<Vec<ProjectivePoint>, DecodeError> {
+            r.exact_len(threshold, 33, what)?;
+            (0..threshold).map(|_| r.point(what)).collect()
+        };
+        let k_commitments = read_points("k commitments")?;
+        let a1_commitments = read_points("a' commitments")?;
+        let b1_commitments = read_points("b' commitments")?;
+        let c1_commitments = read_points("c' commitments")?;
+        let epsilon = r.scalar("epsilon")?;
+        let rho = r.scalar("rho")?;
         r.finish()?;
         let p = PresignatureShare {
             id,
@@ -114,12 +139,16 @@ impl PresignatureShare {
             k,
             sigma,
             k_commitments,
-            sigma_commitments,
+            a1_commitments,
+            b1_commitments,
+            c1_commitments,
+            epsilon,
+            rho,
         };
         if !p.participants.contains(me)
             || big_r == AffinePoint::IDENTITY
             || base_mul(&p.k) != eval_commitment(&p.k_commitments, me)
-            || base_mul(&p.sigma) != eval_commitment(&p.sigma_commitments, me)
+            || base_mul(&p.sigma) != p.sigma_commitment(me)
         {
             return Err(DecodeError::BadValue { what: "presignature does not match commitments" });
         }
@@ -237,15 +266,6 @@ impl Presign {
         let kd_inv = kd_inv.ok_or(ProtocolError::Degenerate("k·d is zero"))?;
         let big_r = (self.t0.b_commitments[0] * kd_inv).to_affine();
         let sigma = self.t1.c + eps * self.t1.b + rho * self.t1.a + eps * rho;
-        let mut sigma_commitments: Vec<ProjectivePoint> = self
-            .t1
-            .c_commitments
-            .iter()
-            .zip(&self.t1.b_commitments)
-            .zip(&self.t1.a_commitments)
-            .map(|((c, b), a)| *c + *b * eps + *a * rho)
-            .collect();
-        sigma_commitments[0] += base_mul(&(eps * rho));
         let mut t = Transcript::new(b"presignature id");
         t.append(&self.t0.id).append(&self.t1.id).append(self.engine.session());
         let out = PresignatureShare {
@@ -258,10 +278,12 @@ impl Presign {
             k: self.t0.a,
             sigma,
             k_commitments: self.t0.a_commitments.clone(),
-            sigma_commitments,
+            a1_commitments: self.t1.a_commitments.clone(),
+            b1_commitments: self.t1.b_commitments.clone(),
+            c1_commitments: self.t1.c_commitments.clone(),
+            epsilon: eps,
+            rho,
         };
-        eps.zeroize();
-        rho.zeroize();
         Ok(out)
     }
 }

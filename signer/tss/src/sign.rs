@@ -190,7 +190,7 @@ impl Sign {
         let delta = self.delta_inv.invert().unwrap_or(Scalar::ZERO);
         for (p, s_p) in &shares {
             let expected = eval_commitment(&self.presig.k_commitments, *p) * (h + r * self.request.tweak)
-                + eval_commitment(&self.presig.sigma_commitments, *p) * r;
+                + self.presig.sigma_commitment(*p) * r;
             if base_mul(&(*s_p * delta)) != expected {
                 return Err(ProtocolError::BadShare { culprit: *p });
             }
