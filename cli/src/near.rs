@@ -43,6 +43,8 @@ pub enum Command {
         block_merkle_root: Option<String>,
         proof: PathBuf,
     },
+    /// Derive a NEAR chain-signatures child key: root + tweak(predecessor, path)·G.
+    DeriveKey(crate::tss::DeriveKeyArgs),
 }
 
 enum Outcome {
@@ -114,6 +116,10 @@ fn verify_proof(head: Option<&Path>, root: Option<&str>, proof: &Path) -> Result
 
 pub fn run(cmd: Command) -> ExitCode {
     let result = match &cmd {
+        Command::DeriveKey(_) => {
+            let Command::DeriveKey(args) = cmd else { return ExitCode::from(2) };
+            return crate::tss::derive_key(args);
+        }
         Command::VerifyChain { files } => verify_chain(files),
         Command::VerifyBlock { head, bps, new } => verify_block(head, bps, new),
         Command::VerifyProof { head, block_merkle_root, proof } => verify_proof(head.as_deref(), block_merkle_root.as_deref(), proof),

@@ -8,8 +8,8 @@
 //!    clean power-off;
 //! 5. hardware RNG (refuse to start without one), APIC timer;
 //! 6. PCI scan → virtio-blk (boot counter) and virtio-net (smoltcp);
-//! 7. the main loop: poll the stack, serve `/health`, sleep until the next
-//!    deadline.
+//! 7. the main loop: poll the stack, serve `/health` and `/public_data`, run
+//!    the optional connectivity probe, sleep until the next deadline.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -25,7 +25,7 @@ use crate::boot::{BootInfo, MAX_LOAD_OPTIONS};
 use crate::net::Network;
 use crate::pci::PortCam;
 use crate::virtio::transport::PlatformPciTransport;
-use crate::{apic, arch, clock, disk, measured_boot, paging, pci, platform, rng, virtio};
+use crate::{apic, arch, clock, disk, measured_boot, paging, pci, platform, probe, rng, virtio};
 
 /// Prints `tdsigner: fatal: <reason>` and powers the machine off.
 pub fn fatal(args: fmt::Arguments) -> ! {
@@ -175,7 +175,11 @@ pub fn start(info: BootInfo) -> ! {
             _ => Response::error(405),
         }
     };
+    let mut probe = config.probe.clone().map(probe::Probe::new);
     loop {
+        if let Some(p) = probe.as_mut() {
+            p.step(&mut net);
+        }
         if net.poll(&mut route) {
             match net.ipv4() {
                 Some(ip) => log_ipv4(ip, config.http_port),

@@ -56,6 +56,8 @@ mod pci;
 #[cfg(target_os = "uefi")]
 mod platform;
 #[cfg(target_os = "uefi")]
+mod probe;
+#[cfg(target_os = "uefi")]
 mod rng;
 #[cfg(target_os = "uefi")]
 mod virtio;

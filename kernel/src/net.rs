@@ -1,5 +1,5 @@
 //! Networking: virtio-net as a smoltcp device, IPv4 by DHCP or static
-//! config, and the HTTP listener.
+//! config, the HTTP listener, DNS resolution and TCP client connections.
 //!
 //! The stack is polled from the main loop; there are no device interrupts.
 //! Each listener slot owns one smoltcp TCP socket and serves one request per
@@ -13,9 +13,9 @@ use core::net::Ipv4Addr;
 
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
-use smoltcp::socket::{dhcpv4, tcp};
+use smoltcp::socket::{dhcpv4, dns, tcp};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Cidr};
+use smoltcp::wire::{DnsQueryType, EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Cidr};
 use tdsigner_node::config::NetConfig;
 use tdsigner_node::http::{RequestHead, Response, MAX_HEAD_LEN};
 use virtio_drivers::device::net::{RxBuffer, VirtIONet};
@@ -122,13 +122,38 @@ pub struct Network {
     http_port: u16,
     dns_override: Option<Ipv4Addr>,
     ipv4: Option<Ipv4State>,
+    /// The DNS socket, created once a server is known.
+    dns: Option<SocketHandle>,
+    /// Next ephemeral port for client connections.
+    next_local_port: u16,
 }
+
+/// A DNS query in flight.
+#[derive(Clone, Copy)]
+pub struct Resolving(dns::QueryHandle);
+
+/// Outcome of polling a query.
+#[derive(Debug)]
+pub enum Resolved {
+    Pending,
+    Addresses(Vec<Ipv4Addr>),
+    Failed,
+}
+
+/// Ephemeral port range for outgoing connections (IANA dynamic ports).
+const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
+const DNS_QUERY_SLOTS: usize = 4;
 
 /// Network failures.
 #[derive(Debug)]
 pub enum NetError {
     Init(virtio_drivers::Error),
     Listen(tcp::ListenError),
+    /// No IPv4 address or no DNS server yet.
+    NotConfigured,
+    /// The name cannot be queried (invalid, or no free query slot).
+    Query(dns::StartQueryError),
+    Connect(tcp::ConnectError),
 }
 
 impl core::fmt::Display for NetError {
@@ -136,6 +161,9 @@ impl core::fmt::Display for NetError {
         match self {
             NetError::Init(e) => write!(f, "virtio-net init: {e}"),
             NetError::Listen(e) => write!(f, "tcp listen: {e:?}"),
+            NetError::NotConfigured => write!(f, "network not configured yet (no address or DNS server)"),
+            NetError::Query(e) => write!(f, "dns query: {e:?}"),
+            NetError::Connect(e) => write!(f, "tcp connect: {e:?}"),
         }
     }
 }
@@ -182,7 +210,19 @@ impl Network {
             sockets.get_mut::<tcp::Socket>(handle).listen(http_port).map_err(NetError::Listen)?;
             http.push(HttpSlot { handle, request: Vec::new(), response: None });
         }
-        Ok(Network { device, iface, sockets, dhcp, http, http_port, dns_override: dns, ipv4 })
+        let next_local_port = EPHEMERAL_PORTS.start() + (seed % 8192) as u16;
+        Ok(Network {
+            device,
+            iface,
+            sockets,
+            dhcp,
+            http,
+            http_port,
+            dns_override: dns,
+            ipv4,
+            dns: None,
+            next_local_port,
+        })
     }
 
     /// The MAC address, for the boot log.
@@ -283,6 +323,79 @@ impl Network {
                 socket.close();
             }
         }
+    }
+}
+
+impl Network {
+    /// Starts resolving `name` to IPv4 addresses.
+    pub fn resolve(&mut self, name: &str) -> Result<Resolving, NetError> {
+        let server = self.ipv4.and_then(|ip| ip.dns).ok_or(NetError::NotConfigured)?;
+        let handle = match self.dns {
+            Some(h) => {
+                self.sockets.get_mut::<dns::Socket>(h).update_servers(&[IpAddress::Ipv4(server)]);
+                h
+            }
+            None => {
+                let slots: Vec<Option<dns::DnsQuery>> = (0..DNS_QUERY_SLOTS).map(|_| None).collect();
+                let h = self.sockets.add(dns::Socket::new(&[IpAddress::Ipv4(server)], slots));
+                self.dns = Some(h);
+                h
+            }
+        };
+        let socket = self.sockets.get_mut::<dns::Socket>(handle);
+        socket.start_query(self.iface.context(), name, DnsQueryType::A).map(Resolving).map_err(NetError::Query)
+    }
+
+    /// Polls a query. Once it returns `Addresses` or `Failed` the query is
+    /// finished and must not be polled again (the value is consumed).
+    pub fn poll_resolve(&mut self, query: Resolving) -> Resolved {
+        let Some(h) = self.dns else { return Resolved::Failed };
+        match self.sockets.get_mut::<dns::Socket>(h).get_query_result(query.0) {
+            Ok(addrs) => Resolved::Addresses(
+                addrs
+                    .iter()
+                    .filter_map(|a| match a {
+                        IpAddress::Ipv4(v4) => Some(*v4),
+                    })
+                    .collect(),
+            ),
+            Err(dns::GetQueryResultError::Pending) => Resolved::Pending,
+            Err(dns::GetQueryResultError::Failed) => Resolved::Failed,
+        }
+    }
+
+    /// Abandons a query that is still pending.
+    pub fn cancel_resolve(&mut self, query: Resolving) {
+        if let Some(h) = self.dns {
+            self.sockets.get_mut::<dns::Socket>(h).cancel_query(query.0);
+        }
+    }
+
+    /// Opens a TCP connection from an ephemeral port; returns its socket.
+    pub fn tcp_connect(&mut self, addr: Ipv4Addr, port: u16, buffer: usize) -> Result<SocketHandle, NetError> {
+        if self.ipv4.is_none() {
+            return Err(NetError::NotConfigured);
+        }
+        let mut socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; buffer]),
+            tcp::SocketBuffer::new(vec![0; buffer]),
+        );
+        let local = self.next_local_port;
+        self.next_local_port =
+            if local >= *EPHEMERAL_PORTS.end() { *EPHEMERAL_PORTS.start() } else { local + 1 };
+        socket.connect(self.iface.context(), (IpAddress::Ipv4(addr), port), local).map_err(NetError::Connect)?;
+        Ok(self.sockets.add(socket))
+    }
+
+    /// State of a client connection.
+    pub fn tcp_state(&self, handle: SocketHandle) -> tcp::State {
+        self.sockets.get::<tcp::Socket>(handle).state()
+    }
+
+    /// Aborts and removes a client connection.
+    pub fn tcp_remove(&mut self, handle: SocketHandle) {
+        self.sockets.get_mut::<tcp::Socket>(handle).abort();
+        self.sockets.remove(handle);
     }
 }
 

@@ -137,3 +137,74 @@ fn bad_config_halts_with_one_clear_line() {
         assert!(serial.contains("platform=emulated"), "{name}: no banner:\n{serial}");
     }
 }
+
+/// A one-record DNS responder on 127.0.0.1:53 (which QEMU user-net exposes
+/// to the guest as 10.0.2.2:53): answers every A query for `name` with
+/// 10.0.2.2 and counts the queries it saw.
+fn spawn_dns_stub(name: &'static str) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let socket = std::net::UdpSocket::bind("127.0.0.1:53")
+        .expect("bind 127.0.0.1:53 for the DNS stub (needs root or CAP_NET_BIND_SERVICE)");
+    socket.set_read_timeout(Some(Duration::from_secs(120))).expect("timeout");
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, peer)) = socket.recv_from(&mut buf) {
+            let q = &buf[..n];
+            if q.len() < 17 {
+                continue;
+            }
+            // Question name: length-prefixed labels from byte 12.
+            let mut labels = Vec::new();
+            let mut i = 12;
+            while i < q.len() && q[i] != 0 {
+                let len = q[i] as usize;
+                let Some(label) = q.get(i + 1..i + 1 + len) else { break };
+                labels.push(String::from_utf8_lossy(label).into_owned());
+                i += 1 + len;
+            }
+            let question_end = i + 5; // NUL + QTYPE + QCLASS
+            if question_end > q.len() || labels.join(".") != name {
+                continue;
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut answer = Vec::new();
+            answer.extend_from_slice(&q[..2]); // id
+            answer.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+            answer.extend_from_slice(&q[12..question_end]);
+            answer.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 2, 2]);
+            let _ = socket.send_to(&answer, peer);
+        }
+    });
+    seen
+}
+
+#[test]
+#[ignore = "builds the image and boots QEMU; run with --ignored (CI does)"]
+fn probe_resolves_a_name_and_opens_a_tcp_connection() {
+    use std::sync::atomic::Ordering;
+    let queries = spawn_dns_stub("rpc.tdsigner.test");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = listener.local_addr().expect("addr").port();
+    let scratch = Scratch::new("probe");
+    let cmdline = format!("net=dhcp http=8080 dns=10.0.2.2 probe=rpc.tdsigner.test:{port}");
+    let opts = launch_opts(&scratch, Some(&cmdline), "256M");
+    let (mut node, _) = boot(&opts);
+    listener.set_nonblocking(true).expect("nonblocking");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let accepted = loop {
+        match listener.accept() {
+            Ok((_, peer)) => break Some(peer),
+            Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(_) => break None,
+        }
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let serial = node.serial();
+    node.stop();
+    assert!(accepted.is_some(), "the guest never connected:\n{serial}");
+    assert!(queries.load(Ordering::SeqCst) >= 1, "no DNS query reached the stub");
+    assert!(serial.contains("probe: rpc.tdsigner.test resolved to 10.0.2.2"), "{serial}");
+    assert!(serial.contains(&format!("probe: tcp connected to 10.0.2.2:{port}")), "{serial}");
+}

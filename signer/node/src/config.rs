@@ -16,7 +16,13 @@
 //! | `gw`   | `A.B.C.D`                      | no (static only)          |
 //! | `dns`  | `A.B.C.D`                      | no                        |
 //! | `http` | TCP port 1..=65535             | yes                       |
+//! | `probe`| `HOST:PORT` (name or A.B.C.D)  | no                        |
+//!
+//! `probe` is an operator diagnostic: at boot the image resolves HOST (DNS)
+//! and opens a TCP connection to it, logging the outcome, so reachability of
+//! e.g. an RPC endpoint can be checked from inside the TD.
 
+use alloc::string::String;
 use core::fmt;
 use core::net::Ipv4Addr;
 
@@ -39,6 +45,31 @@ pub enum NetConfig {
     },
 }
 
+/// A host to reach: a DNS name or an IPv4 literal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Host {
+    /// A DNS name (validated: labels of `[A-Za-z0-9-]`, 1..=63 bytes, total <= 253).
+    Name(String),
+    /// An address.
+    Ipv4(Ipv4Addr),
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Name(n) => f.write_str(n),
+            Host::Ipv4(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// A `HOST:PORT` endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: Host,
+    pub port: u16,
+}
+
 /// The parsed configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -48,6 +79,8 @@ pub struct NodeConfig {
     pub dns: Option<Ipv4Addr>,
     /// TCP port of the HTTP endpoint (`/health`).
     pub http_port: u16,
+    /// Connectivity probe run once at boot.
+    pub probe: Option<Endpoint>,
 }
 
 /// Why a command line was refused. Each variant names the key or token.
@@ -126,7 +159,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-const KEYS: [&str; 5] = ["net", "ip", "gw", "dns", "http"];
+const KEYS: [&str; 6] = ["net", "ip", "gw", "dns", "http", "probe"];
 
 impl NodeConfig {
     /// Parses a command line. Leading/trailing spaces and runs of spaces are
@@ -158,7 +191,7 @@ impl NodeConfig {
         if tokens == 0 {
             return Err(ConfigError::Empty);
         }
-        let [net, ip, gw, dns, http] = values;
+        let [net, ip, gw, dns, http, probe] = values;
 
         let net = match net.ok_or(ConfigError::MissingKey { key: "net" })? {
             "dhcp" => {
@@ -184,8 +217,44 @@ impl NodeConfig {
             .filter(|p| (1..=u16::MAX as u64).contains(p))
             .ok_or(ConfigError::BadValue { key: "http", reason: "expected a port 1..=65535" })?
             as u16;
-        Ok(NodeConfig { net, dns, http_port })
+        let probe = probe.map(parse_endpoint).transpose()?;
+        Ok(NodeConfig { net, dns, http_port, probe })
     }
+}
+
+/// Longest DNS name accepted.
+pub const MAX_HOST_LEN: usize = 253;
+
+fn parse_endpoint(s: &str) -> Result<Endpoint, ConfigError> {
+    let bad = |reason| ConfigError::BadValue { key: "probe", reason };
+    let (host, port) = s.rsplit_once(':').ok_or(bad("expected HOST:PORT"))?;
+    let port = parse_decimal(port)
+        .filter(|p| (1..=u16::MAX as u64).contains(p))
+        .ok_or(bad("port must be 1..=65535"))? as u16;
+    let host = if let Ok(addr) = host.parse::<Ipv4Addr>() {
+        Host::Ipv4(addr)
+    } else if is_dns_name(host) {
+        Host::Name(String::from(host))
+    } else {
+        return Err(bad("host must be a DNS name or A.B.C.D"));
+    };
+    Ok(Endpoint { host, port })
+}
+
+/// Letters, digits and hyphens in dot-separated labels of 1..=63 bytes, not
+/// starting or ending with a hyphen, at most [`MAX_HOST_LEN`] bytes, not all
+/// digits (so a mistyped address is not taken for a name).
+pub fn is_dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_HOST_LEN
+        && !s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 fn parse_decimal(s: &str) -> Option<u64> {
@@ -218,7 +287,7 @@ mod tests {
     #[test]
     fn dhcp_minimal() {
         let c = NodeConfig::parse("net=dhcp http=8080").unwrap();
-        assert_eq!(c, NodeConfig { net: NetConfig::Dhcp, dns: None, http_port: 8080 });
+        assert_eq!(c, NodeConfig { net: NetConfig::Dhcp, dns: None, http_port: 8080, probe: None });
     }
 
     #[test]
@@ -272,6 +341,22 @@ mod tests {
         }
         let long = "a".repeat(MAX_CMDLINE_LEN + 1);
         assert_eq!(NodeConfig::parse(&long), Err(TooLong { len: MAX_CMDLINE_LEN + 1 }));
+    }
+
+    #[test]
+    fn probe_endpoints() {
+        let c = NodeConfig::parse("net=dhcp http=80 probe=rpc.example-1.test:3030").unwrap();
+        assert_eq!(c.probe, Some(Endpoint { host: Host::Name("rpc.example-1.test".into()), port: 3030 }));
+        let c = NodeConfig::parse("net=dhcp http=80 probe=10.0.2.2:9").unwrap();
+        assert_eq!(c.probe, Some(Endpoint { host: Host::Ipv4(Ipv4Addr::new(10, 0, 2, 2)), port: 9 }));
+        for bad in ["x", "host:", ":80", "host:0", "-a.b:1", "a..b:1", "1.2.3.999:1", "a_b:1", "h:70000"] {
+            assert!(
+                matches!(NodeConfig::parse(&alloc::format!("net=dhcp http=80 probe={bad}")), Err(ConfigError::BadValue { key: "probe", .. })),
+                "{bad} accepted"
+            );
+        }
+        let long = alloc::format!("{}:1", "a.".repeat(127));
+        assert!(NodeConfig::parse(&alloc::format!("net=dhcp http=80 probe={long}")).is_err());
     }
 
     #[test]
