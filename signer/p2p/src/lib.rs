@@ -1,0 +1,2 @@
+//! placeholder: being written
+#![cfg_attr(not(feature = "std"), no_std)]
