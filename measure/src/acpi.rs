@@ -78,7 +78,7 @@ fn safe_name(raw: &[u8]) -> Option<String> {
 
 /// File names of the ALLOCATE commands of a loader script, in script order.
 pub fn loader_allocations(loader: &[u8]) -> Result<Vec<String>, AcpiError> {
-    if loader.len() % LOADER_ENTRY_LEN != 0 {
+    if !loader.len().is_multiple_of(LOADER_ENTRY_LEN) {
         return Err(AcpiError::LoaderLength(loader.len()));
     }
     let mut names = Vec::new();

@@ -52,7 +52,7 @@ impl std::error::Error for CmdlineError {}
 
 /// RTMR2 digest from the raw LoadOptions bytes (`LoadOptionsSize` bytes at `LoadOptions`).
 pub fn cmdline_digest_from_load_options(load_options: &[u8]) -> Result<Sha384Digest, CmdlineError> {
-    if load_options.len() % 2 != 0 {
+    if !load_options.len().is_multiple_of(2) {
         return Err(CmdlineError::OddLength(load_options.len()));
     }
     let mut hasher = Sha384::new();

@@ -62,6 +62,7 @@ pub const TD_ATTRIBUTES: [u8; 8] = [0, 0, 0, 0x10, 0, 0, 0, 0];
 /// XFAM of emulated reports (x87, SSE, AVX, AVX-512 state, PKRU, AMX tile state).
 pub const XFAM: [u8; 8] = [0xe7, 0x02, 0x06, 0, 0, 0, 0, 0];
 /// QE authentication data (32 bytes, as Intel's QE uses: 0, 1, ..., 31).
+#[allow(clippy::indexing_slicing)] // const evaluation; the index is bounded by the loop
 pub const QE_AUTH_DATA: [u8; 32] = {
     let mut out = [0u8; 32];
     let mut i = 0;

@@ -57,7 +57,7 @@ fn nibble(c: u8) -> Option<u8> {
 /// Decodes hex (either case). The empty string decodes to no bytes.
 pub fn decode(text: &str) -> Result<Vec<u8>, HexError> {
     let raw = text.as_bytes();
-    if raw.len() % 2 != 0 {
+    if !raw.len().is_multiple_of(2) {
         return Err(HexError::OddLength(raw.len()));
     }
     let mut out = Vec::with_capacity(raw.len() / 2);

@@ -134,11 +134,10 @@ pub fn authenticode_digest<D: Digest>(image: &[u8]) -> Result<(Output<D>, PeInfo
     let mut hasher = D::new();
     hasher.update(range(image, 0, checksum_at, "headers before CheckSum")?);
     let after_checksum = checksum_at + 4;
-    let cert_size;
-    if rva_count <= SECURITY_DIRECTORY {
+    let cert_size = if rva_count <= SECURITY_DIRECTORY {
         let len = size_of_headers.checked_sub(after_checksum).ok_or(PeError::HeadersTooSmall)?;
         hasher.update(range(image, after_checksum, len, "headers after CheckSum")?);
-        cert_size = 0;
+        0
     } else {
         let security_at = dir_at + 8 * 4;
         let len = security_at.checked_sub(after_checksum).ok_or(PeError::HeadersTooSmall)?;
@@ -146,8 +145,8 @@ pub fn authenticode_digest<D: Digest>(image: &[u8]) -> Result<(Output<D>, PeInfo
         let after_security = security_at + 8;
         let len = size_of_headers.checked_sub(after_security).ok_or(PeError::HeadersTooSmall)?;
         hasher.update(range(image, after_security, len, "headers after security directory")?);
-        cert_size = usize_of(read_u32(image, security_at + 4, "security directory size")?);
-    }
+        usize_of(read_u32(image, security_at + 4, "security directory size")?)
+    };
 
     let table = opt.checked_add(optional_size).ok_or(PeError::OutOfBounds("section table"))?;
     let mut section_ranges: Vec<(usize, usize)> = Vec::with_capacity(usize::from(sections));

@@ -250,10 +250,10 @@ impl<'a> Tdvf<'a> {
                 section_type: SectionType::from_u32(le_u32(raw, 24).ok_or(bad("short"))?),
                 attributes: le_u32(raw, 28).ok_or(bad("short"))?,
             };
-            if section.memory_address % PAGE != 0 {
+            if !section.memory_address.is_multiple_of(PAGE) {
                 return Err(bad("memory address not page aligned"));
             }
-            if section.memory_data_size % PAGE != 0 {
+            if !section.memory_data_size.is_multiple_of(PAGE) {
                 return Err(bad("memory size not page aligned"));
             }
             if u64::from(section.raw_data_size) > section.memory_data_size {

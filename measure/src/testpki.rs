@@ -99,7 +99,7 @@ fn spki_of(key: &SigningKey) -> Result<SubjectPublicKeyInfoOwned, PkiError> {
 /// Key identifier: the first 20 bytes of SHA-256 of the public key (RFC 7093 method 1).
 fn key_id(key: &SigningKey) -> Vec<u8> {
     let point = key.verifying_key().to_encoded_point(false);
-    Sha256::digest(point.as_bytes())[..20].to_vec()
+    Sha256::digest(point.as_bytes()).iter().take(20).copied().collect()
 }
 
 fn utc(unix: u64) -> Result<Time, PkiError> {
@@ -132,7 +132,7 @@ fn oid_tlv(dotted: &str) -> Result<Vec<u8>, PkiError> {
 fn der_uint(v: u16) -> Vec<u8> {
     let bytes = v.to_be_bytes();
     let mut content: Vec<u8> = bytes.iter().copied().skip_while(|&b| b == 0).collect();
-    if content.is_empty() || content[0] & 0x80 != 0 {
+    if content.first().is_none_or(|b| b & 0x80 != 0) {
         content.insert(0, 0);
     }
     tlv(0x02, &content)

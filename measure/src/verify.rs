@@ -214,7 +214,7 @@ pub fn verify_quote(
         }
     };
     let mut failures = Vec::new();
-    if !expected.accepted_tcb_status.iter().any(|s| *s == report.status) {
+    if !expected.accepted_tcb_status.contains(&report.status) {
         failures.push(format!(
             "TCB status {} is not in the accepted list {:?}",
             report.status, expected.accepted_tcb_status

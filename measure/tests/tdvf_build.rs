@@ -9,6 +9,9 @@ use tdsigner_measure::tcb_info::TcbInfo;
 use tdsigner_measure::tdvf::{PageAddOrder, SectionType, Tdvf};
 use tdsigner_measure::sha384;
 
+/// SHA-256 of OvmfPkg/IntelTdx RELEASE built by build-tdvf.sh (two builds here were identical).
+const EXPECTED_TDVF_SHA256: &str = "dde58759f152f8d546e247a46d953a5ef903f37258e0e54e8a381ff88da5a010";
+
 #[test]
 #[ignore]
 fn built_tdvf_matches_the_real_event_log() {
@@ -21,7 +24,10 @@ fn built_tdvf_matches_the_real_event_log() {
             s.section_type, s.data_offset, s.raw_data_size, s.memory_address, s.memory_data_size, s.attributes
         );
     }
-    println!("sha256-free sha384(firmware) = {}", hex::encode(&sha384(&fw)));
+    use sha2::Digest;
+    let sha256 = hex::encode(&sha2::Sha256::digest(&fw));
+    println!("sha256(firmware) = {sha256}");
+    assert_eq!(sha256, EXPECTED_TDVF_SHA256, "build-tdvf.sh output changed");
     println!("MRTD single-pass = {}", hex::encode(&tdvf.mrtd(PageAddOrder::SinglePass)));
     println!("MRTD two-pass    = {}", hex::encode(&tdvf.mrtd(PageAddOrder::TwoPass)));
     let info = TcbInfo::parse(&common::tcb_info_bytes()).expect("fixture");
