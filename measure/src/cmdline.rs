@@ -12,17 +12,18 @@
 //! tdsigner boots without initrd), so the digest equals [`cmdline_digest`]`(S)`; for ASCII
 //! `S` that is SHA-384 of UTF-16LE(S) ‖ 00 00, the value dstack-mr computes for a Linux cmdline.
 //!
-//! The event logged with it is the one the Linux stub logs: type EV_EVENT_TAG (6), payload
-//! TCG_PCClientTaggedEvent { taggedEventID = 0x8F3B22ED (LE), taggedEventDataSize = 26 (LE),
-//! "LOADED_IMAGE::LoadOptions\0" }. The payload does not contain the command line, so a verifier
-//! checks this digest against the command line it expects (`tdsigner measure image --cmdline`).
+//! The image logs it as [`cmdline_event`]: type EV_IPL (13), name `kernel-cmdline`, payload =
+//! exactly the hashed bytes (`UTF-16LE(cmdline) ‖ 00 00`), so a verifier recomputes the digest from
+//! the log and reads the command line there. [`load_options_event`] is the shape the Linux EFI
+//! stub logs instead (EV_EVENT_TAG with a tagged-event payload that does not carry the command
+//! line), kept for comparing with dstack logs.
 
 use alloc::vec::Vec;
 use core::fmt;
 
 use sha2::{Digest, Sha384};
 
-use crate::event::{EventLogEntry, EV_EVENT_TAG};
+use crate::event::{EventLogEntry, EV_EVENT_TAG, EV_IPL, KERNEL_CMDLINE_EVENT};
 use crate::rtmr::Sha384Digest;
 
 /// RTMR index of the command-line event.
@@ -80,7 +81,37 @@ pub fn cmdline_digest(cmdline: &[u8]) -> Sha384Digest {
     hasher.finalize().into()
 }
 
-/// The event-log entry for the command-line measurement with `digest`.
+/// The bytes the RTMR2 digest covers: LoadOptions up to and including the first UTF-16 NUL,
+/// or all of them followed by `00 00` when there is none (an odd trailing byte is an error).
+pub fn cmdline_measured_bytes(load_options: &[u8]) -> Result<Vec<u8>, CmdlineError> {
+    if !load_options.len().is_multiple_of(2) {
+        return Err(CmdlineError::OddLength(load_options.len()));
+    }
+    let mut out = Vec::with_capacity(load_options.len() + 2);
+    for unit in load_options.chunks_exact(2) {
+        if unit == [0, 0] {
+            break;
+        }
+        out.extend_from_slice(unit);
+    }
+    out.extend_from_slice(&[0, 0]);
+    Ok(out)
+}
+
+/// The image's RTMR2 event for its LoadOptions: EV_IPL, `kernel-cmdline`, payload = the
+/// measured bytes, digest = SHA-384(payload) = [`cmdline_digest_from_load_options`].
+pub fn cmdline_event(load_options: &[u8]) -> Result<EventLogEntry, CmdlineError> {
+    let payload = cmdline_measured_bytes(load_options)?;
+    Ok(EventLogEntry {
+        imr: CMDLINE_RTMR,
+        event_type: EV_IPL,
+        digest: crate::rtmr::sha384(&payload),
+        event: alloc::string::String::from(KERNEL_CMDLINE_EVENT),
+        event_payload: payload,
+    })
+}
+
+/// The Linux EFI stub's event-log entry for a LoadOptions measurement with `digest`.
 pub fn load_options_event(digest: Sha384Digest) -> EventLogEntry {
     let mut payload = Vec::with_capacity(8 + LOAD_OPTIONS_TAGGED_EVENT_DATA.len());
     payload.extend_from_slice(&LOAD_OPTIONS_TAGGED_EVENT_ID.to_le_bytes());
@@ -125,6 +156,22 @@ mod tests {
         // Empty command line: just the terminator.
         assert_eq!(cmdline_digest(b""), sha384(&[0, 0]));
         assert_eq!(cmdline_digest_from_load_options(&[]), Ok(sha384(&[0, 0])));
+    }
+
+    #[test]
+    fn cmdline_event_is_self_describing() {
+        let s = "tdsigner.config=x";
+        let e = cmdline_event(&utf16z(s)).unwrap_or_else(|_| unreachable!());
+        assert_eq!(e.event_payload, utf16z(s));
+        assert_eq!(Ok(e.digest), cmdline_digest_from_load_options(&utf16z(s)));
+        assert_eq!(e.digest, cmdline_digest(s.as_bytes()));
+        assert_eq!(e.derived_digest(0), Ok(Some(e.digest)));
+        let mut log = crate::event::EventLog::new();
+        assert!(log.record(e.clone()).is_ok());
+        let mut forged = e;
+        forged.event_payload = utf16z("tdsigner.config=y");
+        assert!(log.record(forged).is_err());
+        assert_eq!(cmdline_measured_bytes(&[]).ok(), Some(alloc::vec![0, 0]));
     }
 
     #[test]

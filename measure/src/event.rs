@@ -17,6 +17,10 @@ use crate::rtmr::{sha384, sha384_parts, Rtmr, Sha384Digest};
 pub const EV_DSTACK_RUNTIME: u32 = 0x0800_0001;
 /// TCG EV_SEPARATOR.
 pub const EV_SEPARATOR: u32 = 0x0000_0004;
+/// TCG EV_IPL (measurements by the loaded image itself).
+pub const EV_IPL: u32 = 0x0000_000d;
+/// Name of the image's RTMR2 command-line event (EV_IPL, payload = the measured bytes).
+pub const KERNEL_CMDLINE_EVENT: &str = "kernel-cmdline";
 /// TCG EV_EVENT_TAG (the Linux EFI stub logs its LoadOptions/initrd measurements as these).
 pub const EV_EVENT_TAG: u32 = 0x0000_0006;
 /// TCG EV_PLATFORM_CONFIG_FLAGS (OVMF logs the QEMU ACPI blobs as "ACPI DATA").
@@ -116,7 +120,8 @@ pub struct EventLogEntry {
 pub enum DigestSource {
     /// Recomputed from name and payload (dstack runtime events).
     RuntimeEvent,
-    /// SHA-384 of the whole payload (separators, EFI actions, driver-config variables).
+    /// SHA-384 of the whole payload (separators, EFI actions, driver-config variables, the
+    /// image's `kernel-cmdline` EV_IPL event).
     PayloadHash,
     /// SHA-384 of the variable data inside a UEFI_VARIABLE_DATA payload (boot variables).
     VariableData,
@@ -151,6 +156,8 @@ impl EventLogEntry {
         match self.event_type {
             EV_DSTACK_RUNTIME => DigestSource::RuntimeEvent,
             EV_SEPARATOR | EV_EFI_ACTION | EV_EFI_VARIABLE_DRIVER_CONFIG => DigestSource::PayloadHash,
+            // tdsigner's own command-line event carries exactly the hashed bytes.
+            EV_IPL if self.event == KERNEL_CMDLINE_EVENT => DigestSource::PayloadHash,
             EV_EFI_VARIABLE_BOOT => DigestSource::VariableData,
             _ => DigestSource::Logged,
         }

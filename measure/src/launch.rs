@@ -190,9 +190,9 @@ pub fn measure_launch(config: &LaunchConfig<'_>) -> Result<LaunchMeasurements, L
     let cmdline = cmdline_digest(config.cmdline);
     let rtmr2_list = vec![ExpectedEvent {
         imr: 2,
-        event_type: crate::event::EV_EVENT_TAG,
+        event_type: crate::event::EV_IPL,
         digest: cmdline,
-        what: "command line (LoadOptions), extended by the image".into(),
+        what: "kernel-cmdline: the LoadOptions, extended by the image".into(),
     }];
     let rtmr0 = fold(rtmr0_list.iter().map(|e| &e.digest));
     let rtmr1 = fold(rtmr1_list.iter().map(|e| &e.digest));

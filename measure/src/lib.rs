@@ -19,7 +19,7 @@
 //! | [`event::runtime_event_digest`] | the digest alone: `SHA-384(0x08000001 as u32 LE ‖ ":" ‖ name ‖ ":" ‖ payload)` |
 //! | [`names`] | the `tdsigner.*` RTMR3 event names and their payload encodings |
 //! | [`cmdline::cmdline_digest_from_load_options`] | the RTMR2 digest of the image's own command line |
-//! | [`cmdline::load_options_event`] | the matching RTMR2 event-log entry |
+//! | [`cmdline::cmdline_event`] | the matching RTMR2 event-log entry (EV_IPL `kernel-cmdline`, payload = hashed bytes) |
 //! | [`event::EventLog`] | an in-memory log with the running RTMR values; [`event::EventLog::to_json`] serves it |
 //! | [`report_data::report_data_v1`] | near/mpc report_data v1 |
 //! | [`quote::TdReportBody`] | the 584-byte TD report body (TDREPORT's TDINFO part as it appears in a quote) |
