@@ -10,11 +10,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use k256::ecdsa::signature::hazmat::PrehashVerifier;
-use rand_core::{OsRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use rand_core::{OsRng, RngCore, SeedableRng};
 use tdsigner_tss::sim::{self, Traffic};
 use tdsigner_tss::{
-    near, sign::derived_public_key, Dkg, ParticipantId, ParticipantList, Presign, Sign, SignRequest, TripleGeneration,
+    near, sign::derived_public_key, Dkg, ParticipantId, ParticipantList, Presign, Sign,
+    SignRequest, TripleGeneration,
 };
 
 #[derive(clap::Subcommand)]
@@ -99,7 +100,10 @@ fn session(counter: &mut u64) -> [u8; 32] {
 }
 
 fn fmt_failures(f: &sim::Failures) -> String {
-    f.iter().map(|(p, e)| format!("{p}: {e}")).collect::<Vec<_>>().join("; ")
+    f.iter()
+        .map(|(p, e)| format!("{p}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 struct Phase {
@@ -124,7 +128,10 @@ fn simulate(args: &SimulateArgs) -> Result<(), String> {
         return Err("--signatures must be between 1 and 10000".into());
     }
     let seed = args.seed.unwrap_or_else(|| OsRng.next_u64());
-    println!("cluster n={} t={} signers={} signatures={} seed={seed}", args.n, args.t, signers, args.signatures);
+    println!(
+        "cluster n={} t={} signers={} signatures={} seed={seed}",
+        args.n, args.t, signers, args.signatures
+    );
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut counter = 0u64;
     let all = ParticipantList::range(args.n).ok_or("bad participant count")?;
@@ -134,11 +141,20 @@ fn simulate(args: &SimulateArgs) -> Result<(), String> {
     let s = session(&mut counter);
     let mut parties = Vec::new();
     for p in all.iter() {
-        parties.push((p, Dkg::keygen(s, &all, args.t, p, &mut rng).map_err(|e| e.to_string())?));
+        parties.push((
+            p,
+            Dkg::keygen(s, &all, args.t, p, &mut rng).map_err(|e| e.to_string())?,
+        ));
     }
     let start = Instant::now();
-    let (outs, traffic) = sim::run(parties, &mut rng).map_err(|f| format!("keygen: {}", fmt_failures(&f)))?;
-    phases.push(Phase { name: "keygen", time: start.elapsed(), items: 1, traffic });
+    let (outs, traffic) =
+        sim::run(parties, &mut rng).map_err(|f| format!("keygen: {}", fmt_failures(&f)))?;
+    phases.push(Phase {
+        name: "keygen",
+        time: start.elapsed(),
+        items: 1,
+        traffic,
+    });
     let mut keys = Vec::new();
     for (_, k) in outs {
         keys.push(k.ok_or("keygen gave a member no share")?);
@@ -163,17 +179,27 @@ fn simulate(args: &SimulateArgs) -> Result<(), String> {
     // Triples: two per signature, in batches.
     let needed = 2 * args.signatures;
     let mut triples: Vec<Vec<tdsigner_tss::TripleShare>> = set.iter().map(|_| Vec::new()).collect();
-    let mut t_phase = Phase { name: "triples", time: Duration::ZERO, items: 0, traffic: Traffic::default() };
+    let mut t_phase = Phase {
+        name: "triples",
+        time: Duration::ZERO,
+        items: 0,
+        traffic: Traffic::default(),
+    };
     while t_phase.items < needed {
         let batch = (needed - t_phase.items).min(tdsigner_tss::triples::MAX_BATCH);
         let s = session(&mut counter);
         let mut parties = Vec::new();
         for p in set.iter() {
             let r = ChaCha20Rng::seed_from_u64(rng.next_u64());
-            parties.push((p, TripleGeneration::new(s, &set, args.t, sharing_id, batch, p, r).map_err(|e| e.to_string())?));
+            parties.push((
+                p,
+                TripleGeneration::new(s, &set, args.t, sharing_id, batch, p, r)
+                    .map_err(|e| e.to_string())?,
+            ));
         }
         let start = Instant::now();
-        let (outs, traffic) = sim::run(parties, &mut rng).map_err(|f| format!("triples: {}", fmt_failures(&f)))?;
+        let (outs, traffic) =
+            sim::run(parties, &mut rng).map_err(|f| format!("triples: {}", fmt_failures(&f)))?;
         t_phase.time += start.elapsed();
         t_phase.items += batch;
         t_phase.traffic.bytes += traffic.bytes;
@@ -184,8 +210,18 @@ fn simulate(args: &SimulateArgs) -> Result<(), String> {
     }
     phases.push(t_phase);
 
-    let mut p_phase = Phase { name: "presign", time: Duration::ZERO, items: 0, traffic: Traffic::default() };
-    let mut s_phase = Phase { name: "sign", time: Duration::ZERO, items: 0, traffic: Traffic::default() };
+    let mut p_phase = Phase {
+        name: "presign",
+        time: Duration::ZERO,
+        items: 0,
+        traffic: Traffic::default(),
+    };
+    let mut s_phase = Phase {
+        name: "sign",
+        time: Duration::ZERO,
+        items: 0,
+        traffic: Traffic::default(),
+    };
     let mut verified = 0usize;
     for i in 0..args.signatures {
         let s = session(&mut counter);
@@ -197,7 +233,8 @@ fn simulate(args: &SimulateArgs) -> Result<(), String> {
             parties.push((p, Presign::new(s, key, t0, t1).map_err(|e| e.to_string())?));
         }
         let start = Instant::now();
-        let (presigs, traffic) = sim::run(parties, &mut rng).map_err(|f| format!("presign: {}", fmt_failures(&f)))?;
+        let (presigs, traffic) =
+            sim::run(parties, &mut rng).map_err(|f| format!("presign: {}", fmt_failures(&f)))?;
         p_phase.time += start.elapsed();
         p_phase.items += 1;
         p_phase.traffic.bytes += traffic.bytes;
@@ -210,36 +247,50 @@ fn simulate(args: &SimulateArgs) -> Result<(), String> {
         rng.fill_bytes(&mut msg_hash);
         let mut entropy = [0u8; 32];
         rng.fill_bytes(&mut entropy);
-        let request = SignRequest { msg_hash, tweak, entropy };
+        let request = SignRequest {
+            msg_hash,
+            tweak,
+            entropy,
+        };
         let coordinator = set.as_slice()[(rng.next_u64() % set.len() as u64) as usize];
         let s = session(&mut counter);
         let mut parties = Vec::new();
         for (p, ps) in presigs {
             let key = key_of(p).ok_or("missing key share")?;
-            parties.push((p, Sign::new(s, key, ps, request.clone(), coordinator).map_err(|e| e.to_string())?));
+            parties.push((
+                p,
+                Sign::new(s, key, ps, request.clone(), coordinator).map_err(|e| e.to_string())?,
+            ));
         }
         let start = Instant::now();
-        let (outs, traffic) = sim::run(parties, &mut rng).map_err(|f| format!("sign: {}", fmt_failures(&f)))?;
+        let (outs, traffic) =
+            sim::run(parties, &mut rng).map_err(|f| format!("sign: {}", fmt_failures(&f)))?;
         s_phase.time += start.elapsed();
         s_phase.items += 1;
         s_phase.traffic.bytes += traffic.bytes;
         s_phase.traffic.messages += traffic.messages;
         let sigs: Vec<_> = outs.into_iter().filter_map(|(_, o)| o).collect();
         let [sig] = sigs.as_slice() else {
-            return Err(format!("signature {i}: expected one output at the coordinator, got {}", sigs.len()));
+            return Err(format!(
+                "signature {i}: expected one output at the coordinator, got {}",
+                sigs.len()
+            ));
         };
         // Independent verification with k256 against the derived key.
         let derived = derived_public_key(&root, &tweak);
-        let expected = near::derive_public_key(&root, predecessor, &path).map_err(|e| e.to_string())?;
+        let expected =
+            near::derive_public_key(&root, predecessor, &path).map_err(|e| e.to_string())?;
         if derived != expected {
             return Err("derived key mismatch".into());
         }
         let vk = k256::ecdsa::VerifyingKey::from_affine(derived).map_err(|e| e.to_string())?;
-        let ksig = k256::ecdsa::Signature::from_scalars(sig.r().to_bytes(), sig.s.to_bytes()).map_err(|e| e.to_string())?;
+        let ksig = k256::ecdsa::Signature::from_scalars(sig.r().to_bytes(), sig.s.to_bytes())
+            .map_err(|e| e.to_string())?;
         if ksig.normalize_s().is_some() {
             return Err(format!("signature {i}: s is not low"));
         }
-        vk.verify_prehash(&msg_hash, &ksig).map_err(|e| format!("signature {i} does not verify: {e}"))?;
+        vk.verify_prehash(&msg_hash, &ksig)
+            .map_err(|e| format!("signature {i} does not verify: {e}"))?;
         let rid = k256::ecdsa::RecoveryId::from_byte(sig.recovery_id).ok_or("bad recovery id")?;
         let recovered = k256::ecdsa::VerifyingKey::recover_from_prehash(&msg_hash, &ksig, rid)
             .map_err(|e| format!("signature {i}: recovery failed: {e}"))?;
@@ -248,14 +299,20 @@ fn simulate(args: &SimulateArgs) -> Result<(), String> {
         }
         verified += 1;
         if i == 0 {
-            println!("derived key ({predecessor}, {path}) {}", near::public_key_string(&derived));
+            println!(
+                "derived key ({predecessor}, {path}) {}",
+                near::public_key_string(&derived)
+            );
             println!("first response {}", near::signature_response_json(sig));
         }
     }
     phases.push(p_phase);
     phases.push(s_phase);
 
-    println!("{:<10} {:>8} {:>12} {:>12} {:>14} {:>10}", "phase", "items", "total ms", "ms/item", "bytes/item", "msgs/item");
+    println!(
+        "{:<10} {:>8} {:>12} {:>12} {:>14} {:>10}",
+        "phase", "items", "total ms", "ms/item", "bytes/item", "msgs/item"
+    );
     for p in &phases {
         let items = p.items.max(1);
         println!(
@@ -268,7 +325,10 @@ fn simulate(args: &SimulateArgs) -> Result<(), String> {
             p.traffic.messages / items
         );
     }
-    println!("{verified}/{} signatures verified against their derived keys", args.signatures);
+    println!(
+        "{verified}/{} signatures verified against their derived keys",
+        args.signatures
+    );
     Ok(())
 }
 
@@ -278,22 +338,42 @@ mod tests {
 
     #[test]
     fn simulate_small_cluster_succeeds() {
-        let args = SimulateArgs { n: 3, t: 2, signatures: 2, seed: Some(3), signers: Some(3) };
+        let args = SimulateArgs {
+            n: 3,
+            t: 2,
+            signatures: 2,
+            seed: Some(3),
+            signers: Some(3),
+        };
         simulate(&args).unwrap();
     }
 
     #[test]
     fn simulate_rejects_bad_parameters() {
-        let args = SimulateArgs { n: 3, t: 4, signatures: 1, seed: Some(3), signers: None };
+        let args = SimulateArgs {
+            n: 3,
+            t: 4,
+            signatures: 1,
+            seed: Some(3),
+            signers: None,
+        };
         assert!(simulate(&args).is_err());
     }
 
     #[test]
     fn derive_key_exit_codes() {
         let root = near::public_key_string(&k256::AffinePoint::GENERATOR);
-        let ok = DeriveKeyArgs { root, predecessor: "a.near".into(), path: "p".into() };
+        let ok = DeriveKeyArgs {
+            root,
+            predecessor: "a.near".into(),
+            path: "p".into(),
+        };
         assert_eq!(derive_key(ok), ExitCode::SUCCESS);
-        let bad = DeriveKeyArgs { root: "ed25519:xyz".into(), predecessor: "a".into(), path: "p".into() };
+        let bad = DeriveKeyArgs {
+            root: "ed25519:xyz".into(),
+            predecessor: "a".into(),
+            path: "p".into(),
+        };
         assert_eq!(derive_key(bad), ExitCode::from(2));
     }
 }

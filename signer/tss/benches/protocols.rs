@@ -5,6 +5,8 @@
 //!
 //! Run: `cargo bench -p tdsigner-tss --bench protocols` (env `TSS_BENCH_ITERS`, default 3).
 
+#![allow(clippy::needless_range_loop, clippy::type_complexity)]
+
 use std::time::{Duration, Instant};
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -28,7 +30,10 @@ struct Figures {
 fn ours(iters: usize, batch: usize) -> Figures {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let set = ParticipantList::range(N).unwrap();
-    let parties: Vec<_> = set.iter().map(|p| (p, Dkg::keygen([1; 32], &set, T, p, &mut rng).unwrap())).collect();
+    let parties: Vec<_> = set
+        .iter()
+        .map(|p| (p, Dkg::keygen([1; 32], &set, T, p, &mut rng).unwrap()))
+        .collect();
     let (keys, _) = sim::run(parties, &mut rng).unwrap();
     let keys: Vec<_> = keys.into_iter().map(|(_, k)| k.unwrap()).collect();
     let sid = *keys[0].sharing_id();
@@ -55,7 +60,21 @@ fn ours(iters: usize, batch: usize) -> Figures {
             let s = next_session();
             let parties: Vec<_> = set
                 .iter()
-                .map(|p| (p, TripleGeneration::new(s, &set, T, sid, 1, p, ChaCha20Rng::seed_from_u64(rng.next_u64())).unwrap()))
+                .map(|p| {
+                    (
+                        p,
+                        TripleGeneration::new(
+                            s,
+                            &set,
+                            T,
+                            sid,
+                            1,
+                            p,
+                            ChaCha20Rng::seed_from_u64(rng.next_u64()),
+                        )
+                        .unwrap(),
+                    )
+                })
                 .collect();
             let start = Instant::now();
             let (outs, traffic) = sim::run(parties, &mut rng).unwrap();
@@ -82,12 +101,21 @@ fn ours(iters: usize, batch: usize) -> Figures {
         f.presign_bytes += traffic.bytes;
         let mut msg = [0u8; 32];
         rng.fill_bytes(&mut msg);
-        let req = SignRequest { msg_hash: msg, tweak: k256::Scalar::from(5u64), entropy: [3; 32] };
+        let req = SignRequest {
+            msg_hash: msg,
+            tweak: k256::Scalar::from(5u64),
+            entropy: [3; 32],
+        };
         let s = next_session();
         let parties: Vec<_> = presigs
             .into_iter()
             .zip(&keys)
-            .map(|((p, ps), k)| (p, Sign::new(s, k, ps, req.clone(), set.as_slice()[0]).unwrap()))
+            .map(|((p, ps), k)| {
+                (
+                    p,
+                    Sign::new(s, k, ps, req.clone(), set.as_slice()[0]).unwrap(),
+                )
+            })
             .collect();
         let start = Instant::now();
         let (out, traffic) = sim::run(parties, &mut rng).unwrap();
@@ -98,7 +126,21 @@ fn ours(iters: usize, batch: usize) -> Figures {
         let s = next_session();
         let parties: Vec<_> = set
             .iter()
-            .map(|p| (p, TripleGeneration::new(s, &set, T, sid, batch, p, ChaCha20Rng::seed_from_u64(rng.next_u64())).unwrap()))
+            .map(|p| {
+                (
+                    p,
+                    TripleGeneration::new(
+                        s,
+                        &set,
+                        T,
+                        sid,
+                        batch,
+                        p,
+                        ChaCha20Rng::seed_from_u64(rng.next_u64()),
+                    )
+                    .unwrap(),
+                )
+            })
             .collect();
         let start = Instant::now();
         sim::run(parties, &mut rng).unwrap();
@@ -122,7 +164,9 @@ mod cs {
     use k256::Secp256k1;
 
     /// Runs cait-sith protocols to completion, counting delivered bytes.
-    fn run<T>(mut ps: Vec<(Participant, Box<dyn Protocol<Output = T>>)>) -> (Vec<(Participant, T)>, usize) {
+    fn run<T>(
+        mut ps: Vec<(Participant, Box<dyn Protocol<Output = T>>)>,
+    ) -> (Vec<(Participant, T)>, usize) {
         let n = ps.len();
         let mut out = Vec::new();
         let mut done = vec![false; n];
@@ -163,9 +207,18 @@ mod cs {
 
     pub fn bench(iters: usize) -> Figures {
         let participants: Vec<Participant> = (0..N).map(Participant::from).collect();
-        let parties: Vec<(Participant, Box<dyn Protocol<Output = KeygenOutput<Secp256k1>>>)> = participants
+        let parties: Vec<(
+            Participant,
+            Box<dyn Protocol<Output = KeygenOutput<Secp256k1>>>,
+        )> = participants
             .iter()
-            .map(|p| (*p, Box::new(keygen::<Secp256k1>(&participants, *p, T).unwrap()) as Box<dyn Protocol<Output = _>>))
+            .map(|p| {
+                (
+                    *p,
+                    Box::new(keygen::<Secp256k1>(&participants, *p, T).unwrap())
+                        as Box<dyn Protocol<Output = _>>,
+                )
+            })
             .collect();
         let (mut keys, _) = run(parties);
         keys.sort_by_key(|(p, _)| *p);
@@ -183,7 +236,13 @@ mod cs {
             for _ in 0..2 {
                 let parties: Vec<(Participant, Box<dyn Protocol<Output = _>>)> = participants
                     .iter()
-                    .map(|p| (*p, Box::new(generate_triple::<Secp256k1>(&participants, *p, T).unwrap()) as Box<dyn Protocol<Output = _>>))
+                    .map(|p| {
+                        (
+                            *p,
+                            Box::new(generate_triple::<Secp256k1>(&participants, *p, T).unwrap())
+                                as Box<dyn Protocol<Output = _>>,
+                        )
+                    })
                     .collect();
                 let start = Instant::now();
                 let (mut outs, bytes) = run(parties);
@@ -199,8 +258,17 @@ mod cs {
                 .zip(t0.into_iter().zip(t1))
                 .zip(&keys)
                 .map(|((p, ((_, a), (_, b))), (_, k))| {
-                    let args = PresignArguments { triple0: a, triple1: b, keygen_out: k.clone(), threshold: T };
-                    (*p, Box::new(presign(&participants, *p, args).unwrap()) as Box<dyn Protocol<Output = _>>)
+                    let args = PresignArguments {
+                        triple0: a,
+                        triple1: b,
+                        keygen_out: k.clone(),
+                        threshold: T,
+                    };
+                    (
+                        *p,
+                        Box::new(presign(&participants, *p, args).unwrap())
+                            as Box<dyn Protocol<Output = _>>,
+                    )
                 })
                 .collect();
             let start = Instant::now();
@@ -212,7 +280,13 @@ mod cs {
             let msg = k256::Scalar::from(12345u64);
             let parties: Vec<(Participant, Box<dyn Protocol<Output = _>>)> = presigs
                 .into_iter()
-                .map(|(p, ps)| (p, Box::new(sign(&participants, p, pk, ps, msg).unwrap()) as Box<dyn Protocol<Output = _>>))
+                .map(|(p, ps)| {
+                    (
+                        p,
+                        Box::new(sign(&participants, p, pk, ps, msg).unwrap())
+                            as Box<dyn Protocol<Output = _>>,
+                    )
+                })
                 .collect();
             let start = Instant::now();
             let (_, bytes) = run(parties);
@@ -252,12 +326,20 @@ fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return;
     }
-    let iters: usize = std::env::var("TSS_BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let iters: usize = std::env::var("TSS_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     let batch = 8;
-    println!("threshold ECDSA, n = {N}, t = {T}, {iters} iterations, all participants on one thread");
+    println!(
+        "threshold ECDSA, n = {N}, t = {T}, {iters} iterations, all participants on one thread"
+    );
     if std::env::var_os("TSS_BENCH_OURS_ONLY").is_some() {
         let o = ours(iters, batch);
-        println!("triple {:?} presign {:?} sign {:?}", o.triple, o.presign, o.sign);
+        println!(
+            "triple {:?} presign {:?} sign {:?}",
+            o.triple, o.presign, o.sign
+        );
         return;
     }
     // Alternate the two implementations so that load changes on a shared machine hit both.
@@ -269,10 +351,17 @@ fn main() {
     }
     let o = average(&os);
     let c = average(&cs_);
-    println!("{:<28} {:>14} {:>14} {:>10}", "figure", "tdsigner-tss", "cait-sith 0.8", "ratio");
+    println!(
+        "{:<28} {:>14} {:>14} {:>10}",
+        "figure", "tdsigner-tss", "cait-sith 0.8", "ratio"
+    );
     let rows = [
         ("triples/s (single)", per_sec(o.triple), per_sec(c.triple)),
-        (&*Box::leak(format!("triples/s (batch of {batch})").into_boxed_str()), per_sec(o.triple_batched), per_sec(c.triple_batched)),
+        (
+            &*Box::leak(format!("triples/s (batch of {batch})").into_boxed_str()),
+            per_sec(o.triple_batched),
+            per_sec(c.triple_batched),
+        ),
         ("presignatures/s", per_sec(o.presign), per_sec(c.presign)),
         ("signatures/s", per_sec(o.sign), per_sec(c.sign)),
     ];
@@ -290,6 +379,10 @@ fn main() {
     for (name, a, b) in brows {
         println!("{name:<28} {a:>14} {b:>14} {:>10.2}", a as f64 / b as f64);
     }
-    println!("(bytes: sum over point-to-point deliveries; per presignature = 2 triples + presign round;");
-    println!(" cait-sith 0.8's triples/s (batch) repeats its single-triple figure: it has no batch API)");
+    println!(
+        "(bytes: sum over point-to-point deliveries; per presignature = 2 triples + presign round;"
+    );
+    println!(
+        " cait-sith 0.8's triples/s (batch) repeats its single-triple figure: it has no batch API)"
+    );
 }

@@ -67,7 +67,9 @@ impl Engine {
         max_round: u8,
     ) -> Result<Self, ProtocolError> {
         if !participants.contains(me) {
-            return Err(ProtocolError::BadInput("own id is not among the participants"));
+            return Err(ProtocolError::BadInput(
+                "own id is not among the participants",
+            ));
         }
         Ok(Engine {
             kind,
@@ -100,26 +102,52 @@ impl Engine {
     }
 
     /// Declares what the next round needs and moves to it.
-    pub fn expect(&mut self, round: u8, broadcast_from: &[ParticipantId], private_from: &[ParticipantId]) {
+    pub fn expect(
+        &mut self,
+        round: u8,
+        broadcast_from: &[ParticipantId],
+        private_from: &[ParticipantId],
+    ) {
         self.round = round;
-        self.expect_broadcast = broadcast_from.iter().copied().filter(|p| *p != self.me).collect();
-        self.expect_private = private_from.iter().copied().filter(|p| *p != self.me).collect();
+        self.expect_broadcast = broadcast_from
+            .iter()
+            .copied()
+            .filter(|p| *p != self.me)
+            .collect();
+        self.expect_private = private_from
+            .iter()
+            .copied()
+            .filter(|p| *p != self.me)
+            .collect();
     }
 
     fn ready(&self) -> bool {
         let r = self.round;
-        self.expect_broadcast.iter().all(|p| self.inbox.contains_key(&(r, false, *p)))
-            && self.expect_private.iter().all(|p| self.inbox.contains_key(&(r, true, *p)))
+        self.expect_broadcast
+            .iter()
+            .all(|p| self.inbox.contains_key(&(r, false, *p)))
+            && self
+                .expect_private
+                .iter()
+                .all(|p| self.inbox.contains_key(&(r, true, *p)))
     }
 
     /// Any message buffered for the current round that nobody asked for names its sender.
     fn check_no_extras(&self) -> Result<(), ProtocolError> {
         let r = self.round;
-        for &(round, private, from) in self.inbox.range((r, false, ParticipantId(0))..) .map(|(k, _)| k) {
+        for &(round, private, from) in self
+            .inbox
+            .range((r, false, ParticipantId(0))..)
+            .map(|(k, _)| k)
+        {
             if round != r {
                 break;
             }
-            let expected = if private { &self.expect_private } else { &self.expect_broadcast };
+            let expected = if private {
+                &self.expect_private
+            } else {
+                &self.expect_broadcast
+            };
             if !expected.contains(&from) {
                 return Err(ProtocolError::UnexpectedSender { from, round });
             }
@@ -131,7 +159,8 @@ impl Engine {
         if from == self.me || !self.participants.contains(from) {
             return Err(ProtocolError::UnexpectedSender { from, round: 0 });
         }
-        let env = Envelope::decode(data).map_err(|error| ProtocolError::Malformed { from, error })?;
+        let env =
+            Envelope::decode(data).map_err(|error| ProtocolError::Malformed { from, error })?;
         if env.kind != self.kind as u8 || env.session != self.session {
             return Err(ProtocolError::WrongSession { from });
         }
@@ -140,11 +169,17 @@ impl Engine {
         }
         // Round 0 is never sent; rounds already processed are over.
         if env.round == 0 || env.round > self.max_round || env.round <= self.processed {
-            return Err(ProtocolError::StaleRound { from, round: env.round });
+            return Err(ProtocolError::StaleRound {
+                from,
+                round: env.round,
+            });
         }
         let key = (env.round, env.to.is_some(), from);
         if self.inbox.contains_key(&key) {
-            return Err(ProtocolError::Duplicate { from, round: env.round });
+            return Err(ProtocolError::Duplicate {
+                from,
+                round: env.round,
+            });
         }
         self.inbox.insert(key, env.payload.to_vec());
         Ok(())
@@ -152,13 +187,18 @@ impl Engine {
 
     /// Removes a broadcast of the current round and records it for the echo check.
     pub fn take_broadcast(&mut self, from: ParticipantId) -> Vec<u8> {
-        let payload = self.inbox.remove(&(self.round, false, from)).unwrap_or_default();
+        let payload = self
+            .inbox
+            .remove(&(self.round, false, from))
+            .unwrap_or_default();
         self.record_broadcast(self.round, from, &payload);
         payload
     }
 
     pub fn take_private(&mut self, from: ParticipantId) -> Vec<u8> {
-        self.inbox.remove(&(self.round, true, from)).unwrap_or_default()
+        self.inbox
+            .remove(&(self.round, true, from))
+            .unwrap_or_default()
     }
 
     fn record_broadcast(&mut self, round: u8, from: ParticipantId, payload: &[u8]) {
@@ -170,12 +210,26 @@ impl Engine {
     /// Queues a broadcast for `round` (also recorded locally for the echo check).
     pub fn send_all(&mut self, round: u8, payload: Vec<u8>) {
         self.record_broadcast(round, self.me, &payload);
-        let env = Envelope { kind: self.kind as u8, session: self.session, round, from: self.me, to: None, payload: &payload };
+        let env = Envelope {
+            kind: self.kind as u8,
+            session: self.session,
+            round,
+            from: self.me,
+            to: None,
+            payload: &payload,
+        };
         self.outbox.push_back(Action::SendMany(env.encode()));
     }
 
     pub fn send_to(&mut self, round: u8, to: ParticipantId, payload: &[u8]) {
-        let env = Envelope { kind: self.kind as u8, session: self.session, round, from: self.me, to: Some(to), payload };
+        let env = Envelope {
+            kind: self.kind as u8,
+            session: self.session,
+            round,
+            from: self.me,
+            to: Some(to),
+            payload,
+        };
         self.outbox.push_back(Action::SendPrivate(to, env.encode()));
     }
 
@@ -252,7 +306,11 @@ pub(crate) fn drive<R: Rounds>(r: &mut R) -> Result<Action<R::Output>, ProtocolE
     }
 }
 
-pub(crate) fn deliver<R: Rounds>(r: &mut R, from: ParticipantId, data: &[u8]) -> Result<(), ProtocolError> {
+pub(crate) fn deliver<R: Rounds>(
+    r: &mut R,
+    from: ParticipantId,
+    data: &[u8],
+) -> Result<(), ProtocolError> {
     let e = r.engine();
     if let Some(err) = &e.failed {
         return Err(err.clone());
@@ -273,7 +331,9 @@ macro_rules! impl_protocol {
     ($t:ident, $out:ty) => {
         impl<R: rand_core::CryptoRngCore> $crate::engine::Protocol for $t<R> {
             type Output = $out;
-            fn poke(&mut self) -> Result<$crate::engine::Action<Self::Output>, $crate::error::ProtocolError> {
+            fn poke(
+                &mut self,
+            ) -> Result<$crate::engine::Action<Self::Output>, $crate::error::ProtocolError> {
                 $crate::engine::drive(self)
             }
             fn message(
@@ -288,7 +348,9 @@ macro_rules! impl_protocol {
     (plain $t:ty, $out:ty) => {
         impl $crate::engine::Protocol for $t {
             type Output = $out;
-            fn poke(&mut self) -> Result<$crate::engine::Action<Self::Output>, $crate::error::ProtocolError> {
+            fn poke(
+                &mut self,
+            ) -> Result<$crate::engine::Action<Self::Output>, $crate::error::ProtocolError> {
                 $crate::engine::drive(self)
             }
             fn message(

@@ -11,7 +11,11 @@ pub enum DecodeError {
     /// Bytes were left over after the last field.
     TrailingBytes { extra: usize },
     /// A length prefix for `what` exceeded its bound.
-    TooLong { what: &'static str, len: usize, max: usize },
+    TooLong {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
     /// A scalar was not canonical (≥ the group order).
     BadScalar { what: &'static str },
     /// A point did not decode to a curve point.
@@ -25,7 +29,9 @@ impl fmt::Display for DecodeError {
         match self {
             DecodeError::Truncated { what } => write!(f, "input ends inside {what}"),
             DecodeError::TrailingBytes { extra } => write!(f, "{extra} trailing bytes"),
-            DecodeError::TooLong { what, len, max } => write!(f, "{what}: length {len} exceeds {max}"),
+            DecodeError::TooLong { what, len, max } => {
+                write!(f, "{what}: length {len} exceeds {max}")
+            }
             DecodeError::BadScalar { what } => write!(f, "{what}: scalar not canonical"),
             DecodeError::BadPoint { what } => write!(f, "{what}: not a curve point"),
             DecodeError::BadValue { what } => write!(f, "{what}: value out of range"),
@@ -40,7 +46,10 @@ pub enum ProtocolError {
     /// The caller's inputs are inconsistent (wrong participant set, threshold, reused triple...).
     BadInput(&'static str),
     /// A message from `from` could not be decoded.
-    Malformed { from: ParticipantId, error: DecodeError },
+    Malformed {
+        from: ParticipantId,
+        error: DecodeError,
+    },
     /// A message from `from` belongs to another session or protocol (replay or misroute).
     WrongSession { from: ParticipantId },
     /// `from` sent a message whose header names another sender or recipient.
@@ -97,20 +106,41 @@ impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProtocolError::BadInput(why) => write!(f, "bad input: {why}"),
-            ProtocolError::Malformed { from, error } => write!(f, "malformed message from {from}: {error}"),
-            ProtocolError::WrongSession { from } => write!(f, "message from {from} belongs to another session"),
-            ProtocolError::Misrouted { from } => write!(f, "misrouted message from {from}"),
-            ProtocolError::UnexpectedSender { from, round } => write!(f, "{from} not expected in round {round}"),
-            ProtocolError::Duplicate { from, round } => write!(f, "duplicate round {round} message from {from}"),
-            ProtocolError::StaleRound { from, round } => write!(f, "stale or unknown round {round} from {from}"),
-            ProtocolError::BadCommitment { culprit } => write!(f, "{culprit} opened a commitment wrongly"),
-            ProtocolError::BadShare { culprit } => write!(f, "{culprit} sent an inconsistent share"),
-            ProtocolError::BadProof { culprit } => write!(f, "{culprit} sent an invalid proof"),
-            ProtocolError::BadOtExtension { culprit } => write!(f, "{culprit} failed the OT extension check"),
-            ProtocolError::InconsistentBroadcast { culprit } => {
-                write!(f, "{culprit} saw different broadcasts (it or a sender equivocated)")
+            ProtocolError::Malformed { from, error } => {
+                write!(f, "malformed message from {from}: {error}")
             }
-            ProtocolError::MultiplicationCheckFailed => write!(f, "triple multiplication check failed"),
+            ProtocolError::WrongSession { from } => {
+                write!(f, "message from {from} belongs to another session")
+            }
+            ProtocolError::Misrouted { from } => write!(f, "misrouted message from {from}"),
+            ProtocolError::UnexpectedSender { from, round } => {
+                write!(f, "{from} not expected in round {round}")
+            }
+            ProtocolError::Duplicate { from, round } => {
+                write!(f, "duplicate round {round} message from {from}")
+            }
+            ProtocolError::StaleRound { from, round } => {
+                write!(f, "stale or unknown round {round} from {from}")
+            }
+            ProtocolError::BadCommitment { culprit } => {
+                write!(f, "{culprit} opened a commitment wrongly")
+            }
+            ProtocolError::BadShare { culprit } => {
+                write!(f, "{culprit} sent an inconsistent share")
+            }
+            ProtocolError::BadProof { culprit } => write!(f, "{culprit} sent an invalid proof"),
+            ProtocolError::BadOtExtension { culprit } => {
+                write!(f, "{culprit} failed the OT extension check")
+            }
+            ProtocolError::InconsistentBroadcast { culprit } => {
+                write!(
+                    f,
+                    "{culprit} saw different broadcasts (it or a sender equivocated)"
+                )
+            }
+            ProtocolError::MultiplicationCheckFailed => {
+                write!(f, "triple multiplication check failed")
+            }
             ProtocolError::InvalidSignature => write!(f, "combined signature does not verify"),
             ProtocolError::Degenerate(what) => write!(f, "degenerate value: {what}"),
             ProtocolError::Finished => write!(f, "protocol already finished"),

@@ -22,7 +22,9 @@ use zeroize::Zeroize;
 
 use crate::engine::{impl_protocol, Engine, Rounds};
 use crate::error::{DecodeError, ProtocolError};
-use crate::math::{base_mul, add_commitments, ct_eq32, eval_commitment, SecretPolynomial, Transcript};
+use crate::math::{
+    add_commitments, base_mul, ct_eq32, eval_commitment, SecretPolynomial, Transcript,
+};
 use crate::participants::{ParticipantId, ParticipantList, MAX_PARTICIPANTS};
 use crate::wire::{ProtocolKind, Reader, Writer};
 use crate::SessionId;
@@ -44,7 +46,11 @@ pub struct PublicSharing {
 
 impl PublicSharing {
     pub fn public_key(&self) -> AffinePoint {
-        self.commitments.first().copied().unwrap_or(ProjectivePoint::IDENTITY).to_affine()
+        self.commitments
+            .first()
+            .copied()
+            .unwrap_or(ProjectivePoint::IDENTITY)
+            .to_affine()
     }
 
     /// `share_p · G` for participant `p`.
@@ -69,7 +75,9 @@ impl PublicSharing {
         for _ in 0..n {
             ids.push(ParticipantId(r.u32("participant")?));
         }
-        let participants = ParticipantList::new(&ids).ok_or(DecodeError::BadValue { what: "participants" })?;
+        let participants = ParticipantList::new(&ids).ok_or(DecodeError::BadValue {
+            what: "participants",
+        })?;
         let threshold = r.u32("threshold")? as usize;
         if threshold == 0 || threshold > participants.len() {
             return Err(DecodeError::BadValue { what: "threshold" });
@@ -84,7 +92,13 @@ impl PublicSharing {
         }
         let sharing_id = r.array32("sharing id")?;
         let epoch = r.u64("epoch")?;
-        Ok(PublicSharing { participants, threshold, commitments, sharing_id, epoch })
+        Ok(PublicSharing {
+            participants,
+            threshold,
+            commitments,
+            sharing_id,
+            epoch,
+        })
     }
 }
 
@@ -104,7 +118,10 @@ impl Drop for KeyShare {
 
 impl fmt::Debug for KeyShare {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyShare").field("public", &self.public).field("me", &self.me).finish_non_exhaustive()
+        f.debug_struct("KeyShare")
+            .field("public", &self.public)
+            .field("me", &self.me)
+            .finish_non_exhaustive()
     }
 }
 
@@ -147,7 +164,9 @@ impl KeyShare {
         if !share.public.participants.contains(me)
             || base_mul(&share.secret) != share.public.share_commitment(me)
         {
-            return Err(DecodeError::BadValue { what: "share does not match commitments" });
+            return Err(DecodeError::BadValue {
+                what: "share does not match commitments",
+            });
         }
         Ok(share)
     }
@@ -183,7 +202,9 @@ impl Drop for Dkg {
 
 fn check_threshold(participants: &ParticipantList, threshold: usize) -> Result<(), ProtocolError> {
     if threshold == 0 || threshold > participants.len() {
-        return Err(ProtocolError::BadInput("threshold must be between 1 and the number of participants"));
+        return Err(ProtocolError::BadInput(
+            "threshold must be between 1 and the number of participants",
+        ));
     }
     Ok(())
 }
@@ -229,7 +250,17 @@ impl Dkg {
     ) -> Result<Self, ProtocolError> {
         check_threshold(participants, threshold)?;
         let constant = Scalar::random(&mut *rng);
-        Self::build(session, participants.clone(), participants.clone(), threshold, None, 0, Some(constant), me, rng)
+        Self::build(
+            session,
+            participants.clone(),
+            participants.clone(),
+            threshold,
+            None,
+            0,
+            Some(constant),
+            me,
+            rng,
+        )
     }
 
     /// Moves the key held under `old` to `new_participants` with `new_threshold`.
@@ -247,19 +278,28 @@ impl Dkg {
     ) -> Result<Self, ProtocolError> {
         check_threshold(new_participants, new_threshold)?;
         if dealers.len() < old.threshold || !dealers.is_subset_of(&old.participants) {
-            return Err(ProtocolError::BadInput("dealers must be at least threshold old participants"));
+            return Err(ProtocolError::BadInput(
+                "dealers must be at least threshold old participants",
+            ));
         }
         let constant = if dealers.contains(me) {
             let share = my_share.ok_or(ProtocolError::BadInput("a dealer needs its old share"))?;
             if share.me != me || share.public != *old {
-                return Err(ProtocolError::BadInput("old share does not belong to the old sharing"));
+                return Err(ProtocolError::BadInput(
+                    "old share does not belong to the old sharing",
+                ));
             }
-            let lambda = dealers.lagrange(me).ok_or(ProtocolError::BadInput("dealer not in dealer set"))?;
+            let lambda = dealers
+                .lagrange(me)
+                .ok_or(ProtocolError::BadInput("dealer not in dealer set"))?;
             Some(lambda * share.secret)
         } else {
             None
         };
-        let epoch = old.epoch.checked_add(1).ok_or(ProtocolError::BadInput("epoch overflow"))?;
+        let epoch = old
+            .epoch
+            .checked_add(1)
+            .ok_or(ProtocolError::BadInput("epoch overflow"))?;
         Self::build(
             session,
             dealers.clone(),
@@ -274,9 +314,22 @@ impl Dkg {
     }
 
     /// New shares of the same key for the same participants and threshold.
-    pub fn refresh(session: SessionId, share: &KeyShare, rng: &mut impl CryptoRngCore) -> Result<Self, ProtocolError> {
+    pub fn refresh(
+        session: SessionId,
+        share: &KeyShare,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Self, ProtocolError> {
         let p = &share.public;
-        Self::reshare(session, p, &p.participants, Some(share), &p.participants, p.threshold, share.me, rng)
+        Self::reshare(
+            session,
+            p,
+            &p.participants,
+            Some(share),
+            &p.participants,
+            p.threshold,
+            share.me,
+            rng,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -317,7 +370,12 @@ impl Dkg {
         })
     }
 
-    fn commit_hash(&self, who: ParticipantId, commitments: &[ProjectivePoint], nonce: &[u8; 32]) -> [u8; 32] {
+    fn commit_hash(
+        &self,
+        who: ParticipantId,
+        commitments: &[ProjectivePoint],
+        nonce: &[u8; 32],
+    ) -> [u8; 32] {
         let mut t = Transcript::new(b"dkg commit");
         t.append(self.engine.session()).append_u32(who.0);
         for c in commitments {
@@ -345,7 +403,9 @@ impl Dkg {
             }
             let bytes = self.engine.take_broadcast(d);
             let mut r = Reader::new(&bytes);
-            let h = r.array32("commitment hash").and_then(|h| r.finish().map(|()| h));
+            let h = r
+                .array32("commitment hash")
+                .and_then(|h| r.finish().map(|()| h));
             let h = h.map_err(|error| ProtocolError::Malformed { from: d, error })?;
             self.commit_hashes.push((d, h));
         }
@@ -361,7 +421,11 @@ impl Dkg {
             }
         }
         let dealers: Vec<_> = self.dealers.iter().collect();
-        let private: &[ParticipantId] = if self.new_participants.contains(me) { &dealers } else { &[] };
+        let private: &[ParticipantId] = if self.new_participants.contains(me) {
+            &dealers
+        } else {
+            &[]
+        };
         self.engine.expect(ROUND_OPEN, &dealers, private);
         Ok(())
     }
@@ -393,7 +457,8 @@ impl Dkg {
                 r.finish()?;
                 Ok((cs, nonce))
             })();
-            let (cs, nonce) = parsed.map_err(|error| ProtocolError::Malformed { from: d, error })?;
+            let (cs, nonce) =
+                parsed.map_err(|error| ProtocolError::Malformed { from: d, error })?;
             if !ct_eq32(&self.commit_hash(d, &cs, &nonce), &expected_hash) {
                 return Err(ProtocolError::BadCommitment { culprit: d });
             }
@@ -421,7 +486,9 @@ impl Dkg {
         if let Some(old) = &self.old {
             if pk != old.commitments[0] {
                 my_share.zeroize();
-                return Err(ProtocolError::Degenerate("reshared key differs from the old key"));
+                return Err(ProtocolError::Degenerate(
+                    "reshared key differs from the old key",
+                ));
             }
         }
         let digest = self.engine.broadcast_digest();
@@ -443,12 +510,22 @@ impl Dkg {
     }
 
     /// In a reshare, dealer `d`'s constant must be `λ_d · share_d · G`.
-    fn check_dealer_constant(&self, d: ParticipantId, cs: &[ProjectivePoint]) -> Result<(), ProtocolError> {
+    fn check_dealer_constant(
+        &self,
+        d: ParticipantId,
+        cs: &[ProjectivePoint],
+    ) -> Result<(), ProtocolError> {
         let Some(old) = &self.old else { return Ok(()) };
         if cs.is_empty() {
             return Ok(());
         }
-        let lambda = self.dealers.lagrange(d).ok_or(ProtocolError::UnexpectedSender { from: d, round: ROUND_OPEN })?;
+        let lambda = self
+            .dealers
+            .lagrange(d)
+            .ok_or(ProtocolError::UnexpectedSender {
+                from: d,
+                round: ROUND_OPEN,
+            })?;
         if cs[0] != old.share_commitment(d) * lambda {
             return Err(ProtocolError::BadShare { culprit: d });
         }
@@ -457,14 +534,22 @@ impl Dkg {
 
     fn on_echo(&mut self) -> Result<Option<KeyShare>, ProtocolError> {
         let Some((public, secret, digest)) = self.pending.take() else {
-            return Err(ProtocolError::BadInput("internal: echo without pending output"));
+            return Err(ProtocolError::BadInput(
+                "internal: echo without pending output",
+            ));
         };
         for p in self.engine.participants().clone().others(self.engine.me) {
             let bytes = self.engine.take_broadcast(p);
-            if bytes.len() != 32 || !ct_eq32(&digest, bytes.as_slice().try_into().unwrap_or(&[0u8; 32])) {
+            if bytes.len() != 32
+                || !ct_eq32(&digest, bytes.as_slice().try_into().unwrap_or(&[0u8; 32]))
+            {
                 return Err(ProtocolError::InconsistentBroadcast { culprit: p });
             }
         }
-        Ok(secret.map(|secret| KeyShare { public, me: self.engine.me, secret }))
+        Ok(secret.map(|secret| KeyShare {
+            public,
+            me: self.engine.me,
+            secret,
+        }))
     }
 }

@@ -155,7 +155,13 @@ impl DleqProof {
         DleqProof { e, z }
     }
 
-    pub fn verify(&self, context: &Transcript, h: &ProjectivePoint, p: &ProjectivePoint, q: &ProjectivePoint) -> bool {
+    pub fn verify(
+        &self,
+        context: &Transcript,
+        h: &ProjectivePoint,
+        p: &ProjectivePoint,
+        q: &ProjectivePoint,
+    ) -> bool {
         let k1 = base_mul(&self.z) - *p * self.e;
         let k2 = *h * self.z - *q * self.e;
         bool::from(!h.is_identity()) && Self::challenge(context, h, p, q, &k1, &k2) == self.e
@@ -170,7 +176,12 @@ impl DleqProof {
         k2: &ProjectivePoint,
     ) -> Scalar {
         let mut t = context.clone();
-        t.append(b"dleq").append_point(h).append_point(p).append_point(q).append_point(k1).append_point(k2);
+        t.append(b"dleq")
+            .append_point(h)
+            .append_point(p)
+            .append_point(q)
+            .append_point(k1)
+            .append_point(k2);
         t.challenge()
     }
 
@@ -180,7 +191,10 @@ impl DleqProof {
     }
 
     pub fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(DleqProof { e: r.scalar("proof challenge")?, z: r.scalar("proof response")? })
+        Ok(DleqProof {
+            e: r.scalar("proof challenge")?,
+            z: r.scalar("proof response")?,
+        })
     }
 }
 
@@ -219,7 +233,10 @@ mod tests {
         let f = SecretPolynomial::random(4, Scalar::from(9u64), &mut rng);
         let c = f.commit();
         let p = ParticipantId(4);
-        assert_eq!(eval_commitment(&c, p), ProjectivePoint::GENERATOR * f.eval(&p.scalar()));
+        assert_eq!(
+            eval_commitment(&c, p),
+            ProjectivePoint::GENERATOR * f.eval(&p.scalar())
+        );
         assert_eq!(mul_small(&c[1], 300), c[1] * Scalar::from(300u64));
         assert_eq!(mul_small(&c[1], 0), ProjectivePoint::IDENTITY);
     }

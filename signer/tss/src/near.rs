@@ -42,7 +42,9 @@ impl fmt::Display for NearFormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NearFormatError::TweakOutOfRange => write!(f, "tweak is not below the group order"),
-            NearFormatError::WrongKeyType => write!(f, "expected a key string starting with secp256k1:"),
+            NearFormatError::WrongKeyType => {
+                write!(f, "expected a key string starting with secp256k1:")
+            }
             NearFormatError::TooLong => write!(f, "key string too long"),
             NearFormatError::BadBase58 => write!(f, "key string is not valid base58"),
             NearFormatError::BadLength(n) => write!(f, "key is {n} bytes, expected 64"),
@@ -71,8 +73,15 @@ pub fn derive_tweak(predecessor: &str, path: &str) -> Result<Scalar, NearFormatE
 }
 
 /// `root + tweak(predecessor, path)·G`.
-pub fn derive_public_key(root: &AffinePoint, predecessor: &str, path: &str) -> Result<AffinePoint, NearFormatError> {
-    Ok(crate::sign::derived_public_key(root, &derive_tweak(predecessor, path)?))
+pub fn derive_public_key(
+    root: &AffinePoint,
+    predecessor: &str,
+    path: &str,
+) -> Result<AffinePoint, NearFormatError> {
+    Ok(crate::sign::derived_public_key(
+        root,
+        &derive_tweak(predecessor, path)?,
+    ))
 }
 
 /// `secp256k1:<base58 of x ‖ y>`.
@@ -87,12 +96,16 @@ pub fn public_key_string(pk: &AffinePoint) -> String {
 
 /// Parses `secp256k1:<base58 of x ‖ y>` into a curve point.
 pub fn parse_public_key_string(s: &str) -> Result<AffinePoint, NearFormatError> {
-    let body = s.strip_prefix("secp256k1:").ok_or(NearFormatError::WrongKeyType)?;
+    let body = s
+        .strip_prefix("secp256k1:")
+        .ok_or(NearFormatError::WrongKeyType)?;
     // 64 bytes are at most 88 base58 characters.
     if body.len() > 90 {
         return Err(NearFormatError::TooLong);
     }
-    let raw = bs58::decode(body).into_vec().map_err(|_| NearFormatError::BadBase58)?;
+    let raw = bs58::decode(body)
+        .into_vec()
+        .map_err(|_| NearFormatError::BadBase58)?;
     if raw.len() != 64 {
         return Err(NearFormatError::BadLength(raw.len()));
     }
@@ -182,11 +195,23 @@ mod tests {
         let s = public_key_string(&g);
         assert!(s.starts_with("secp256k1:"));
         assert_eq!(parse_public_key_string(&s), Ok(g));
-        assert_eq!(parse_public_key_string("ed25519:abc"), Err(NearFormatError::WrongKeyType));
-        assert_eq!(parse_public_key_string("secp256k1:0OIl"), Err(NearFormatError::BadBase58));
-        assert!(matches!(parse_public_key_string("secp256k1:1111"), Err(NearFormatError::BadLength(_))));
+        assert_eq!(
+            parse_public_key_string("ed25519:abc"),
+            Err(NearFormatError::WrongKeyType)
+        );
+        assert_eq!(
+            parse_public_key_string("secp256k1:0OIl"),
+            Err(NearFormatError::BadBase58)
+        );
+        assert!(matches!(
+            parse_public_key_string("secp256k1:1111"),
+            Err(NearFormatError::BadLength(_))
+        ));
         let bad = alloc::format!("secp256k1:{}", bs58::encode([1u8; 64]).into_string());
-        assert_eq!(parse_public_key_string(&bad), Err(NearFormatError::NotOnCurve));
+        assert_eq!(
+            parse_public_key_string(&bad),
+            Err(NearFormatError::NotOnCurve)
+        );
     }
 
     #[test]

@@ -56,7 +56,9 @@ pub struct PairContext {
 impl PairContext {
     pub fn new(session: &[u8; 32], sender: ParticipantId, receiver: ParticipantId) -> Self {
         let mut t = Transcript::new(b"ot pair");
-        t.append(session).append_u32(sender.0).append_u32(receiver.0);
+        t.append(session)
+            .append_u32(sender.0)
+            .append_u32(receiver.0);
         PairContext { digest: t.finish() }
     }
 
@@ -189,7 +191,15 @@ impl ReceiverSide {
         let y = Scalar::random(&mut *rng);
         let big_y = base_mul(&y);
         let y_bytes = encode_points(&[big_y])[0];
-        ReceiverSide { y, big_y, y_bytes, seeds: Vec::new(), choices: Vec::new(), rows: Vec::new(), gadget_bits: 0 }
+        ReceiverSide {
+            y,
+            big_y,
+            y_bytes,
+            seeds: Vec::new(),
+            choices: Vec::new(),
+            rows: Vec::new(),
+            gadget_bits: 0,
+        }
     }
 
     #[cfg(test)]
@@ -221,7 +231,10 @@ impl ReceiverSide {
             .iter()
             .enumerate()
             .map(|(l, (_, xb))| {
-                (ctx.base_key(l, &self.y_bytes, xb, &enc[2 * l]), ctx.base_key(l, &self.y_bytes, xb, &enc[2 * l + 1]))
+                (
+                    ctx.base_key(l, &self.y_bytes, xb, &enc[2 * l]),
+                    ctx.base_key(l, &self.y_bytes, xb, &enc[2 * l + 1]),
+                )
             })
             .collect();
         enc.zeroize();
@@ -290,11 +303,16 @@ impl ReceiverSide {
         let mut betas = Vec::with_capacity(self.gadget_bits);
         for j in 0..self.gadget_bits {
             let mut beta = Scalar::ZERO;
-            for k in 0..MTA_OTS {
+            for (k, g) in gadget.iter().enumerate() {
                 let idx = j * MTA_OTS + k;
                 let pad = ctx.row_scalar(&prefix, idx, self.rows[idx]);
-                let w = pad + Scalar::conditional_select(&Scalar::ZERO, &taus[idx], Choice::from(self.choices[idx]));
-                beta += gadget[k] * w;
+                let w = pad
+                    + Scalar::conditional_select(
+                        &Scalar::ZERO,
+                        &taus[idx],
+                        Choice::from(self.choices[idx]),
+                    );
+                beta += g * &w;
             }
             betas.push(beta);
         }
@@ -334,14 +352,17 @@ impl SenderSide {
         for l in 0..KAPPA {
             let mut x = Scalar::random(&mut *rng);
             let bit = Choice::from(((delta >> l) & 1) as u8);
-            let add = ProjectivePoint::conditional_select(&ProjectivePoint::IDENTITY, &big_y.0, bit);
+            let add =
+                ProjectivePoint::conditional_select(&ProjectivePoint::IDENTITY, &big_y.0, bit);
             points.push(base_mul(&x) + add);
             points.push(big_y.0 * x);
             x.zeroize();
         }
         let mut enc = encode_points(&points);
         points.zeroize();
-        let keys = (0..KAPPA).map(|l| ctx.base_key(l, &big_y.1, &enc[2 * l], &enc[2 * l + 1])).collect();
+        let keys = (0..KAPPA)
+            .map(|l| ctx.base_key(l, &big_y.1, &enc[2 * l], &enc[2 * l + 1]))
+            .collect();
         let xs = (0..KAPPA).map(|l| enc[2 * l]).collect();
         enc.zeroize();
         (SenderSide { delta, keys }, xs)
@@ -388,12 +409,12 @@ impl SenderSide {
         let mut alphas = Vec::with_capacity(inputs.len());
         for (j, a) in inputs.iter().enumerate() {
             let mut alpha = Scalar::ZERO;
-            for k in 0..MTA_OTS {
+            for (k, g) in gadget.iter().enumerate() {
                 let idx = j * MTA_OTS + k;
                 let z0 = ctx.row_scalar(&prefix, idx, rows[idx]);
                 let z1 = ctx.row_scalar(&prefix, idx, rows[idx] ^ self.delta);
                 taus.push(z0 - z1 + a);
-                alpha -= gadget[k] * z0;
+                alpha -= g * &z0;
             }
             alphas.push(alpha);
         }
@@ -428,7 +449,11 @@ mod tests {
     #[test]
     fn gf_mul_is_a_field_product() {
         // Commutative, distributive, identity 1.
-        let (a, b, c) = (0x1234_5678_9abc_def0_u128 << 64 | 77, u128::MAX - 5, 1u128 << 127 | 3);
+        let (a, b, c) = (
+            0x1234_5678_9abc_def0_u128 << 64 | 77,
+            u128::MAX - 5,
+            1u128 << 127 | 3,
+        );
         assert_eq!(gf_mul(a, b), gf_mul(b, a));
         assert_eq!(gf_mul(a, b ^ c), gf_mul(a, b) ^ gf_mul(a, c));
         assert_eq!(gf_mul(a, 1), a);
@@ -436,7 +461,9 @@ mod tests {
         assert_eq!(gf_mul(1 << 127, 2), 0x87);
     }
 
-    fn run_pair(tamper_u: bool) -> Result<(Vec<Scalar>, Vec<Scalar>, Vec<Scalar>, Vec<Scalar>), ()> {
+    type PairRun = (Vec<Scalar>, Vec<Scalar>, Vec<Scalar>, Vec<Scalar>);
+
+    fn run_pair(tamper_u: bool) -> Result<PairRun, ()> {
         let mut rng = ChaCha20Rng::seed_from_u64(9);
         let ctx = PairContext::new(&[1; 32], ParticipantId(0), ParticipantId(1));
         let mut recv = ReceiverSide::new(&mut rng);

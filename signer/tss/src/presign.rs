@@ -57,7 +57,10 @@ impl Drop for PresignatureShare {
 
 impl fmt::Debug for PresignatureShare {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PresignatureShare").field("id", &self.id).field("me", &self.me).finish_non_exhaustive()
+        f.debug_struct("PresignatureShare")
+            .field("id", &self.id)
+            .field("me", &self.me)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,7 +111,9 @@ impl PresignatureShare {
         for _ in 0..n {
             ids.push(ParticipantId(r.u32("participant")?));
         }
-        let participants = ParticipantList::new(&ids).ok_or(DecodeError::BadValue { what: "participants" })?;
+        let participants = ParticipantList::new(&ids).ok_or(DecodeError::BadValue {
+            what: "participants",
+        })?;
         let threshold = r.u32("threshold")? as usize;
         if threshold == 0 || threshold > participants.len() {
             return Err(DecodeError::BadValue { what: "threshold" });
@@ -150,7 +155,9 @@ impl PresignatureShare {
             || base_mul(&p.k) != eval_commitment(&p.k_commitments, me)
             || base_mul(&p.sigma) != p.sigma_commitment(me)
         {
-            return Err(DecodeError::BadValue { what: "presignature does not match commitments" });
+            return Err(DecodeError::BadValue {
+                what: "presignature does not match commitments",
+            });
         }
         Ok(p)
     }
@@ -177,25 +184,56 @@ impl Drop for Presign {
 impl Presign {
     /// All participants of both triples take part. The triples must have been generated for
     /// this key sharing (`sharing_id`) among the same participants with the key's threshold.
-    pub fn new(session: SessionId, key: &KeyShare, t0: TripleShare, t1: TripleShare) -> Result<Self, ProtocolError> {
+    pub fn new(
+        session: SessionId,
+        key: &KeyShare,
+        t0: TripleShare,
+        t1: TripleShare,
+    ) -> Result<Self, ProtocolError> {
         let public = &key.public;
         if t0.sharing_id != public.sharing_id || t1.sharing_id != public.sharing_id {
-            return Err(ProtocolError::BadInput("triple belongs to another key sharing"));
+            return Err(ProtocolError::BadInput(
+                "triple belongs to another key sharing",
+            ));
         }
-        if t0.participants != t1.participants || t0.threshold != public.threshold || t1.threshold != public.threshold {
-            return Err(ProtocolError::BadInput("triples disagree on participants or threshold"));
+        if t0.participants != t1.participants
+            || t0.threshold != public.threshold
+            || t1.threshold != public.threshold
+        {
+            return Err(ProtocolError::BadInput(
+                "triples disagree on participants or threshold",
+            ));
         }
         if t0.id == t1.id {
             return Err(ProtocolError::BadInput("the two triples must differ"));
         }
         if t0.me != key.me || t1.me != key.me {
-            return Err(ProtocolError::BadInput("triples belong to another participant"));
+            return Err(ProtocolError::BadInput(
+                "triples belong to another participant",
+            ));
         }
-        if !t0.participants.is_subset_of(&public.participants) || t0.participants.len() < public.threshold {
-            return Err(ProtocolError::BadInput("presign participants must be at least threshold key holders"));
+        if !t0.participants.is_subset_of(&public.participants)
+            || t0.participants.len() < public.threshold
+        {
+            return Err(ProtocolError::BadInput(
+                "presign participants must be at least threshold key holders",
+            ));
         }
-        let engine = Engine::new(ProtocolKind::Presign, session, key.me, t0.participants.clone(), R_OPEN)?;
-        Ok(Presign { engine, output: None, key_public: public.clone(), t0, t1, x: *key.secret() })
+        let engine = Engine::new(
+            ProtocolKind::Presign,
+            session,
+            key.me,
+            t0.participants.clone(),
+            R_OPEN,
+        )?;
+        Ok(Presign {
+            engine,
+            output: None,
+            key_public: public.clone(),
+            t0,
+            t1,
+            x: *key.secret(),
+        })
     }
 
     fn start(&mut self) {
@@ -222,11 +260,16 @@ impl Presign {
             let bytes = self.engine.take_broadcast(j);
             let mut r = Reader::new(&bytes);
             let parsed = (|| {
-                let v = (r.scalar("kd share")?, r.scalar("epsilon share")?, r.scalar("rho share")?);
+                let v = (
+                    r.scalar("kd share")?,
+                    r.scalar("epsilon share")?,
+                    r.scalar("rho share")?,
+                );
                 r.finish()?;
                 Ok(v)
             })();
-            let (kd_j, eps_j, rho_j) = parsed.map_err(|error| ProtocolError::Malformed { from: j, error })?;
+            let (kd_j, eps_j, rho_j) =
+                parsed.map_err(|error| ProtocolError::Malformed { from: j, error })?;
             opened.push((j, kd_j, eps_j, rho_j));
         }
         let (mut kd, mut eps, mut rho) = (Scalar::ZERO, Scalar::ZERO, Scalar::ZERO);
@@ -250,13 +293,18 @@ impl Presign {
                 let j = *j;
                 let ok = base_mul(kd_j) == eval_commitment(&self.t0.c_commitments, j)
                     && base_mul(eps_j)
-                        == eval_commitment(&self.t0.a_commitments, j) - eval_commitment(&self.t1.a_commitments, j)
-                    && base_mul(rho_j) == self.key_public.share_commitment(j) - eval_commitment(&self.t1.b_commitments, j);
+                        == eval_commitment(&self.t0.a_commitments, j)
+                            - eval_commitment(&self.t1.a_commitments, j)
+                    && base_mul(rho_j)
+                        == self.key_public.share_commitment(j)
+                            - eval_commitment(&self.t1.b_commitments, j);
                 if !ok {
                     return Err(ProtocolError::BadShare { culprit: j });
                 }
             }
-            return Err(ProtocolError::BadInput("own triple or key share does not match its commitments"));
+            return Err(ProtocolError::BadInput(
+                "own triple or key share does not match its commitments",
+            ));
         }
         for (_, _, e, r) in opened.iter_mut() {
             e.zeroize();
@@ -267,7 +315,9 @@ impl Presign {
         let big_r = (self.t0.b_commitments[0] * kd_inv).to_affine();
         let sigma = self.t1.c + eps * self.t1.b + rho * self.t1.a + eps * rho;
         let mut t = Transcript::new(b"presignature id");
-        t.append(&self.t0.id).append(&self.t1.id).append(self.engine.session());
+        t.append(&self.t0.id)
+            .append(&self.t1.id)
+            .append(self.engine.session());
         let out = PresignatureShare {
             id: t.finish(),
             participants: set.clone(),

@@ -56,8 +56,12 @@ impl FullSignature {
     /// Verifies against `public_key` with k256's ECDSA verifier (which requires low s).
     pub fn verify(&self, public_key: &AffinePoint, msg_hash: &[u8; 32]) -> bool {
         use k256::ecdsa::signature::hazmat::PrehashVerifier;
-        let Ok(vk) = VerifyingKey::from_affine(*public_key) else { return false };
-        let Ok(sig) = Signature::from_scalars(self.r().to_repr(), self.s.to_repr()) else { return false };
+        let Ok(vk) = VerifyingKey::from_affine(*public_key) else {
+            return false;
+        };
+        let Ok(sig) = Signature::from_scalars(self.r().to_repr(), self.s.to_repr()) else {
+            return false;
+        };
         vk.verify_prehash(msg_hash, &sig).is_ok()
     }
 
@@ -65,13 +69,15 @@ impl FullSignature {
     pub fn recover(&self, msg_hash: &[u8; 32]) -> Option<AffinePoint> {
         let sig = Signature::from_scalars(self.r().to_repr(), self.s.to_repr()).ok()?;
         let rid = RecoveryId::from_byte(self.recovery_id)?;
-        VerifyingKey::recover_from_prehash(msg_hash, &sig, rid).ok().map(|vk| *vk.as_affine())
+        VerifyingKey::recover_from_prehash(msg_hash, &sig, rid)
+            .ok()
+            .map(|vk| *vk.as_affine())
     }
 }
 
 /// The NEAR-derived public key `pk + tweak·G`.
 pub fn derived_public_key(root: &AffinePoint, tweak: &Scalar) -> AffinePoint {
-    (ProjectivePoint::from(*root) + base_mul(&tweak)).to_affine()
+    (ProjectivePoint::from(*root) + base_mul(tweak)).to_affine()
 }
 
 const R_SHARE: u8 = 1;
@@ -106,10 +112,14 @@ impl Sign {
         coordinator: ParticipantId,
     ) -> Result<Self, ProtocolError> {
         if presig.sharing_id != key.public.sharing_id {
-            return Err(ProtocolError::BadInput("presignature belongs to another key sharing"));
+            return Err(ProtocolError::BadInput(
+                "presignature belongs to another key sharing",
+            ));
         }
         if presig.me != key.me || !presig.participants.contains(coordinator) {
-            return Err(ProtocolError::BadInput("participant or coordinator not in the presignature"));
+            return Err(ProtocolError::BadInput(
+                "participant or coordinator not in the presignature",
+            ));
         }
         let root = key.public_key();
         let mut t = Transcript::new(b"presignature rerandomization");
@@ -124,7 +134,13 @@ impl Sign {
         let delta_inv: Option<Scalar> = delta.invert().into();
         let delta_inv = delta_inv.ok_or(ProtocolError::Degenerate("rerandomizer is zero"))?;
         let big_r = (ProjectivePoint::from(presig.big_r) * delta).to_affine();
-        let engine = Engine::new(ProtocolKind::Sign, session, key.me, presig.participants.clone(), R_SHARE)?;
+        let engine = Engine::new(
+            ProtocolKind::Sign,
+            session,
+            key.me,
+            presig.participants.clone(),
+            R_SHARE,
+        )?;
         Ok(Sign {
             engine,
             output: None,
@@ -172,8 +188,13 @@ impl Sign {
         for j in set.others(me) {
             let bytes = self.engine.take_private(j);
             let mut r = Reader::new(&bytes);
-            let s = r.scalar("signature share").and_then(|s| r.finish().map(|()| s));
-            shares.push((j, s.map_err(|error| ProtocolError::Malformed { from: j, error })?));
+            let s = r
+                .scalar("signature share")
+                .and_then(|s| r.finish().map(|()| s));
+            shares.push((
+                j,
+                s.map_err(|error| ProtocolError::Malformed { from: j, error })?,
+            ));
         }
         let mut s = Scalar::ZERO;
         for (p, s_p) in &shares {
@@ -189,7 +210,8 @@ impl Sign {
         let (h, r) = (self.h(), self.r());
         let delta = self.delta_inv.invert().unwrap_or(Scalar::ZERO);
         for (p, s_p) in &shares {
-            let expected = eval_commitment(&self.presig.k_commitments, *p) * (h + r * self.request.tweak)
+            let expected = eval_commitment(&self.presig.k_commitments, *p)
+                * (h + r * self.request.tweak)
                 + self.presig.sigma_commitment(*p) * r;
             if base_mul(&(*s_p * delta)) != expected {
                 return Err(ProtocolError::BadShare { culprit: *p });
@@ -214,7 +236,11 @@ pub fn finalize(big_r: AffinePoint, s: Scalar) -> Option<FullSignature> {
     } else {
         s
     };
-    Some(FullSignature { big_r, s, recovery_id })
+    Some(FullSignature {
+        big_r,
+        s,
+        recovery_id,
+    })
 }
 
 impl Rounds for Sign {

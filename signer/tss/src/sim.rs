@@ -30,13 +30,16 @@ pub struct InFlight {
 /// Per-participant outcome when a run does not complete.
 pub type Failures = Vec<(ParticipantId, ProtocolError)>;
 
+/// Each participant's output, with the traffic of the run.
+pub type Outputs<T> = (Vec<(ParticipantId, T)>, Traffic);
+
 /// Runs all `parties` to completion. Returns each participant's output (in the given order) or,
 /// if any participant failed or the run stalled, every error observed (a stalled participant
 /// reports [`ProtocolError::BadInput`]).
 pub fn run<P: Protocol>(
     parties: Vec<(ParticipantId, P)>,
     rng: &mut impl RngCore,
-) -> Result<(Vec<(ParticipantId, P::Output)>, Traffic), Failures> {
+) -> Result<Outputs<P::Output>, Failures> {
     run_with_hook(parties, rng, &mut |m| alloc::vec![m])
 }
 
@@ -46,7 +49,7 @@ pub fn run_with_hook<P: Protocol>(
     mut parties: Vec<(ParticipantId, P)>,
     rng: &mut impl RngCore,
     hook: &mut dyn FnMut(InFlight) -> Vec<InFlight>,
-) -> Result<(Vec<(ParticipantId, P::Output)>, Traffic), Failures> {
+) -> Result<Outputs<P::Output>, Failures> {
     let ids: Vec<ParticipantId> = parties.iter().map(|(p, _)| *p).collect();
     let mut outputs: Vec<Option<P::Output>> = parties.iter().map(|_| None).collect();
     let mut failed: Failures = Vec::new();
@@ -71,7 +74,12 @@ pub fn run_with_hook<P: Protocol>(
                 Ok(Action::Wait) => break,
                 Ok(Action::SendMany(bytes)) => {
                     for &to in ids.iter().filter(|p| **p != me) {
-                        for m in hook(InFlight { from: me, to, broadcast: true, bytes: bytes.clone() }) {
+                        for m in hook(InFlight {
+                            from: me,
+                            to,
+                            broadcast: true,
+                            bytes: bytes.clone(),
+                        }) {
                             traffic.messages += 1;
                             traffic.bytes += m.bytes.len();
                             queue.push(m);
@@ -79,7 +87,12 @@ pub fn run_with_hook<P: Protocol>(
                     }
                 }
                 Ok(Action::SendPrivate(to, bytes)) => {
-                    for m in hook(InFlight { from: me, to, broadcast: false, bytes }) {
+                    for m in hook(InFlight {
+                        from: me,
+                        to,
+                        broadcast: false,
+                        bytes,
+                    }) {
                         traffic.messages += 1;
                         traffic.bytes += m.bytes.len();
                         queue.push(m);
@@ -99,12 +112,22 @@ pub fn run_with_hook<P: Protocol>(
     };
 
     for i in 0..parties.len() {
-        poke_all(i, &mut parties, &mut queue, &mut outputs, &mut dead, &mut failed, &mut traffic);
+        poke_all(
+            i,
+            &mut parties,
+            &mut queue,
+            &mut outputs,
+            &mut dead,
+            &mut failed,
+            &mut traffic,
+        );
     }
     while !queue.is_empty() {
         let pick = (rng.next_u64() % queue.len() as u64) as usize;
         let m = queue.swap_remove(pick);
-        let Some(idx) = ids.iter().position(|p| *p == m.to) else { continue };
+        let Some(idx) = ids.iter().position(|p| *p == m.to) else {
+            continue;
+        };
         if dead[idx] || outputs[idx].is_some() {
             continue;
         }
@@ -113,16 +136,31 @@ pub fn run_with_hook<P: Protocol>(
             failed.push((m.to, e));
             continue;
         }
-        poke_all(idx, &mut parties, &mut queue, &mut outputs, &mut dead, &mut failed, &mut traffic);
+        poke_all(
+            idx,
+            &mut parties,
+            &mut queue,
+            &mut outputs,
+            &mut dead,
+            &mut failed,
+            &mut traffic,
+        );
     }
     for (i, out) in outputs.iter().enumerate() {
         if out.is_none() && !dead[i] {
-            failed.push((ids[i], ProtocolError::BadInput("stalled: no message left to deliver")));
+            failed.push((
+                ids[i],
+                ProtocolError::BadInput("stalled: no message left to deliver"),
+            ));
         }
     }
     if !failed.is_empty() {
         return Err(failed);
     }
-    let outs = ids.into_iter().zip(outputs).filter_map(|(p, o)| o.map(|o| (p, o))).collect();
+    let outs = ids
+        .into_iter()
+        .zip(outputs)
+        .filter_map(|(p, o)| o.map(|o| (p, o)))
+        .collect();
     Ok((outs, traffic))
 }

@@ -28,7 +28,9 @@ use zeroize::Zeroize;
 
 use crate::engine::{impl_protocol, Engine, Rounds};
 use crate::error::{DecodeError, ProtocolError};
-use crate::math::{base_mul, add_commitments, ct_eq32, eval_commitment, DleqProof, SecretPolynomial, Transcript};
+use crate::math::{
+    add_commitments, base_mul, ct_eq32, eval_commitment, DleqProof, SecretPolynomial, Transcript,
+};
 use crate::ot::{extension_len, PairContext, ReceiverSide, SenderSide, KAPPA, MTA_OTS};
 use crate::participants::{ParticipantId, ParticipantList, MAX_PARTICIPANTS};
 use crate::wire::{ProtocolKind, Reader, Writer};
@@ -66,7 +68,10 @@ impl Drop for TripleShare {
 
 impl fmt::Debug for TripleShare {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TripleShare").field("id", &self.id).field("me", &self.me).finish_non_exhaustive()
+        f.debug_struct("TripleShare")
+            .field("id", &self.id)
+            .field("me", &self.me)
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,7 +111,9 @@ impl TripleShare {
         for _ in 0..n {
             ids.push(ParticipantId(r.u32("participant")?));
         }
-        let participants = ParticipantList::new(&ids).ok_or(DecodeError::BadValue { what: "participants" })?;
+        let participants = ParticipantList::new(&ids).ok_or(DecodeError::BadValue {
+            what: "participants",
+        })?;
         let threshold = r.u32("threshold")? as usize;
         if threshold == 0 || threshold > participants.len() {
             return Err(DecodeError::BadValue { what: "threshold" });
@@ -140,14 +147,20 @@ impl TripleShare {
             || base_mul(&t.b) != eval_commitment(&t.b_commitments, me)
             || base_mul(&t.c) != eval_commitment(&t.c_commitments, me)
         {
-            return Err(DecodeError::BadValue { what: "triple does not match commitments" });
+            return Err(DecodeError::BadValue {
+                what: "triple does not match commitments",
+            });
         }
         Ok(t)
     }
 
     /// `a·G`, `b·G`, `c·G` of the whole triple.
     pub fn public_points(&self) -> (ProjectivePoint, ProjectivePoint, ProjectivePoint) {
-        (self.a_commitments[0], self.b_commitments[0], self.c_commitments[0])
+        (
+            self.a_commitments[0],
+            self.b_commitments[0],
+            self.c_commitments[0],
+        )
     }
 }
 
@@ -157,6 +170,9 @@ const R_EXTEND: u8 = 3;
 const R_CORRECT: u8 = 4;
 const R_PRODUCT: u8 = 5;
 const R_ECHO: u8 = 6;
+
+/// Commitments to the `c` sharings, my `c` shares and the echo digest, held for the echo round.
+type PendingOutput = (Vec<Vec<ProjectivePoint>>, Vec<Scalar>, [u8; 32]);
 
 /// Per-peer values received in the opening round.
 struct PeerOpening {
@@ -188,7 +204,7 @@ pub struct TripleGeneration<R> {
     l_polys: Vec<SecretPolynomial>,
     l_comm: Vec<Vec<ProjectivePoint>>,
     my_cs: Vec<ProjectivePoint>,
-    pending: Option<(Vec<Vec<ProjectivePoint>>, Vec<Scalar>, [u8; 32])>,
+    pending: Option<PendingOutput>,
 }
 
 impl<R> Drop for TripleGeneration<R> {
@@ -214,12 +230,20 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
         rng: R,
     ) -> Result<Self, ProtocolError> {
         if threshold == 0 || threshold > participants.len() || participants.len() < 2 {
-            return Err(ProtocolError::BadInput("need 2 or more participants and 1 <= threshold <= n"));
+            return Err(ProtocolError::BadInput(
+                "need 2 or more participants and 1 <= threshold <= n",
+            ));
         }
         if count == 0 || count > MAX_BATCH {
             return Err(ProtocolError::BadInput("batch size must be 1..=64"));
         }
-        let engine = Engine::new(ProtocolKind::Triples, session, me, participants.clone(), R_ECHO)?;
+        let engine = Engine::new(
+            ProtocolKind::Triples,
+            session,
+            me,
+            participants.clone(),
+            R_ECHO,
+        )?;
         Ok(TripleGeneration {
             engine,
             rng,
@@ -255,32 +279,56 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
     /// Peers for which I am the OT sender (higher ids: they receive).
     fn my_receivers(&self) -> Vec<ParticipantId> {
         let me = self.engine.me;
-        self.engine.participants().iter().filter(|p| *p > me).collect()
+        self.engine
+            .participants()
+            .iter()
+            .filter(|p| *p > me)
+            .collect()
     }
 
     /// Peers for which I am the OT receiver (lower ids: they send).
     fn my_senders(&self) -> Vec<ParticipantId> {
         let me = self.engine.me;
-        self.engine.participants().iter().filter(|p| *p < me).collect()
+        self.engine
+            .participants()
+            .iter()
+            .filter(|p| *p < me)
+            .collect()
     }
 
     /// My two MtA inputs as OT sender: `e` against the peer's `f`, then `f` against its `e`.
     fn sender_inputs(&self) -> Vec<Scalar> {
-        self.e_polys.iter().chain(self.f_polys.iter()).map(|p| p.constant()).collect()
+        self.e_polys
+            .iter()
+            .chain(self.f_polys.iter())
+            .map(|p| p.constant())
+            .collect()
     }
 
     /// As OT receiver: `f` (paired with the sender's `e`), then `e` (with its `f`).
     fn receiver_inputs(&self) -> Vec<Scalar> {
-        self.f_polys.iter().chain(self.e_polys.iter()).map(|p| p.constant()).collect()
+        self.f_polys
+            .iter()
+            .chain(self.e_polys.iter())
+            .map(|p| p.constant())
+            .collect()
     }
 
     fn all(&self) -> Vec<ParticipantId> {
         self.engine.participants().iter().collect()
     }
 
-    fn commit_hash(&self, who: ParticipantId, e: &[Vec<ProjectivePoint>], f: &[Vec<ProjectivePoint>], nonce: &[u8; 32]) -> [u8; 32] {
+    fn commit_hash(
+        &self,
+        who: ParticipantId,
+        e: &[Vec<ProjectivePoint>],
+        f: &[Vec<ProjectivePoint>],
+        nonce: &[u8; 32],
+    ) -> [u8; 32] {
         let mut t = Transcript::new(b"triple commit");
-        t.append(self.engine.session()).append(&self.sharing_id).append_u32(who.0);
+        t.append(self.engine.session())
+            .append(&self.sharing_id)
+            .append_u32(who.0);
         for c in e.iter().chain(f.iter()).flatten() {
             t.append_point(c);
         }
@@ -290,7 +338,9 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
 
     fn dleq_context(&self, who: ParticipantId, index: usize) -> Transcript {
         let mut t = Transcript::new(b"triple dleq");
-        t.append(self.engine.session()).append_u32(who.0).append_u32(index as u32);
+        t.append(self.engine.session())
+            .append_u32(who.0)
+            .append_u32(index as u32);
         t
     }
 
@@ -325,13 +375,20 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
         for j in self.others() {
             let b = self.engine.take_broadcast(j);
             let mut r = Reader::new(&b);
-            let h = r.array32("commitment hash").and_then(|h| r.finish().map(|()| h));
-            self.commit_hashes.insert(j, h.map_err(|error| ProtocolError::Malformed { from: j, error })?);
+            let h = r
+                .array32("commitment hash")
+                .and_then(|h| r.finish().map(|()| h));
+            self.commit_hashes.insert(
+                j,
+                h.map_err(|error| ProtocolError::Malformed { from: j, error })?,
+            );
             // For a higher-id peer I am the OT sender: answer its Y with the X_l.
             let xs = if j > me {
                 let p = self.engine.take_private(j);
                 let mut r = Reader::new(&p);
-                let y = r.point_with_bytes("base OT Y").and_then(|y| r.finish().map(|()| y));
+                let y = r
+                    .point_with_bytes("base OT Y")
+                    .and_then(|y| r.finish().map(|()| y));
                 let y = y.map_err(|error| ProtocolError::Malformed { from: j, error })?;
                 let ctx = PairContext::new(&session, me, j);
                 let (side, xs) = SenderSide::new(&ctx, &y, &mut self.rng);
@@ -384,14 +441,23 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
                 let mut e = Vec::with_capacity(count);
                 let mut f = Vec::with_capacity(count);
                 for _ in 0..count {
-                    e.push((0..t).map(|_| r.point("e commitment")).collect::<Result<Vec<_>, _>>()?);
-                    f.push((0..t).map(|_| r.point("f commitment")).collect::<Result<Vec<_>, _>>()?);
+                    e.push(
+                        (0..t)
+                            .map(|_| r.point("e commitment"))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    );
+                    f.push(
+                        (0..t)
+                            .map(|_| r.point("f commitment"))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    );
                 }
                 let nonce = r.array32("nonce")?;
                 r.finish()?;
                 Ok((e, f, nonce))
             })();
-            let (e, f, nonce) = opened.map_err(|error| ProtocolError::Malformed { from: j, error })?;
+            let (e, f, nonce) =
+                opened.map_err(|error| ProtocolError::Malformed { from: j, error })?;
             let expected = self.commit_hashes.get(&j).copied().unwrap_or([0; 32]);
             if !ct_eq32(&self.commit_hash(j, &e, &f, &nonce), &expected) {
                 return Err(ProtocolError::BadCommitment { culprit: j });
@@ -404,11 +470,14 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
                     shares.push((r.scalar("e share")?, r.scalar("f share")?));
                 }
                 let n_x = if j < me { KAPPA } else { 0 };
-                let xs = (0..n_x).map(|_| r.point_with_bytes("base OT X")).collect::<Result<Vec<_>, _>>()?;
+                let xs = (0..n_x)
+                    .map(|_| r.point_with_bytes("base OT X"))
+                    .collect::<Result<Vec<_>, _>>()?;
                 r.finish()?;
                 Ok((shares, xs))
             })();
-            let (mut shares, xs) = private.map_err(|error| ProtocolError::Malformed { from: j, error })?;
+            let (mut shares, xs) =
+                private.map_err(|error| ProtocolError::Malformed { from: j, error })?;
             for k in 0..count {
                 let (es, fs) = shares[k];
                 if base_mul(&es) != eval_commitment(&e[k], me)
@@ -428,7 +497,10 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
             if j < me {
                 let ctx = PairContext::new(&session, j, me);
                 let inputs = self.receiver_inputs();
-                let side = self.receivers.get_mut(&j).ok_or(ProtocolError::BadInput("internal: missing OT state"))?;
+                let side = self
+                    .receivers
+                    .get_mut(&j)
+                    .ok_or(ProtocolError::BadInput("internal: missing OT state"))?;
                 let (u, cx, ct) = side.extend(&ctx, &xs, &inputs, &mut self.rng);
                 let mut w = Writer::new();
                 w.bytes(&u);
@@ -448,7 +520,12 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
         let session = *self.engine.session();
         let inputs = self.sender_inputs();
         let count = self.count;
-        self.gamma = self.e_polys.iter().zip(&self.f_polys).map(|(e, f)| e.constant() * f.constant()).collect();
+        self.gamma = self
+            .e_polys
+            .iter()
+            .zip(&self.f_polys)
+            .map(|(e, f)| e.constant() * f.constant())
+            .collect();
         let ulen = KAPPA * extension_len(2 * count) / 8;
         for j in self.my_receivers() {
             let bytes = self.engine.take_private(j);
@@ -462,9 +539,13 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
             })();
             let (u, x, t) = parsed.map_err(|error| ProtocolError::Malformed { from: j, error })?;
             let ctx = PairContext::new(&session, me, j);
-            let side = self.senders.get(&j).ok_or(ProtocolError::BadInput("internal: missing OT state"))?;
-            let (taus, alphas) =
-                side.respond(&ctx, u, x, t, &inputs).map_err(|()| ProtocolError::BadOtExtension { culprit: j })?;
+            let side = self
+                .senders
+                .get(&j)
+                .ok_or(ProtocolError::BadInput("internal: missing OT state"))?;
+            let (taus, alphas) = side
+                .respond(&ctx, u, x, t, &inputs)
+                .map_err(|()| ProtocolError::BadOtExtension { culprit: j })?;
             for (k, g) in self.gamma.iter_mut().enumerate() {
                 *g += alphas[k] + alphas[count + k];
             }
@@ -488,11 +569,16 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
         for j in self.my_senders() {
             let bytes = self.engine.take_private(j);
             let mut r = Reader::new(&bytes);
-            let taus = (0..n_tau).map(|_| r.scalar("tau")).collect::<Result<Vec<_>, _>>();
+            let taus = (0..n_tau)
+                .map(|_| r.scalar("tau"))
+                .collect::<Result<Vec<_>, _>>();
             let taus = taus.and_then(|t| r.finish().map(|()| t));
             let taus = taus.map_err(|error| ProtocolError::Malformed { from: j, error })?;
             let ctx = PairContext::new(&session, j, me);
-            let side = self.receivers.get(&j).ok_or(ProtocolError::BadInput("internal: missing OT state"))?;
+            let side = self
+                .receivers
+                .get(&j)
+                .ok_or(ProtocolError::BadInput("internal: missing OT state"))?;
             let betas = side.finish(&ctx, &taus);
             for (k, g) in self.gamma.iter_mut().enumerate() {
                 *g += betas[k] + betas[count + k];
@@ -508,7 +594,8 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
             let f_total = self.f_sum[k][0];
             let c_i = f_total * e0;
             let ctx = self.dleq_context(me, k);
-            let proof = DleqProof::prove(&ctx, &e0, &f_total, &self.e_comm[k][0], &c_i, &mut self.rng);
+            let proof =
+                DleqProof::prove(&ctx, &e0, &f_total, &self.e_comm[k][0], &c_i, &mut self.rng);
             for p in &lc {
                 w.point(p);
             }
@@ -544,7 +631,9 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
             let parsed = (|| {
                 let mut out = Vec::with_capacity(count);
                 for _ in 0..count {
-                    let lc = (0..t).map(|_| r.point("l commitment")).collect::<Result<Vec<_>, _>>()?;
+                    let lc = (0..t)
+                        .map(|_| r.point("l commitment"))
+                        .collect::<Result<Vec<_>, _>>()?;
                     let c = r.point("product point")?;
                     let proof = DleqProof::read(&mut r)?;
                     out.push((lc, c, proof));
@@ -555,10 +644,16 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
             let parsed = parsed.map_err(|error| ProtocolError::Malformed { from: j, error })?;
             let bytes = self.engine.take_private(j);
             let mut r = Reader::new(&bytes);
-            let shares = (0..count).map(|_| r.scalar("l share")).collect::<Result<Vec<_>, _>>();
-            let mut shares =
-                shares.and_then(|s| r.finish().map(|()| s)).map_err(|error| ProtocolError::Malformed { from: j, error })?;
-            let opening = self.openings.get(&j).ok_or(ProtocolError::BadInput("internal: missing opening"))?;
+            let shares = (0..count)
+                .map(|_| r.scalar("l share"))
+                .collect::<Result<Vec<_>, _>>();
+            let mut shares = shares
+                .and_then(|s| r.finish().map(|()| s))
+                .map_err(|error| ProtocolError::Malformed { from: j, error })?;
+            let opening = self
+                .openings
+                .get(&j)
+                .ok_or(ProtocolError::BadInput("internal: missing opening"))?;
             for (k, (lc, c, proof)) in parsed.iter().enumerate() {
                 let ctx = self.dleq_context(j, k);
                 if !proof.verify(&ctx, &self.f_sum[k][0], &opening.e[k][0], c) {
@@ -591,7 +686,9 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
 
     fn on_echo(&mut self) -> Result<Vec<TripleShare>, ProtocolError> {
         let Some((l_sum, mut c_shares, digest)) = self.pending.take() else {
-            return Err(ProtocolError::BadInput("internal: echo without pending output"));
+            return Err(ProtocolError::BadInput(
+                "internal: echo without pending output",
+            ));
         };
         for j in self.others() {
             let b = self.engine.take_broadcast(j);

@@ -48,7 +48,11 @@ pub struct Envelope<'a> {
 impl<'a> Envelope<'a> {
     pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         if bytes.len() > MAX_MESSAGE_BYTES {
-            return Err(DecodeError::TooLong { what: "message", len: bytes.len(), max: MAX_MESSAGE_BYTES });
+            return Err(DecodeError::TooLong {
+                what: "message",
+                len: bytes.len(),
+                max: MAX_MESSAGE_BYTES,
+            });
         }
         let mut r = Reader::new(bytes);
         if r.u8("version")? != WIRE_VERSION {
@@ -65,7 +69,14 @@ impl<'a> Envelope<'a> {
         let len = r.u32("payload length")? as usize;
         let payload = r.bytes(len, "payload")?;
         r.finish()?;
-        Ok(Envelope { kind, session, round, from, to, payload })
+        Ok(Envelope {
+            kind,
+            session,
+            round,
+            from,
+            to,
+            payload,
+        })
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -131,7 +142,12 @@ impl<'a> Reader<'a> {
 
     /// A length prefix, checked against `max` (and against the bytes left, assuming each item
     /// takes at least `min_item_bytes`) before the caller allocates.
-    pub fn len(&mut self, max: usize, min_item_bytes: usize, what: &'static str) -> Result<usize, DecodeError> {
+    pub fn len(
+        &mut self,
+        max: usize,
+        min_item_bytes: usize,
+        what: &'static str,
+    ) -> Result<usize, DecodeError> {
         let n = self.u32(what)? as usize;
         if n > max {
             return Err(DecodeError::TooLong { what, len: n, max });
@@ -143,7 +159,12 @@ impl<'a> Reader<'a> {
     }
 
     /// Exactly `expected` items follow (a count prefix is still present and must match).
-    pub fn exact_len(&mut self, expected: usize, min_item_bytes: usize, what: &'static str) -> Result<(), DecodeError> {
+    pub fn exact_len(
+        &mut self,
+        expected: usize,
+        min_item_bytes: usize,
+        what: &'static str,
+    ) -> Result<(), DecodeError> {
         let n = self.len(expected, min_item_bytes, what)?;
         if n != expected {
             return Err(DecodeError::BadValue { what });
@@ -161,11 +182,15 @@ impl<'a> Reader<'a> {
         let mut repr = <AffinePoint as GroupEncoding>::Repr::default();
         repr.copy_from_slice(b);
         let p: Option<AffinePoint> = AffinePoint::from_bytes(&repr).into();
-        p.map(ProjectivePoint::from).ok_or(DecodeError::BadPoint { what })
+        p.map(ProjectivePoint::from)
+            .ok_or(DecodeError::BadPoint { what })
     }
 
     /// A point together with its 33-byte encoding (saves re-encoding it for hashing).
-    pub fn point_with_bytes(&mut self, what: &'static str) -> Result<(ProjectivePoint, [u8; 33]), DecodeError> {
+    pub fn point_with_bytes(
+        &mut self,
+        what: &'static str,
+    ) -> Result<(ProjectivePoint, [u8; 33]), DecodeError> {
         let b = self.bytes(33, what)?;
         let mut raw = [0u8; 33];
         raw.copy_from_slice(b);
@@ -175,7 +200,9 @@ impl<'a> Reader<'a> {
 
     pub fn finish(&self) -> Result<(), DecodeError> {
         if self.remaining() != 0 {
-            return Err(DecodeError::TrailingBytes { extra: self.remaining() });
+            return Err(DecodeError::TrailingBytes {
+                extra: self.remaining(),
+            });
         }
         Ok(())
     }
@@ -229,13 +256,23 @@ mod tests {
 
     #[test]
     fn envelope_round_trip_and_bounds() {
-        let e = Envelope { kind: 2, session: [7; 32], round: 3, from: ParticipantId(5), to: None, payload: b"abc" };
+        let e = Envelope {
+            kind: 2,
+            session: [7; 32],
+            round: 3,
+            from: ParticipantId(5),
+            to: None,
+            payload: b"abc",
+        };
         let bytes = e.encode();
         assert_eq!(Envelope::decode(&bytes).unwrap(), e);
         assert!(Envelope::decode(&bytes[..bytes.len() - 1]).is_err());
         let mut longer = bytes.clone();
         longer.push(0);
-        assert_eq!(Envelope::decode(&longer), Err(DecodeError::TrailingBytes { extra: 1 }));
+        assert_eq!(
+            Envelope::decode(&longer),
+            Err(DecodeError::TrailingBytes { extra: 1 })
+        );
         // A length prefix larger than the input must not allocate or panic.
         let mut r = Reader::new(&[0xff, 0xff, 0xff, 0x00]);
         assert!(r.len(usize::MAX, 33, "x").is_err());

@@ -5,7 +5,9 @@ mod common;
 use common::*;
 use tdsigner_tss::sim::{self, Failures, InFlight};
 use tdsigner_tss::wire::HEADER_BYTES;
-use tdsigner_tss::{Dkg, ParticipantId, Presign, ProtocolError, Sign, SignRequest, TripleGeneration};
+use tdsigner_tss::{
+    Dkg, ParticipantId, Presign, ProtocolError, Sign, SignRequest, TripleGeneration,
+};
 
 const EVIL: ParticipantId = ParticipantId(1);
 
@@ -21,8 +23,11 @@ fn honest_errors(f: &Failures, evil: ParticipantId) -> Vec<ProtocolError> {
 fn run_keygen(n: u32, t: usize, hook: &mut dyn FnMut(InFlight) -> Vec<InFlight>) -> Failures {
     let mut r = rng(5);
     let set = tdsigner_tss::ParticipantList::range(n).unwrap();
-    let parties: Vec<_> = set.iter().map(|p| (p, Dkg::keygen([5; 32], &set, t, p, &mut r).unwrap())).collect();
-    sim::run_with_hook(parties, &mut r, hook).err().expect("the run must abort")
+    let parties: Vec<_> = set
+        .iter()
+        .map(|p| (p, Dkg::keygen([5; 32], &set, t, p, &mut r).unwrap()))
+        .collect();
+    sim::run_with_hook(parties, &mut r, hook).expect_err("the run must abort")
 }
 
 #[test]
@@ -38,7 +43,11 @@ fn dkg_bad_commitment_opening_is_named() {
     });
     let errs = honest_errors(&f, EVIL);
     assert_eq!(errs.len(), 3, "{f:?}");
-    assert!(errs.iter().all(|e| *e == ProtocolError::BadCommitment { culprit: EVIL }), "{f:?}");
+    assert!(
+        errs.iter()
+            .all(|e| *e == ProtocolError::BadCommitment { culprit: EVIL }),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -50,7 +59,11 @@ fn dkg_wrong_share_is_named() {
         vec![m]
     });
     let errs = honest_errors(&f, EVIL);
-    assert_eq!(errs, vec![ProtocolError::BadShare { culprit: EVIL }], "{f:?}");
+    assert_eq!(
+        errs,
+        vec![ProtocolError::BadShare { culprit: EVIL }],
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -65,7 +78,10 @@ fn dkg_equivocated_commitment_is_named() {
         vec![m]
     });
     let errs = honest_errors(&f, EVIL);
-    assert!(errs.contains(&ProtocolError::BadCommitment { culprit: EVIL }), "{f:?}");
+    assert!(
+        errs.contains(&ProtocolError::BadCommitment { culprit: EVIL }),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -73,7 +89,12 @@ fn replayed_and_misrouted_messages_are_named() {
     // The same message delivered twice.
     let f = run_keygen(3, 2, &mut |m| {
         if m.from == EVIL && m.to == ParticipantId(0) && round_of(&m.bytes) == 1 {
-            let copy = InFlight { from: m.from, to: m.to, broadcast: m.broadcast, bytes: m.bytes.clone() };
+            let copy = InFlight {
+                from: m.from,
+                to: m.to,
+                broadcast: m.broadcast,
+                bytes: m.bytes.clone(),
+            };
             vec![m, copy]
         } else {
             vec![m]
@@ -81,11 +102,20 @@ fn replayed_and_misrouted_messages_are_named() {
     });
     // Depending on delivery order the copy arrives before round 1 is processed (duplicate) or
     // after (stale round); either way the sender is named.
-    let e = f.iter().find(|(p, _)| *p == ParticipantId(0)).map(|(_, e)| e.clone());
+    let e = f
+        .iter()
+        .find(|(p, _)| *p == ParticipantId(0))
+        .map(|(_, e)| e.clone());
     assert!(
         matches!(
             e,
-            Some(ProtocolError::Duplicate { from: EVIL, round: 1 }) | Some(ProtocolError::StaleRound { from: EVIL, round: 1 })
+            Some(ProtocolError::Duplicate {
+                from: EVIL,
+                round: 1
+            }) | Some(ProtocolError::StaleRound {
+                from: EVIL,
+                round: 1
+            })
         ),
         "{f:?}"
     );
@@ -97,7 +127,10 @@ fn replayed_and_misrouted_messages_are_named() {
         }
         vec![m]
     });
-    assert!(f.contains(&(ParticipantId(0), ProtocolError::WrongSession { from: EVIL })), "{f:?}");
+    assert!(
+        f.contains(&(ParticipantId(0), ProtocolError::WrongSession { from: EVIL })),
+        "{f:?}"
+    );
 
     // A private message addressed to someone else.
     let f = run_keygen(3, 2, &mut |mut m| {
@@ -106,7 +139,10 @@ fn replayed_and_misrouted_messages_are_named() {
         }
         vec![m]
     });
-    assert!(f.contains(&(ParticipantId(0), ProtocolError::Misrouted { from: EVIL })), "{f:?}");
+    assert!(
+        f.contains(&(ParticipantId(0), ProtocolError::Misrouted { from: EVIL })),
+        "{f:?}"
+    );
 
     // Garbage bytes.
     let f = run_keygen(3, 2, &mut |mut m| {
@@ -115,16 +151,29 @@ fn replayed_and_misrouted_messages_are_named() {
         }
         vec![m]
     });
-    assert!(matches!(f.iter().find(|(p, _)| *p == ParticipantId(2)), Some((_, ProtocolError::Malformed { from: EVIL, .. }))), "{f:?}");
+    assert!(
+        matches!(
+            f.iter().find(|(p, _)| *p == ParticipantId(2)),
+            Some((_, ProtocolError::Malformed { from: EVIL, .. }))
+        ),
+        "{f:?}"
+    );
 }
 
 fn run_triples(hook: &mut dyn FnMut(InFlight) -> Vec<InFlight>) -> Failures {
     let shares = keygen(3, 2, 70);
     let set = ids(&[0, 1, 2]);
     let sid = *shares[0].sharing_id();
-    let parties: Vec<_> =
-        set.iter().map(|p| (p, TripleGeneration::new([70; 32], &set, 2, sid, 1, p, rng(700 + p.0 as u64)).unwrap())).collect();
-    sim::run_with_hook(parties, &mut rng(71), hook).err().expect("the run must abort")
+    let parties: Vec<_> = set
+        .iter()
+        .map(|p| {
+            (
+                p,
+                TripleGeneration::new([70; 32], &set, 2, sid, 1, p, rng(700 + p.0 as u64)).unwrap(),
+            )
+        })
+        .collect();
+    sim::run_with_hook(parties, &mut rng(71), hook).expect_err("the run must abort")
 }
 
 #[test]
@@ -135,7 +184,10 @@ fn triple_wrong_share_is_named() {
         }
         vec![m]
     });
-    assert!(f.contains(&(ParticipantId(0), ProtocolError::BadShare { culprit: EVIL })), "{f:?}");
+    assert!(
+        f.contains(&(ParticipantId(0), ProtocolError::BadShare { culprit: EVIL })),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -147,7 +199,13 @@ fn triple_inconsistent_ot_extension_is_named() {
         }
         vec![m]
     });
-    assert!(f.contains(&(ParticipantId(0), ProtocolError::BadOtExtension { culprit: EVIL })), "{f:?}");
+    assert!(
+        f.contains(&(
+            ParticipantId(0),
+            ProtocolError::BadOtExtension { culprit: EVIL }
+        )),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -161,7 +219,13 @@ fn triple_cheating_inside_mta_is_detected() {
         vec![m]
     });
     let errs = honest_errors(&f, EVIL);
-    assert!(!errs.is_empty() && errs.iter().all(|e| *e == ProtocolError::MultiplicationCheckFailed), "{f:?}");
+    assert!(
+        !errs.is_empty()
+            && errs
+                .iter()
+                .all(|e| *e == ProtocolError::MultiplicationCheckFailed),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -174,7 +238,11 @@ fn triple_bad_product_proof_is_named() {
         vec![m]
     });
     let errs = honest_errors(&f, EVIL);
-    assert_eq!(errs, vec![ProtocolError::BadProof { culprit: EVIL }; 2], "{f:?}");
+    assert_eq!(
+        errs,
+        vec![ProtocolError::BadProof { culprit: EVIL }; 2],
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -188,7 +256,10 @@ fn presign_and_sign_wrong_shares_are_named() {
         .map(|(p, v)| {
             let t1 = v.pop().unwrap();
             let t0 = v.pop().unwrap();
-            (p, Presign::new([82; 32], share_of(&shares, p), t0, t1).unwrap())
+            (
+                p,
+                Presign::new([82; 32], share_of(&shares, p), t0, t1).unwrap(),
+            )
         })
         .collect();
     let f = sim::run_with_hook(parties, &mut rng(83), &mut |mut m| {
@@ -197,18 +268,34 @@ fn presign_and_sign_wrong_shares_are_named() {
         }
         vec![m]
     })
-    .err()
-    .expect("abort");
-    assert!(f.contains(&(ParticipantId(2), ProtocolError::BadShare { culprit: EVIL })), "{f:?}");
+    .expect_err("abort");
+    assert!(
+        f.contains(&(ParticipantId(2), ProtocolError::BadShare { culprit: EVIL })),
+        "{f:?}"
+    );
 
     // Signing: EVIL sends the coordinator a wrong share; no signature comes out and EVIL is named.
     let presigs = presign(&shares, &set, 84);
-    let req = SignRequest { msg_hash: [1; 32], tweak: k256::Scalar::ZERO, entropy: [2; 32] };
+    let req = SignRequest {
+        msg_hash: [1; 32],
+        tweak: k256::Scalar::ZERO,
+        entropy: [2; 32],
+    };
     let parties: Vec<_> = presigs
         .into_iter()
         .map(|ps| {
             let p = ps.me;
-            (p, Sign::new([85; 32], share_of(&shares, p), ps, req.clone(), ParticipantId(0)).unwrap())
+            (
+                p,
+                Sign::new(
+                    [85; 32],
+                    share_of(&shares, p),
+                    ps,
+                    req.clone(),
+                    ParticipantId(0),
+                )
+                .unwrap(),
+            )
         })
         .collect();
     let f = sim::run_with_hook(parties, &mut rng(86), &mut |mut m| {
@@ -217,9 +304,11 @@ fn presign_and_sign_wrong_shares_are_named() {
         }
         vec![m]
     })
-    .err()
-    .expect("abort");
-    assert_eq!(f, vec![(ParticipantId(0), ProtocolError::BadShare { culprit: EVIL })]);
+    .expect_err("abort");
+    assert_eq!(
+        f,
+        vec![(ParticipantId(0), ProtocolError::BadShare { culprit: EVIL })]
+    );
 }
 
 #[test]

@@ -2,7 +2,6 @@ mod common;
 use common::*;
 use k256::ecdsa::signature::hazmat::PrehashVerifier;
 use tdsigner_tss::near;
-use k256::elliptic_curve::Field;
 use tdsigner_tss::SignRequest;
 
 fn check_cluster(n: u32, t: usize, signers: &[u32], seed: u64) {
@@ -10,7 +9,11 @@ fn check_cluster(n: u32, t: usize, signers: &[u32], seed: u64) {
     let set = ids(signers);
     let presigs = presign(&shares, &set, seed);
     let tweak = near::derive_tweak("alice.near", "ethereum-1").unwrap();
-    let req = SignRequest { msg_hash: [seed as u8; 32], tweak, entropy: [9; 32] };
+    let req = SignRequest {
+        msg_hash: [seed as u8; 32],
+        tweak,
+        entropy: [9; 32],
+    };
     let sig = sign(&shares, presigs, &req, seed);
     let root = shares[0].public_key();
     let derived = near::derive_public_key(&root, "alice.near", "ethereum-1").unwrap();
@@ -92,14 +95,26 @@ fn derived_keys_match_independent_computation() {
     use sha3::{Digest, Sha3_256};
     let root_secret = k256::SecretKey::from_slice(&[7u8; 32]).unwrap();
     let root = *root_secret.public_key().as_affine();
-    for (pred, path) in [("alice.near", ""), ("bob.testnet", "ethereum-1"), ("v1.signer", "a,b"), ("x", "ü/🦀")] {
+    for (pred, path) in [
+        ("alice.near", ""),
+        ("bob.testnet", "ethereum-1"),
+        ("v1.signer", "a,b"),
+        ("x", "ü/🦀"),
+    ] {
         // Independent: private-key arithmetic through k256's NonZeroScalar, then its public key.
-        let h: [u8; 32] = Sha3_256::digest(format!("near-mpc-recovery v0.1.0 epsilon derivation:{pred},{path}")).into();
+        let h: [u8; 32] = Sha3_256::digest(format!(
+            "near-mpc-recovery v0.1.0 epsilon derivation:{pred},{path}"
+        ))
+        .into();
         let tweak = k256::NonZeroScalar::try_from(&h[..]).unwrap();
-        let derived_secret = k256::NonZeroScalar::new(*root_secret.to_nonzero_scalar() + *tweak).unwrap();
+        let derived_secret =
+            k256::NonZeroScalar::new(*root_secret.to_nonzero_scalar() + *tweak).unwrap();
         let expected = k256::PublicKey::from_secret_scalar(&derived_secret);
         let ours = near::derive_public_key(&root, pred, path).unwrap();
-        assert_eq!(ours.to_encoded_point(false), expected.as_affine().to_encoded_point(false));
+        assert_eq!(
+            ours.to_encoded_point(false),
+            expected.as_affine().to_encoded_point(false)
+        );
         // And the NEAR string round-trips.
         let s = near::public_key_string(&ours);
         assert_eq!(near::parse_public_key_string(&s).unwrap(), ours);
@@ -111,7 +126,11 @@ fn signature_response_json_shape() {
     let shares = keygen(3, 2, 31);
     let set = ids(&[0, 1]);
     let presigs = presign(&shares, &set, 31);
-    let req = SignRequest { msg_hash: [0xab; 32], tweak: k256::Scalar::ZERO, entropy: [0; 32] };
+    let req = SignRequest {
+        msg_hash: [0xab; 32],
+        tweak: k256::Scalar::ZERO,
+        entropy: [0; 32],
+    };
     let sig = sign(&shares, presigs, &req, 31);
     let json = near::signature_response_json(&sig);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();

@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use tdsigner_tss::{near, wire::Envelope, KeyShare, PresignatureShare, TripleShare};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, rest)) = data.split_first() else { return };
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
     match which % 5 {
         0 => {
             if let Ok(env) = Envelope::decode(rest) {

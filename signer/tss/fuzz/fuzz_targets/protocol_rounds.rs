@@ -9,8 +9,8 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tdsigner_tss::wire::Envelope;
 use tdsigner_tss::{
-    sim, Action, Dkg, KeyShare, ParticipantId, ParticipantList, Presign, PresignatureShare, Protocol, Sign, SignRequest,
-    TripleGeneration, TripleShare,
+    sim, Action, Dkg, KeyShare, ParticipantId, ParticipantList, Presign, PresignatureShare,
+    Protocol, Sign, SignRequest, TripleGeneration, TripleShare,
 };
 
 struct Material {
@@ -28,14 +28,41 @@ fn material() -> &'static Material {
     M.get_or_init(|| {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
         let set = set();
-        let parties: Vec<_> = set.iter().map(|p| (p, Dkg::keygen([1; 32], &set, 2, p, &mut rng).unwrap())).collect();
-        let keys: Vec<KeyShare> = sim::run(parties, &mut rng).unwrap().0.into_iter().map(|(_, k)| k.unwrap()).collect();
+        let parties: Vec<_> = set
+            .iter()
+            .map(|p| (p, Dkg::keygen([1; 32], &set, 2, p, &mut rng).unwrap()))
+            .collect();
+        let keys: Vec<KeyShare> = sim::run(parties, &mut rng)
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|(_, k)| k.unwrap())
+            .collect();
         let sid = *keys[0].sharing_id();
         let parties: Vec<_> = set
             .iter()
-            .map(|p| (p, TripleGeneration::new([2; 32], &set, 2, sid, 4, p, ChaCha20Rng::seed_from_u64(p.0 as u64)).unwrap()))
+            .map(|p| {
+                (
+                    p,
+                    TripleGeneration::new(
+                        [2; 32],
+                        &set,
+                        2,
+                        sid,
+                        4,
+                        p,
+                        ChaCha20Rng::seed_from_u64(p.0 as u64),
+                    )
+                    .unwrap(),
+                )
+            })
             .collect();
-        let mut triples: Vec<Vec<TripleShare>> = sim::run(parties, &mut rng).unwrap().0.into_iter().map(|(_, t)| t).collect();
+        let mut triples: Vec<Vec<TripleShare>> = sim::run(parties, &mut rng)
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
         let parties: Vec<_> = set
             .iter()
             .zip(triples.iter_mut())
@@ -46,8 +73,17 @@ fn material() -> &'static Material {
                 (p, Presign::new([3; 32], k, t0, t1).unwrap())
             })
             .collect();
-        let presigs = sim::run(parties, &mut rng).unwrap().0.into_iter().map(|(_, p)| p).collect();
-        Material { keys, triples, presigs }
+        let presigs = sim::run(parties, &mut rng)
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        Material {
+            keys,
+            triples,
+            presigs,
+        }
     })
 }
 
@@ -120,8 +156,12 @@ fuzz_target!(|data: &[u8]| {
         }
         2 => {
             let sid = *m.keys[0].sharing_id();
-            let t = TripleGeneration::new([9; 32], &set, 2, sid, 1, a, ChaCha20Rng::seed_from_u64(1)).unwrap();
-            let p = TripleGeneration::new([9; 32], &set, 2, sid, 1, b, ChaCha20Rng::seed_from_u64(2)).unwrap();
+            let t =
+                TripleGeneration::new([9; 32], &set, 2, sid, 1, a, ChaCha20Rng::seed_from_u64(1))
+                    .unwrap();
+            let p =
+                TripleGeneration::new([9; 32], &set, 2, sid, 1, b, ChaCha20Rng::seed_from_u64(2))
+                    .unwrap();
             lockstep(t, p, round, private, payload);
         }
         3 => {
@@ -133,7 +173,11 @@ fuzz_target!(|data: &[u8]| {
             lockstep(t, p, round, private, payload);
         }
         _ => {
-            let req = SignRequest { msg_hash: [5; 32], tweak: k256::Scalar::ONE, entropy: [6; 32] };
+            let req = SignRequest {
+                msg_hash: [5; 32],
+                tweak: k256::Scalar::ONE,
+                entropy: [6; 32],
+            };
             let t = Sign::new([9; 32], &m.keys[0], m.presigs[0].clone(), req.clone(), a).unwrap();
             let p = Sign::new([9; 32], &m.keys[1], m.presigs[1].clone(), req, a).unwrap();
             lockstep(t, p, round, private, payload);

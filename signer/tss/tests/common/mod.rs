@@ -15,10 +15,17 @@ pub fn keygen(n: u32, t: usize, seed: u64) -> Vec<KeyShare> {
     let set = ParticipantList::range(n).unwrap();
     let parties: Vec<_> = set
         .iter()
-        .map(|p| (p, Dkg::keygen([seed as u8; 32], &set, t, p, &mut r).unwrap()))
+        .map(|p| {
+            (
+                p,
+                Dkg::keygen([seed as u8; 32], &set, t, p, &mut r).unwrap(),
+            )
+        })
         .collect();
     let (outs, _) = sim::run(parties, &mut r).expect("keygen");
-    outs.into_iter().map(|(_, s)| s.expect("member gets a share")).collect()
+    outs.into_iter()
+        .map(|(_, s)| s.expect("member gets a share"))
+        .collect()
 }
 
 pub fn ids(v: &[u32]) -> ParticipantList {
@@ -26,16 +33,37 @@ pub fn ids(v: &[u32]) -> ParticipantList {
     ParticipantList::new(&v).unwrap()
 }
 
-use tdsigner_tss::{FullSignature, Presign, PresignatureShare, Sign, SignRequest, TripleGeneration, TripleShare};
+use tdsigner_tss::{
+    FullSignature, Presign, PresignatureShare, Sign, SignRequest, TripleGeneration, TripleShare,
+};
 
 /// Shares of `count` triples per participant, for participants `set`.
-pub fn triples(shares: &[KeyShare], set: &ParticipantList, count: usize, seed: u64) -> Vec<Vec<TripleShare>> {
+pub fn triples(
+    shares: &[KeyShare],
+    set: &ParticipantList,
+    count: usize,
+    seed: u64,
+) -> Vec<Vec<TripleShare>> {
     let mut r = rng(seed);
     let t = shares[0].public.threshold;
     let sid = *shares[0].sharing_id();
     let parties: Vec<_> = set
         .iter()
-        .map(|p| (p, TripleGeneration::new([seed as u8 ^ 0x55; 32], set, t, sid, count, p, rng(seed * 1000 + p.0 as u64)).unwrap()))
+        .map(|p| {
+            (
+                p,
+                TripleGeneration::new(
+                    [seed as u8 ^ 0x55; 32],
+                    set,
+                    t,
+                    sid,
+                    count,
+                    p,
+                    rng(seed * 1000 + p.0 as u64),
+                )
+                .unwrap(),
+            )
+        })
         .collect();
     let (outs, _) = sim::run(parties, &mut r).expect("triples");
     outs.into_iter().map(|(_, v)| v).collect()
@@ -54,20 +82,38 @@ pub fn presign(shares: &[KeyShare], set: &ParticipantList, seed: u64) -> Vec<Pre
         .map(|(p, v)| {
             let t1 = v.pop().unwrap();
             let t0 = v.pop().unwrap();
-            (p, Presign::new([seed as u8 ^ 0xaa; 32], share_of(shares, p), t0, t1).unwrap())
+            (
+                p,
+                Presign::new([seed as u8 ^ 0xaa; 32], share_of(shares, p), t0, t1).unwrap(),
+            )
         })
         .collect();
     let (outs, _) = sim::run(parties, &mut rng(seed + 1)).expect("presign");
     outs.into_iter().map(|(_, v)| v).collect()
 }
 
-pub fn sign(shares: &[KeyShare], presigs: Vec<PresignatureShare>, req: &SignRequest, seed: u64) -> FullSignature {
+pub fn sign(
+    shares: &[KeyShare],
+    presigs: Vec<PresignatureShare>,
+    req: &SignRequest,
+    seed: u64,
+) -> FullSignature {
     let coordinator = presigs[0].participants.as_slice()[0];
     let parties: Vec<_> = presigs
         .into_iter()
         .map(|ps| {
             let p = ps.me;
-            (p, Sign::new([seed as u8 ^ 0x33; 32], share_of(shares, p), ps, req.clone(), coordinator).unwrap())
+            (
+                p,
+                Sign::new(
+                    [seed as u8 ^ 0x33; 32],
+                    share_of(shares, p),
+                    ps,
+                    req.clone(),
+                    coordinator,
+                )
+                .unwrap(),
+            )
         })
         .collect();
     let (outs, _) = sim::run(parties, &mut rng(seed + 2)).expect("sign");
@@ -77,7 +123,13 @@ pub fn sign(shares: &[KeyShare], presigs: Vec<PresignatureShare>, req: &SignRequ
 }
 
 /// Reshare from `old` (dealt by `dealers`) to `new` with `new_t`; returns the new shares.
-pub fn reshare(old: &[KeyShare], dealers: &[u32], new: &[u32], new_t: usize, seed: u64) -> Vec<KeyShare> {
+pub fn reshare(
+    old: &[KeyShare],
+    dealers: &[u32],
+    new: &[u32],
+    new_t: usize,
+    seed: u64,
+) -> Vec<KeyShare> {
     let mut r = rng(seed);
     let dealers = ids(dealers);
     let new = ids(new);
@@ -87,7 +139,20 @@ pub fn reshare(old: &[KeyShare], dealers: &[u32], new: &[u32], new_t: usize, see
         .iter()
         .map(|p| {
             let mine = old.iter().find(|s| s.me == p && dealers.contains(p));
-            (p, Dkg::reshare([seed as u8 ^ 0x77; 32], &public, &dealers, mine, &new, new_t, p, &mut r).unwrap())
+            (
+                p,
+                Dkg::reshare(
+                    [seed as u8 ^ 0x77; 32],
+                    &public,
+                    &dealers,
+                    mine,
+                    &new,
+                    new_t,
+                    p,
+                    &mut r,
+                )
+                .unwrap(),
+            )
         })
         .collect();
     let (outs, _) = sim::run(parties, &mut r).expect("reshare");
@@ -96,7 +161,15 @@ pub fn reshare(old: &[KeyShare], dealers: &[u32], new: &[u32], new_t: usize, see
 
 pub fn refresh(old: &[KeyShare], seed: u64) -> Vec<KeyShare> {
     let mut r = rng(seed);
-    let parties: Vec<_> = old.iter().map(|s| (s.me, Dkg::refresh([seed as u8 ^ 0x99; 32], s, &mut r).unwrap())).collect();
+    let parties: Vec<_> = old
+        .iter()
+        .map(|s| {
+            (
+                s.me,
+                Dkg::refresh([seed as u8 ^ 0x99; 32], s, &mut r).unwrap(),
+            )
+        })
+        .collect();
     let (outs, _) = sim::run(parties, &mut r).expect("refresh");
     outs.into_iter().map(|(_, s)| s.unwrap()).collect()
 }
@@ -106,7 +179,11 @@ pub fn edit_payload(bytes: &[u8], f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let env = tdsigner_tss::wire::Envelope::decode(bytes).unwrap();
     let mut payload = env.payload.to_vec();
     f(&mut payload);
-    tdsigner_tss::wire::Envelope { payload: &payload, ..env }.encode()
+    tdsigner_tss::wire::Envelope {
+        payload: &payload,
+        ..env
+    }
+    .encode()
 }
 
 pub fn round_of(bytes: &[u8]) -> u8 {
