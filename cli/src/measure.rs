@@ -80,6 +80,11 @@ pub enum Command {
         /// Verification time, Unix seconds (default: now).
         #[arg(long)]
         now: Option<u64>,
+        /// An event log to check against the quote (tcb_info.json, or a bare `event_log`
+        /// array): its replay must give the quote's rtmr0-3 and every recomputable digest must
+        /// match its payload.
+        #[arg(long)]
+        event_log: Option<PathBuf>,
     },
     /// Write the EMULATED test PKI (root_ca.der/pem, pck_chain.pem, collateral.json) to DIR.
     EmulatedPki {
@@ -143,8 +148,8 @@ pub fn run(cmd: Command) -> ExitCode {
             page_add_order,
             exit_boot_services: !no_exit_boot_services,
         }),
-        Command::VerifyQuote { quote, collateral, expected, root, now } => {
-            verify_quote(&quote, collateral.as_deref(), &expected, &root, now)
+        Command::VerifyQuote { quote, collateral, expected, root, now, event_log } => {
+            verify_quote(&quote, collateral.as_deref(), &expected, &root, now, event_log.as_deref())
         }
         Command::EmulatedPki { out } => match EmulatedPki::generate().and_then(|p| p.write_to(&out)) {
             Ok(()) => {
@@ -299,7 +304,24 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn verify_quote(quote: &Path, collateral: Option<&Path>, expected: &Path, root: &str, now: Option<u64>) -> ExitCode {
+/// Event-log entries from a tcb_info.json or a bare event-log array.
+fn load_event_log(path: &Path) -> Result<Vec<tdsigner_measure::event::EventLogEntry>, String> {
+    let bytes = read(path)?;
+    if let Ok(info) = TcbInfo::parse(&bytes) {
+        return Ok(info.event_log);
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    tdsigner_measure::event::parse_event_log_json(text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn verify_quote(
+    quote: &Path,
+    collateral: Option<&Path>,
+    expected: &Path,
+    root: &str,
+    now: Option<u64>,
+    event_log: Option<&Path>,
+) -> ExitCode {
     let quote = match read(quote) {
         Ok(b) => decode_quote(b),
         Err(e) => return unreadable(e),
@@ -323,8 +345,15 @@ fn verify_quote(quote: &Path, collateral: Option<&Path>, expected: &Path, root: 
         },
         None => return unreadable("--collateral is required (collateral is never fetched from the network)"),
     };
+    let log = match event_log.map(load_event_log).transpose() {
+        Ok(l) => l,
+        Err(e) => return unreadable(e),
+    };
     let now = now.unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0));
-    let outcome = verify::verify_quote(&quote, &collateral, &trust, now, &expected);
+    let mut outcome = verify::verify_quote(&quote, &collateral, &trust, now, &expected);
+    if let Some(log) = &log {
+        verify::check_event_log(&mut outcome, log);
+    }
     print_json(&outcome.to_json());
     if outcome.accepted() {
         ExitCode::SUCCESS

@@ -188,6 +188,33 @@ impl VerifyOutcome {
     }
 }
 
+/// Replays `event_log` (tcb_info.json `event_log` entries) and appends to `outcome.failures`
+/// every register where the replay differs from the quote, and every entry whose logged digest
+/// contradicts its payload. This is what a verifier needs before trusting anything the log says
+/// (e.g. the RTMR3 runtime events' payloads).
+pub fn check_event_log(outcome: &mut VerifyOutcome, event_log: &[crate::event::EventLogEntry]) {
+    let Some(m) = outcome.measurements.clone() else {
+        return;
+    };
+    match crate::event::replay(event_log) {
+        Err(e) => outcome.failures.push(format!("event log: {e}")),
+        Ok(replay) => {
+            for (i, (replayed, quoted)) in replay.rtmr.iter().zip(m.rtmr.iter()).enumerate() {
+                if replayed != quoted {
+                    outcome.failures.push(format!(
+                        "event log replays rtmr{i} to {} but the quote has {}",
+                        hex::encode(replayed),
+                        hex::encode(quoted)
+                    ));
+                }
+            }
+            for i in replay.inconsistent_entries() {
+                outcome.failures.push(format!("event log entry {i}: logged digest contradicts its payload"));
+            }
+        }
+    }
+}
+
 /// Verifies `quote` with dcap-qvl at time `now` (Unix seconds), then applies the TCB-status
 /// policy and compares with `expected`.
 pub fn verify_quote(

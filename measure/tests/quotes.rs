@@ -231,3 +231,25 @@ fn expected_file_validation() {
     let ok = ExpectedValues::parse(format!("{{\"rtmr3\": \"{}\"}}", "ab".repeat(48)).as_bytes()).expect("ok");
     assert_eq!(ok.accepted_tcb_status, vec!["UpToDate".to_string()]);
 }
+
+#[test]
+fn event_log_is_checked_against_the_quote() {
+    // An emulated quote carrying the fixture's measurements, checked with the fixture's log.
+    let info = tdsigner_measure::tcb_info::TcbInfo::parse(&common::tcb_info_bytes()).expect("fixture");
+    let pki = EmulatedPki::generate().expect("pki");
+    let body = emulated::td_report_body(info.mrtd, info.stated_rtmrs(), [0; 64]);
+    let quote = EmulatedQuotingEnclave::new().and_then(|qe| qe.quote(&body)).expect("quote");
+    let expected = expected_json(serde_json::json!({ "mrtd": hex::encode(&info.mrtd) }));
+    let root = TrustRoot::Der(pki.root_der.clone());
+    let mut ok = verify_quote(&quote, &pki.collateral, &root, NOW_2026, &expected);
+    tdsigner_measure::verify::check_event_log(&mut ok, &info.event_log);
+    assert!(ok.accepted(), "{:?}", ok.failures);
+    // A log whose RTMR3 payload was edited no longer matches the quote.
+    let mut log = info.event_log.clone();
+    let last = log.len() - 1;
+    log[last].event_payload[0] ^= 1;
+    let mut bad = verify_quote(&quote, &pki.collateral, &root, NOW_2026, &expected);
+    tdsigner_measure::verify::check_event_log(&mut bad, &log);
+    assert!(!bad.accepted());
+    assert!(bad.failures.iter().any(|f| f.contains("rtmr3")));
+}
