@@ -21,6 +21,7 @@
 //! | [`cmdline::cmdline_digest_from_load_options`] | the RTMR2 digest of the image's own command line |
 //! | [`cmdline::cmdline_event`] | the matching RTMR2 event-log entry (EV_IPL `kernel-cmdline`, payload = hashed bytes) |
 //! | [`event::EventLog`] | an in-memory log with the running RTMR values; [`event::EventLog::to_json`] serves it |
+//! | [`ccel::parse_event_log`] | the firmware's binary (TCG2/CCEL) event log as entries, to serve RTMR0-2 events too |
 //! | [`report_data::report_data_v1`] | near/mpc report_data v1 |
 //! | [`quote::TdReportBody`] | the 584-byte TD report body (TDREPORT's TDINFO part as it appears in a quote) |
 //! | [`emulated::EmulatedQuotingEnclave::quote`] | an EMULATED TD quote v4 signed by the test attestation key |
@@ -38,6 +39,7 @@
 
 extern crate alloc;
 
+pub mod ccel;
 pub mod cmdline;
 pub mod emulated;
 pub mod event;

@@ -216,3 +216,14 @@ fn runtime_events_recompute() {
     assert_eq!(parsed, info.event_log);
     assert_eq!(hex::encode(&info.rtmr3).len(), 96);
 }
+
+#[test]
+fn binary_event_log_round_trip_of_the_real_firmware_events() {
+    use tdsigner_measure::ccel::{encode_event_log, parse_event_log};
+    let info = info();
+    let firmware: Vec<EventLogEntry> = info.event_log.iter().filter(|e| e.imr < 3).cloned().collect();
+    let parsed = parse_event_log(&encode_event_log(&firmware)).expect("parse");
+    assert_eq!(parsed, firmware);
+    let r = replay(&parsed).expect("replay");
+    assert_eq!((r.rtmr[0], r.rtmr[1], r.rtmr[2]), (info.rtmr0, info.rtmr1, info.rtmr2));
+}
