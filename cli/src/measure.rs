@@ -60,6 +60,10 @@ pub enum Command {
         /// The image does not call ExitBootServices (omits the two RTMR1 EBS events).
         #[arg(long)]
         no_exit_boot_services: bool,
+        /// The host's QEMU predates "x86/loader: only patch linux kernels" (before 9.0/9.1,
+        /// unless backported) and rewrites bytes 0x20-0x23 (and vga= at 0x1FA) of the image.
+        #[arg(long)]
+        legacy_header_patch: bool,
     },
     /// Verify a TD quote with dcap-qvl and compare with expected values. Exit 0 accepted,
     /// 1 rejected, 2 unreadable.
@@ -137,6 +141,7 @@ pub fn run(cmd: Command) -> ExitCode {
             acpi_digests,
             page_add_order,
             no_exit_boot_services,
+            legacy_header_patch,
         } => image_cmd(ImageArgs {
             firmware,
             image,
@@ -147,6 +152,7 @@ pub fn run(cmd: Command) -> ExitCode {
             acpi_digests,
             page_add_order,
             exit_boot_services: !no_exit_boot_services,
+            legacy_header_patch,
         }),
         Command::VerifyQuote { quote, collateral, expected, root, now, event_log } => {
             verify_quote(&quote, collateral.as_deref(), &expected, &root, now, event_log.as_deref())
@@ -196,6 +202,7 @@ struct ImageArgs {
     acpi_digests: Option<String>,
     page_add_order: String,
     exit_boot_services: bool,
+    legacy_header_patch: bool,
 }
 
 fn image_cmd(a: ImageArgs) -> ExitCode {
@@ -246,6 +253,7 @@ fn image_cmd(a: ImageArgs) -> ExitCode {
         acpi,
         page_add_order: order,
         exit_boot_services: a.exit_boot_services,
+        legacy_header_patch: a.legacy_header_patch,
     };
     match measure_launch(&config) {
         Ok(m) => {

@@ -10,9 +10,13 @@
 //!   BootOrder, Boot0000.
 //! * RTMR1: [`crate::firmware::rtmr1_events`] — the PE exactly as QEMU hands it to TDVF. QEMU
 //!   rewrites a Linux setup header ("HdrS" at 0x202) before serving the kernel on QEMU ≤ 10.1;
-//!   for any other file it serves the bytes unchanged on every version, so this module refuses
-//!   images with that signature (and images QEMU would boot as multiboot) instead of modelling
-//!   the rewrite.
+//!   this module refuses images with that signature (and images QEMU would boot as multiboot)
+//!   instead of modelling that rewrite. A file without "HdrS" (protocol 0) is served unchanged
+//!   since QEMU commit "x86/loader: only patch linux kernels" (April 2024, QEMU 9.0/9.1, also
+//!   backported by some distributions). Older QEMU (e.g. 8.2) patches even such a file:
+//!   bytes 0x20-0x21 = 0xA33F and 0x22-0x23 = 0xA000 - ((len(cmdline) + 16) & !15) (little
+//!   endian), plus the `vga=` mode at 0x1FA; [`LaunchConfig::legacy_header_patch`] selects that
+//!   ([`qemu_served_image`]). Under such a QEMU, RTMR1 depends on the command line's length.
 //! * RTMR2: [`crate::cmdline::cmdline_digest`] of the `-append` string, extended by the image.
 //!
 //! Inputs that have to come from the host and cannot be derived from the build: the ACPI blobs
@@ -44,6 +48,9 @@ pub struct LaunchConfig<'a> {
     pub page_add_order: PageAddOrder,
     /// Whether the image calls ExitBootServices (adds two RTMR1 events).
     pub exit_boot_services: bool,
+    /// The host's QEMU predates "x86/loader: only patch linux kernels" and patches the DOS
+    /// header of a non-Linux image (see the module docs).
+    pub legacy_header_patch: bool,
 }
 
 /// Why a launch could not be measured.
@@ -62,6 +69,8 @@ pub enum LaunchError {
     CpuCountMismatch { stated: u32, madt: usize },
     /// The cmdline contains a NUL byte (QEMU takes C strings).
     CmdlineNul,
+    /// QEMU would reject the `vga=` value in the command line.
+    BadVgaMode,
 }
 
 impl fmt::Display for LaunchError {
@@ -80,6 +89,7 @@ impl fmt::Display for LaunchError {
                 write!(f, "--cpus {stated} but the ACPI MADT lists {madt} enabled processors")
             }
             LaunchError::CmdlineNul => write!(f, "command line contains a NUL byte"),
+            LaunchError::BadVgaMode => write!(f, "QEMU rejects the vga= value of this command line"),
         }
     }
 }
@@ -112,6 +122,54 @@ pub fn check_qemu_direct_boot(image: &[u8]) -> Result<(), LaunchError> {
         return Err(LaunchError::SetupLargerThanImage);
     }
     Ok(())
+}
+
+/// QEMU's `vga=` handling (x86_load_linux): `normal`, `ext`, `ask`, or an unsigned number in C
+/// notation (decimal, 0x hex, 0 octal) ending at a space or the end.
+fn vga_mode(cmdline: &[u8]) -> Result<Option<u16>, LaunchError> {
+    let Some(at) = cmdline.windows(4).position(|w| w == b"vga=") else {
+        return Ok(None);
+    };
+    let value = cmdline.get(at + 4..).unwrap_or(&[]);
+    for (word, mode) in [(&b"normal"[..], 0xffffu16), (b"ext", 0xfffe), (b"ask", 0xfffd)] {
+        if value.starts_with(word) {
+            return Ok(Some(mode));
+        }
+    }
+    let end = value.iter().position(|&b| b == b' ').unwrap_or(value.len());
+    let text = std::str::from_utf8(value.get(..end).unwrap_or(&[])).map_err(|_| LaunchError::BadVgaMode)?;
+    let parsed = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        u32::from_str_radix(hex, 16)
+    } else if text.len() > 1 && text.starts_with('0') {
+        u32::from_str_radix(text.get(1..).unwrap_or(""), 8)
+    } else {
+        text.parse::<u32>()
+    };
+    // QEMU stores the value with stw (16 bits).
+    parsed.map(|v| Some(v as u16)).map_err(|_| LaunchError::BadVgaMode)
+}
+
+/// The bytes QEMU serves TDVF for `-kernel image -append cmdline`: the file itself, or with
+/// `legacy_header_patch` the pre-April-2024 rewrite of a non-Linux image's header fields.
+pub fn qemu_served_image(image: &[u8], cmdline: &[u8], legacy_header_patch: bool) -> Result<Vec<u8>, LaunchError> {
+    check_qemu_direct_boot(image)?;
+    let mut served = image.to_vec();
+    if legacy_header_patch {
+        let cmdline_size = (cmdline.len() + 16) & !15;
+        let offset = 0xa000usize.checked_sub(cmdline_size).ok_or(LaunchError::CmdlineNul)?;
+        // check_qemu_direct_boot guaranteed at least 2560 bytes.
+        let [m0, m1] = 0xA33Fu16.to_le_bytes();
+        let [o0, o1] = (offset as u16).to_le_bytes();
+        if let Some(b) = served.get_mut(0x20..0x24) {
+            b.copy_from_slice(&[m0, m1, o0, o1]);
+        }
+        if let Some(mode) = vga_mode(cmdline)? {
+            if let Some(b) = served.get_mut(0x1fa..0x1fc) {
+                b.copy_from_slice(&mode.to_le_bytes());
+            }
+        }
+    }
+    Ok(served)
 }
 
 /// Expected launch measurements with their event digests.
@@ -156,6 +214,7 @@ impl LaunchMeasurements {
                     PageAddOrder::TwoPass => "two-pass",
                 },
                 "exit_boot_services": config.exit_boot_services,
+                "legacy_header_patch": config.legacy_header_patch,
                 "firmware_sha384": hex::encode(&sha384(config.firmware)),
                 "image_sha384": hex::encode(&sha384(config.image)),
             },
@@ -182,8 +241,8 @@ pub fn measure_launch(config: &LaunchConfig<'_>) -> Result<LaunchMeasurements, L
     }
     let acpi = config.acpi.measurements().map_err(LaunchError::Acpi)?;
 
-    check_qemu_direct_boot(config.image)?;
-    let (image_digest, _info) = authenticode_sha384(config.image).map_err(LaunchError::Image)?;
+    let served = qemu_served_image(config.image, config.cmdline, config.legacy_header_patch)?;
+    let (image_digest, _info) = authenticode_sha384(&served).map_err(LaunchError::Image)?;
 
     let rtmr0_list = rtmr0_events(sha384(&td_hob), cfv, &acpi);
     let rtmr1_list = rtmr1_events(image_digest, config.exit_boot_services);
@@ -228,6 +287,21 @@ mod tests {
         assert_eq!(parse_memory_size("4096"), Some(4096));
         assert_eq!(parse_memory_size("x"), None);
         assert_eq!(parse_memory_size("99999999999T"), None);
+    }
+
+    #[test]
+    fn legacy_header_patch_bytes() {
+        let img = vec![0u8; 4096];
+        assert_eq!(qemu_served_image(&img, b"x", false).ok(), Some(img.clone()));
+        let patched = qemu_served_image(&img, b"console=ttyS0", true).unwrap_or_default();
+        // cmdline_size = (13 + 16) & !15 = 16; offset = 0xa000 - 16 = 0x9ff0.
+        assert_eq!(&patched[0x20..0x24], &[0x3f, 0xa3, 0xf0, 0x9f]);
+        assert_eq!(patched[0x24..], img[0x24..]);
+        let vga = qemu_served_image(&img, b"a vga=0x317 b", true).unwrap_or_default();
+        assert_eq!(&vga[0x1fa..0x1fc], &[0x17, 0x03]);
+        let vga = qemu_served_image(&img, b"vga=ask", true).unwrap_or_default();
+        assert_eq!(&vga[0x1fa..0x1fc], &[0xfd, 0xff]);
+        assert!(matches!(qemu_served_image(&img, b"vga=foo", true), Err(LaunchError::BadVgaMode)));
     }
 
     #[test]
