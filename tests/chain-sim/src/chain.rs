@@ -421,6 +421,7 @@ pub struct Chain {
     genesis_timestamp_ns: u64,
 }
 
+const MIN_STAKE_UNITS: u128 = 10;
 const TOTAL_SUPPLY: u128 = 1_000_000_000 * 1_000_000_000_000_000_000_000_000;
 /// 2025-01-01T00:00:00Z: genesis time, so timestamps do not depend on the clock.
 const GENESIS_TIMESTAMP_NS: u64 = 1_735_689_600_000_000_000;
@@ -464,14 +465,14 @@ impl Chain {
             genesis_timestamp_ns: GENESIS_TIMESTAMP_NS,
             cfg,
         };
-        // Every epoch must be able to finalize with the offline validators absent.
-        for epoch in 0..chain.cfg.validators as u64 + 2 {
-            let ps = chain.producers(epoch);
-            let total: u128 = ps.iter().map(|p| p.stake).sum();
-            let online: u128 = ps.iter().filter(|p| p.validator >= chain.cfg.offline_validators).map(|p| p.stake).sum();
-            if online * 3 <= total * 2 {
-                return Err(ConfigError::Offline { offline: chain.cfg.offline_validators, validators: chain.cfg.validators });
-            }
+        // Every epoch must finalize without the offline validators. Offline
+        // validators get the minimum stake and online ones at least it, so
+        // counting suffices: the online producers of any epoch (one validator
+        // may be dropped) must outnumber twice the offline ones.
+        let (n, off) = (chain.cfg.validators, chain.cfg.offline_validators);
+        let online_min = n.saturating_sub(off).saturating_sub(usize::from(n >= 4));
+        if off > 0 && online_min <= 2 * off {
+            return Err(ConfigError::Offline { offline: off, validators: n });
         }
         chain.produce_genesis();
         Ok(chain)
@@ -513,7 +514,8 @@ impl Chain {
             .filter(|(i, _)| Some(*i) != dropped)
             .map(|(i, v)| {
                 let h = Hash::digest_parts(&[b"stake", &self.cfg.seed.to_le_bytes(), &(i as u64).to_le_bytes(), &epoch.to_le_bytes()]);
-                let units = 10 + u128::from(h.0[0] % 40);
+                // Offline validators hold the minimum stake (see `new`).
+                let units = if i < self.cfg.offline_validators { MIN_STAKE_UNITS } else { MIN_STAKE_UNITS + u128::from(h.0[0] % 40) };
                 Producer { validator: i, account_id: v.account_id.clone(), public_key: v.public_key(), stake: units * 100_000 * 10u128.pow(24) }
             })
             .collect();
@@ -895,6 +897,13 @@ impl Chain {
             }
             f = f.checked_sub(1)?;
         }
+    }
+
+    /// A light-client block of the epoch before the head's: the one nearcore
+    /// stores for that epoch. `None` while the head is in the first epoch.
+    pub fn trusted_checkpoint_index(&self) -> Option<usize> {
+        let epoch = self.head().epoch.checked_sub(1)?;
+        self.epoch_lc_blocks.get(&self.epoch_id(epoch)?).copied()
     }
 
     /// nearcore's `next_light_client_block` choice: `Ok(None)` = nothing newer.

@@ -249,7 +249,8 @@ pub fn dispatch(shared: &Shared, listener: &Listener, call: &RpcCall) -> Result<
             if let Some(forged) = listener.with_hostile(|h| h.forked_light_client_block(&chain, &last, honest)).flatten() {
                 return Ok(forged);
             }
-            Ok(honest.and_then(|f| chain.light_client_block(f)).map_or(Value::Null, |lc| view::light_client_block_json(&chain, &lc)))
+            // nearcore flattens `Option<LightClientBlockView>`: nothing newer is `{}`.
+            Ok(honest.and_then(|f| chain.light_client_block(f)).map_or_else(|| json!({}), |lc| view::light_client_block_json(&chain, &lc)))
         }
         "light_client_proof" => light_client_proof(shared, listener, p),
         "EXPERIMENTAL_light_client_block_proof" => {
@@ -581,13 +582,22 @@ fn admin(shared: &Shared, listener: &Listener, method: &str, p: &Value) -> Resul
             }))
         }
         "sim_trusted_start" => {
+            // Two ways to start a light client out of band:
+            // - `light_client_block`: a light-client block of the epoch before
+            //   the head's (its `next_bps` are the head epoch's producers), for
+            //   clients that learn producers from `next_bps` (tdsigner-near's
+            //   `from_trusted_block`); null while the chain is in its first epoch;
+            // - `header` with `producers` and `next_producers`: the current
+            //   light-client head and both producer sets.
             let chain = shared.lock_chain();
-            let index = match u64_param(p, "height") {
-                Some(h) => chain.block_by_height(h).and_then(|b| chain.index_of(&b.hash)).ok_or_else(|| RpcError::unknown_block(h.to_string()))?,
-                None => chain.light_client_head_index().unwrap_or(0),
+            let lc_index = match u64_param(p, "height") {
+                Some(h) => Some(chain.block_by_height(h).and_then(|b| chain.index_of(&b.hash)).ok_or_else(|| RpcError::unknown_block(h.to_string()))?),
+                None => chain.trusted_checkpoint_index(),
             };
-            let b = chain.block(index).ok_or_else(|| RpcError::unknown_block(index.to_string()))?;
+            let head_index = chain.light_client_head_index().unwrap_or(0);
+            let b = chain.block(head_index).ok_or_else(|| RpcError::unknown_block(head_index.to_string()))?;
             Ok(json!({
+                "light_client_block": lc_index.and_then(|i| chain.light_client_block(i)).map(|lc| view::light_client_block_json(&chain, &lc)),
                 "block_hash": b.hash.to_base58(),
                 "height": b.height(),
                 "header": view::header_lite_json(b),
@@ -595,7 +605,6 @@ fn admin(shared: &Shared, listener: &Listener, method: &str, p: &Value) -> Resul
                 "producers": view::producers_json(&chain.producers(b.epoch)),
                 "next_epoch_id": b.lite.next_epoch_id.to_base58(),
                 "next_producers": view::producers_json(&chain.producers(b.epoch + 1)),
-                "light_client_block": chain.light_client_block(index).map(|lc| view::light_client_block_json(&chain, &lc)),
             }))
         }
         "sim_produce_blocks" => {
