@@ -6,9 +6,9 @@
 //! | name | payload | who emits |
 //! |---|---|---|
 //! | `tdsigner.image-version` | UTF-8 version string of the image | kernel, first |
-//! | `tdsigner.config-hash` | 32 bytes: SHA-256 of the canonical launch configuration | kernel |
-//! | `tdsigner.key-source` | UTF-8 id of the sealing-key source (`test`, ...) | store |
-//! | `tdsigner.store-generation` | 8 bytes: the store's monotonic generation, u64 little-endian | store |
+//! | `tdsigner.config-hash` | 32 bytes: SHA-256 of the launch configuration (the UTF-8 command line) | kernel |
+//! | `tdsigner.key-source` | UTF-8 text the sealing-key source gives (`test`, or the local-sgx provider policy) | store (`signer/store` events) |
+//! | `tdsigner.store-generation` | 24 bytes: store id (16) ‖ generation u64 big-endian | store (`signer/store` events) |
 //! | `tdsigner.boot-done` | empty: everything before this was measured during boot | kernel, last boot event |
 //!
 //! An event extended after `tdsigner.boot-done` is a run-time change and a verifier's policy
@@ -24,7 +24,7 @@ pub const IMAGE_VERSION: &str = "tdsigner.image-version";
 pub const CONFIG_HASH: &str = "tdsigner.config-hash";
 /// Sealing-key source (payload: UTF-8 source id).
 pub const KEY_SOURCE: &str = "tdsigner.key-source";
-/// Store generation (payload: u64 little-endian).
+/// Store generation (payload: store id ‖ u64 big-endian generation).
 pub const STORE_GENERATION: &str = "tdsigner.store-generation";
 /// End of boot measurements (payload: empty).
 pub const BOOT_DONE: &str = "tdsigner.boot-done";
@@ -47,9 +47,14 @@ pub fn key_source(source_id: &str) -> EventLogEntry {
     EventLogEntry::runtime_trusted_name(KEY_SOURCE, source_id.as_bytes())
 }
 
-/// `tdsigner.store-generation` event.
-pub fn store_generation(generation: u64) -> EventLogEntry {
-    EventLogEntry::runtime_trusted_name(STORE_GENERATION, &generation.to_le_bytes())
+/// `tdsigner.store-generation` event: payload = `store_id ‖ generation (u64 big-endian)`, the
+/// encoding signer/store defines (`RuntimeEvent::store_generation`).
+pub fn store_generation(store_id: &[u8; 16], generation: u64) -> EventLogEntry {
+    let mut payload = [0u8; 24];
+    let (id, generation_bytes) = payload.split_at_mut(16);
+    id.copy_from_slice(store_id);
+    generation_bytes.copy_from_slice(&generation.to_be_bytes());
+    EventLogEntry::runtime_trusted_name(STORE_GENERATION, &payload)
 }
 
 /// `tdsigner.boot-done` event.
@@ -72,9 +77,11 @@ mod tests {
 
     #[test]
     fn helpers_encode_payloads() {
-        let e = store_generation(0x0102);
-        assert_eq!(e.event_payload, [2, 1, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(e.digest, runtime_event_digest(STORE_GENERATION, &[2, 1, 0, 0, 0, 0, 0, 0]));
+        let e = store_generation(&[7; 16], 0x0102);
+        let mut expected = [7u8; 24];
+        expected[16..].copy_from_slice(&[0, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(e.event_payload, expected);
+        assert_eq!(e.digest, runtime_event_digest(STORE_GENERATION, &expected));
         assert_eq!(e.imr, 3);
         assert!(boot_done().event_payload.is_empty());
         assert_eq!(key_source("test").event_payload, b"test");
