@@ -44,9 +44,10 @@ pub struct RpcError {
     pub code: i64,
     pub name: &'static str,
     pub cause: &'static str,
-    pub info: Value,
-    pub message: String,
-    pub data: Value,
+    /// Boxed to keep `Result<_, RpcError>` small.
+    pub info: Box<Value>,
+    pub message: &'static str,
+    pub data: Box<Value>,
 }
 
 impl fmt::Display for RpcError {
@@ -58,25 +59,39 @@ impl fmt::Display for RpcError {
 impl RpcError {
     pub fn parse(msg: impl Into<String>) -> Self {
         let msg = msg.into();
-        Self { code: -32700, name: "REQUEST_VALIDATION_ERROR", cause: "PARSE_ERROR", info: json!({"error_message": msg}), message: "Parse error".into(), data: json!(msg) }
+        Self {
+            code: -32700,
+            name: "REQUEST_VALIDATION_ERROR",
+            cause: "PARSE_ERROR",
+            info: Box::new(json!({"error_message": msg})),
+            message: "Parse error",
+            data: Box::new(json!(msg)),
+        }
     }
     pub fn method_not_found(method: &str) -> Self {
         Self {
             code: -32601,
             name: "REQUEST_VALIDATION_ERROR",
             cause: "METHOD_NOT_FOUND",
-            info: json!({"method_name": method}),
-            message: "Method not found".into(),
-            data: json!(method),
+            info: Box::new(json!({"method_name": method})),
+            message: "Method not found",
+            data: Box::new(json!(method)),
         }
     }
     pub fn handler(cause: &'static str, info: Value) -> Self {
-        let data = json!(format!("{cause}: {info}"));
-        Self { code: -32000, name: "HANDLER_ERROR", cause, info, message: "Server error".into(), data }
+        let data = Box::new(json!(format!("{cause}: {info}")));
+        Self { code: -32000, name: "HANDLER_ERROR", cause, info: Box::new(info), message: "Server error", data }
     }
     pub fn internal(msg: impl Into<String>) -> Self {
         let msg = msg.into();
-        Self { code: -32000, name: "INTERNAL_ERROR", cause: "INTERNAL_ERROR", info: json!({"error_message": msg}), message: "Server error".into(), data: json!(msg) }
+        Self {
+            code: -32000,
+            name: "INTERNAL_ERROR",
+            cause: "INTERNAL_ERROR",
+            info: Box::new(json!({"error_message": msg})),
+            message: "Server error",
+            data: Box::new(json!(msg)),
+        }
     }
     fn unknown_block(reference: impl Into<String>) -> Self {
         Self::handler("UNKNOWN_BLOCK", json!({"block_reference": reference.into()}))
@@ -84,7 +99,7 @@ impl RpcError {
     fn invalid_tx(e: &InvalidTx) -> Self {
         let info = json!({"TxExecutionError": e.to_tx_execution_error()});
         let mut err = Self::handler("INVALID_TRANSACTION", info.clone());
-        err.data = info;
+        err.data = Box::new(info);
         err
     }
     fn admin(msg: impl Into<String>) -> Self {
