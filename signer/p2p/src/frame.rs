@@ -185,7 +185,11 @@ impl FrameDecoder {
         self.buf.extend_from_slice(bytes);
         // Check every complete length prefix now visible, without consuming.
         let mut pos = self.start;
-        while let Some(body_len) = self.buf.get(pos..pos.saturating_add(LEN_BYTES)).map(read_u32) {
+        while let Some(body_len) = self
+            .buf
+            .get(pos..pos.saturating_add(LEN_BYTES))
+            .map(read_u32)
+        {
             self.check_len(body_len)?;
             pos = pos.saturating_add(LEN_BYTES + body_len as usize);
         }
