@@ -299,11 +299,18 @@ struct Pending {
     payload: Vec<u8>,
 }
 
+/// A transmitted, unacknowledged message (kept to be re-encoded if it must be resent).
 struct Sent {
     channel: Channel,
+    session: SessionId,
     seq: u64,
-    /// The encoded frame, kept for retransmission.
-    frame: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+impl Sent {
+    fn size(&self) -> usize {
+        encoded_len(self.payload.len())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -396,7 +403,7 @@ impl Peer {
                 .iter()
                 .any(|(c, upto)| *c == s.channel && s.seq <= *upto);
             if acked {
-                freed += s.frame.len();
+                freed += s.size();
             }
             !acked
         });
@@ -1162,7 +1169,7 @@ impl<R: RngCore> Manager<R> {
                 self.metrics.peer_restarts += 1;
                 self.metrics.dropped_on_peer_restart += p.inflight.len() as u64;
             }
-            let freed: usize = p.inflight.iter().map(|s| s.frame.len()).sum();
+            let freed: usize = p.inflight.iter().map(Sent::size).sum();
             p.inflight.clear();
             p.held_bytes -= freed;
             p.inflight_bytes = 0;
@@ -1183,11 +1190,17 @@ impl<R: RngCore> Manager<R> {
         p.attempt = 0;
         p.dial = DialState::Idle { next_at: u64::MAX };
         p.stats.connected = true;
-        let resend: Vec<u8> = p
-            .inflight
-            .iter()
-            .flat_map(|s| s.frame.iter().copied())
-            .collect();
+        let mut resend = Vec::new();
+        for m in &p.inflight {
+            // Cannot fail: the frame was encoded once already.
+            let _ = encode_frame(
+                &mut resend,
+                m.channel.number(),
+                &m.session,
+                m.seq,
+                &m.payload,
+            );
+        }
         let resent = p.inflight.len() as u64;
         if let Some(c) = self.conns.get_mut(&id) {
             c.phase = Phase::Ready { peer };
@@ -1221,24 +1234,25 @@ impl<R: RngCore> Manager<R> {
                 break;
             }
             let Some(m) = p.queue.pop_front() else { break };
-            let Some(slot) = p.last_sent_seq.get_mut(m.channel.number() as usize) else {
+            let slot = p.last_sent_seq.get_mut(m.channel.number() as usize);
+            // Channels are below MAX_CHANNELS by construction, and payloads below `max_payload`
+            // (< 4 GiB) by `send`, so neither branch drops a message in practice.
+            let Some(slot) = slot else {
+                p.held_bytes -= size;
                 continue;
             };
-            *slot += 1;
-            let seq = *slot;
-            let mut frame = Vec::with_capacity(size);
-            if encode_frame(&mut frame, m.channel.number(), &m.session, seq, &m.payload).is_err() {
-                // Unreachable: payloads are bounded by `max_payload` (< 4 GiB) in `send`.
-                *slot -= 1;
+            let seq = *slot + 1;
+            if encode_frame(&mut bytes, m.channel.number(), &m.session, seq, &m.payload).is_err() {
                 p.held_bytes -= size;
                 continue;
             }
-            bytes.extend_from_slice(&frame);
-            p.inflight_bytes += frame.len();
+            *slot = seq;
+            p.inflight_bytes += size;
             p.inflight.push_back(Sent {
                 channel: m.channel,
+                session: m.session,
                 seq,
-                frame,
+                payload: m.payload,
             });
             frames += 1;
         }

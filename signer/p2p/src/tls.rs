@@ -500,11 +500,12 @@ impl TlsSession {
         if self.io.close_requested || self.io.closed {
             return Err(TlsError::Closed);
         }
-        self.io.pending.extend_from_slice(plaintext);
-        if self.established {
-            self.pump()?;
+        if !self.established {
+            self.io.pending.extend_from_slice(plaintext);
+            return Ok(());
         }
-        Ok(())
+        // Established: encrypt straight from the caller's buffer.
+        self.pump_with(Some(plaintext))
     }
 
     /// Queues a close_notify (after any pending data).
@@ -553,9 +554,13 @@ impl TlsSession {
     }
 
     fn pump(&mut self) -> Result<(), TlsError> {
+        self.pump_with(None)
+    }
+
+    fn pump_with(&mut self, mut direct: Option<&[u8]>) -> Result<(), TlsError> {
         let r = match &mut self.side {
-            Side::Client(c) => pump(c.as_mut(), &mut self.io),
-            Side::Server(s) => pump(s.as_mut(), &mut self.io),
+            Side::Client(c) => pump(c.as_mut(), &mut self.io, &mut direct),
+            Side::Server(s) => pump(s.as_mut(), &mut self.io, &mut direct),
         };
         if let Err(e) = r {
             // rustls queued an alert for the peer (unless the peer sent one or the failure is
@@ -567,6 +572,10 @@ impl TlsSession {
                 Side::Server(s) => flush_alert(s.as_mut(), &mut self.io),
             }
             return Err(self.fail(e));
+        }
+        if direct.is_some_and(|d| !d.is_empty()) {
+            // rustls no longer accepts data (the session closed).
+            return Err(TlsError::Closed);
         }
         if !self.established {
             let common = match &self.side {
@@ -586,8 +595,8 @@ impl TlsSession {
                         // Application data queued before the handshake ended.
                         if !self.io.pending.is_empty() || self.io.close_requested {
                             let r = match &mut self.side {
-                                Side::Client(c) => pump(c.as_mut(), &mut self.io),
-                                Side::Server(s) => pump(s.as_mut(), &mut self.io),
+                                Side::Client(c) => pump(c.as_mut(), &mut self.io, &mut None),
+                                Side::Server(s) => pump(s.as_mut(), &mut self.io, &mut None),
                             };
                             r.map_err(|e| self.fail(e))?;
                         }
@@ -599,6 +608,12 @@ impl TlsSession {
         }
         Ok(())
     }
+}
+
+/// Bound on the TLS bytes for `n` plaintext bytes: records add at most 22 bytes each (header,
+/// content type, tag) per 16 KiB; generous.
+fn encrypted_cap(n: usize) -> usize {
+    n + (n / 4096 + 1) * 64 + 1024
 }
 
 /// Appends what `f` writes to `out`, growing the buffer to the size rustls asks for (up to `cap`).
@@ -643,7 +658,12 @@ fn encrypt_err(e: EncryptError) -> Option<usize> {
 }
 
 /// Runs the rustls state machine until it needs more input.
-fn pump<C: Unbuffered>(conn: &mut C, io: &mut Buffers) -> Result<(), TlsError> {
+/// `direct`, if any, is encrypted after the pending bytes once writing is allowed, and taken.
+fn pump<C: Unbuffered>(
+    conn: &mut C,
+    io: &mut Buffers,
+    direct: &mut Option<&[u8]>,
+) -> Result<(), TlsError> {
     loop {
         let UnbufferedStatus { discard, state } = conn.process(&mut io.incoming);
         let mut idle = false;
@@ -671,10 +691,13 @@ fn pump<C: Unbuffered>(conn: &mut C, io: &mut Buffers) -> Result<(), TlsError> {
             Ok(ConnectionState::WriteTraffic(mut wt)) => {
                 if !io.pending.is_empty() {
                     let data = core::mem::take(&mut io.pending);
-                    // Records add at most 22 bytes each (header, content type, tag) per 16 KiB.
-                    let cap = data.len() + (data.len() / 4096 + 1) * 64 + 1024;
-                    result = append_with(&mut io.outgoing, cap, |buf| {
+                    result = append_with(&mut io.outgoing, encrypted_cap(data.len()), |buf| {
                         wt.encrypt(&data, buf).map_err(encrypt_err)
+                    });
+                }
+                if let (Ok(()), Some(data)) = (&result, direct.take()) {
+                    result = append_with(&mut io.outgoing, encrypted_cap(data.len()), |buf| {
+                        wt.encrypt(data, buf).map_err(encrypt_err)
                     });
                 }
                 if result.is_ok() && io.close_requested && !io.close_sent {
