@@ -566,7 +566,14 @@ impl SignerContract {
     /// succeeds.
     pub fn call(&mut self, method: &str, args: &[u8], ctx: &CallContext<'_>) -> CallOutcome {
         let mut logs = Vec::new();
-        let saved = self.clone();
+        // near-sdk refuses deposits to non-payable methods before running them.
+        if method != "sign" && ctx.deposit > 0 {
+            return CallOutcome { logs, result: Err(format!("Method {method} doesn't accept deposit")) };
+        }
+        // Rollback copy of what a method may change before it can still fail.
+        // The request log is only appended to or updated after every check
+        // has passed, so it is not copied (it grows with every request).
+        let saved = (self.state.clone(), self.attestations.clone(), self.pending.clone());
         let result = match method {
             "sign" => self.sign(args, ctx, &mut logs),
             "respond" => self.respond(args, ctx, &mut logs),
@@ -575,23 +582,10 @@ impl SignerContract {
             "start_reshare_instance" => self.start_key_event(args, ctx, &mut logs, true),
             "vote_pk" => self.vote_pk(args, ctx, &mut logs),
             "vote_reshared" => self.vote_reshared(args, ctx, &mut logs),
-            _ => match self.view(method, args, ctx.predecessor_id) {
-                Ok(value) => Ok(Returned { value, ..Returned::default() }),
-                Err(e) => Err(e),
-            },
+            _ => self.view(method, args, ctx.predecessor_id).map(|value| Returned { value, ..Returned::default() }),
         };
-        let result = result.and_then(|mut r| {
-            // Deposits sent to non-payable methods panic in near-sdk.
-            if method != "sign" && ctx.deposit > 0 {
-                return Err(format!("Method {method} doesn't accept deposit"));
-            }
-            if method != "sign" {
-                r.refund = 0;
-            }
-            Ok(r)
-        });
         if result.is_err() {
-            *self = saved;
+            (self.state, self.attestations, self.pending) = saved;
         }
         CallOutcome { logs, result }
     }
@@ -718,11 +712,11 @@ impl SignerContract {
         if !verify_response(&big_r, &s, recovery_id, &payload, &expected) {
             return Err("RespondError: InvalidSignature".into());
         }
+        let response_bytes = serde_json::to_vec(resp).map_err(|e| e.to_string())?;
         let data_ids = self.pending.remove(&request).unwrap_or_default();
         if data_ids.is_empty() {
             return Err("InvalidParameters: RequestNotFound".into());
         }
-        let response_bytes = serde_json::to_vec(resp).map_err(|e| e.to_string())?;
         let mut resumed = Vec::new();
         for d in data_ids {
             if let Some(rec) = self.request_by_data_id.get(&d).and_then(|&i| self.requests.get_mut(i)) {

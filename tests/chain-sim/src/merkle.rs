@@ -71,13 +71,33 @@ pub fn merklize(leaves: &[Hash]) -> (Hash, Vec<Vec<PathItem>>) {
     (level.first().copied().unwrap_or(Hash::ZERO), paths)
 }
 
-/// Root and the path of leaf `index` only.
+/// Root and the path of leaf `index` only (same tree as [`merklize`],
+/// without building every leaf's path).
 pub fn merkle_path(leaves: &[Hash], index: usize) -> Option<(Hash, Vec<PathItem>)> {
-    let (root, mut paths) = merklize(leaves);
-    if index >= paths.len() {
+    if index >= leaves.len() {
         return None;
     }
-    Some((root, paths.swap_remove(index)))
+    let mut path = Vec::new();
+    let mut pos = index;
+    let mut level: Vec<Hash> = leaves.to_vec();
+    while level.len() > 1 {
+        let sibling = if pos % 2 == 1 {
+            level.get(pos - 1).map(|h| PathItem { hash: *h, direction: Direction::Left })
+        } else {
+            level.get(pos + 1).map(|h| PathItem { hash: *h, direction: Direction::Right })
+        };
+        path.extend(sibling);
+        pos /= 2;
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [a, b] => Hash::combine(a, b),
+                [a] => *a,
+                _ => Hash::ZERO,
+            })
+            .collect();
+    }
+    Some((level.first().copied().unwrap_or(Hash::ZERO), path))
 }
 
 /// Folds `leaf` up `path` (what a verifier does).
@@ -137,7 +157,9 @@ mod tests {
             let (root, paths) = merklize(&l);
             for (i, p) in paths.iter().enumerate() {
                 assert_eq!(fold(l[i], p), root, "n={n} i={i}");
+                assert_eq!(merkle_path(&l, i), Some((root, p.clone())));
             }
+            assert_eq!(merkle_path(&l, n), None);
         }
         assert_eq!(merklize(&[]).0, Hash::ZERO);
         let one = leaves(1);
