@@ -158,21 +158,20 @@ impl Pair {
     }
 }
 
-fn ours_manager_handshake() -> Duration {
-    let mut p = Pair::new();
-    let t = Instant::now();
-    p.connect();
-    t.elapsed()
-}
-
-fn ours_tls_handshake() -> Duration {
+/// Configurations are built once, as in a running node (the manager builds its client config
+/// per dial, which stays inside its figure).
+fn tls_configs() -> (Arc<rustls::ClientConfig>, Arc<rustls::ServerConfig>) {
     let (a, b) = (
         Arc::new(NodeKey::from_seed(&seed(0))),
         Arc::new(NodeKey::from_seed(&seed(1))),
     );
-    let ccfg = client_config(&a, b.public_key()).unwrap();
-    let scfg = server_config(&b, [a.public_key()]).unwrap();
-    let t = Instant::now();
+    (
+        client_config(&a, b.public_key()).unwrap(),
+        server_config(&b, [a.public_key()]).unwrap(),
+    )
+}
+
+fn ours_tls_handshake(ccfg: &Arc<rustls::ClientConfig>, scfg: &Arc<rustls::ServerConfig>) {
     let mut c = TlsSession::client(&ccfg).unwrap();
     let mut s = TlsSession::server(&scfg).unwrap();
     for _ in 0..8 {
@@ -189,7 +188,6 @@ fn ours_tls_handshake() -> Duration {
         }
     }
     assert!(c.is_established() && s.is_established());
-    t.elapsed()
 }
 
 /// The baseline: buffered rustls, same provider, server-authenticated with X.509.
@@ -265,54 +263,52 @@ where
     }
 }
 
-fn baseline_handshake(b: &Baseline) -> Duration {
-    let t = Instant::now();
+fn baseline_handshake(b: &Baseline) {
     let _ = b.connect();
-    t.elapsed()
 }
 
-fn ours_throughput(payload: &[u8], count: usize) -> Duration {
+fn ours_throughput(payload: &[u8], count: usize) -> (Duration, Duration) {
     let mut p = Pair::new();
     p.connect();
-    let t = Instant::now();
-    for _ in 0..count {
-        p.send(payload);
-    }
-    let d = t.elapsed();
+    let d = measure(|| {
+        for _ in 0..count {
+            p.send(payload);
+        }
+    });
     assert_eq!(p.delivered, count);
     assert_eq!(p.delivered_bytes, count * payload.len());
     d
 }
 
-fn baseline_throughput(b: &Baseline, payload: &[u8], count: usize) -> Duration {
+fn baseline_throughput(b: &Baseline, payload: &[u8], count: usize) -> (Duration, Duration) {
     let (mut c, mut s) = b.connect();
     c.set_buffer_limit(None);
     let mut sink = vec![0u8; payload.len().max(16 * 1024)];
     let mut got = 0usize;
-    let t = Instant::now();
     let mut wire = Vec::new();
-    for _ in 0..count {
-        c.writer().write_all(payload).unwrap();
-        wire.clear();
-        while c.wants_write() {
-            c.write_tls(&mut wire).unwrap();
-        }
-        // Feed the server and drain its plaintext as it goes (rustls bounds what it buffers).
-        let mut rd = &wire[..];
-        while !rd.is_empty() {
-            s.read_tls(&mut rd).unwrap();
-            s.process_new_packets().unwrap();
-            loop {
-                match s.reader().read(&mut sink) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) => panic!("{e}"),
+    let d = measure(|| {
+        for _ in 0..count {
+            c.writer().write_all(payload).unwrap();
+            wire.clear();
+            while c.wants_write() {
+                c.write_tls(&mut wire).unwrap();
+            }
+            // Feed the server and drain its plaintext as it goes (rustls bounds what it buffers).
+            let mut rd = &wire[..];
+            while !rd.is_empty() {
+                s.read_tls(&mut rd).unwrap();
+                s.process_new_packets().unwrap();
+                loop {
+                    match s.reader().read(&mut sink) {
+                        Ok(0) => break,
+                        Ok(n) => got += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => panic!("{e}"),
+                    }
                 }
             }
         }
-    }
-    let d = t.elapsed();
+    });
     assert_eq!(got, count * payload.len());
     d
 }
@@ -322,8 +318,71 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// CPU time of this thread (user + system, from /proc, 10 ms resolution on Linux); the machine
+/// is shared, so CPU time is steadier than wall time. `None` where /proc is unavailable.
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Runs `f` and returns (wall, cpu) time; cpu falls back to wall.
+fn measure(f: impl FnOnce()) -> (Duration, Duration) {
+    let c0 = thread_cpu();
+    let t = Instant::now();
+    f();
+    let wall = t.elapsed();
+    let cpu = match (c0, thread_cpu()) {
+        (Some(a), Some(b)) => b.saturating_sub(a),
+        _ => wall,
+    };
+    (wall, cpu)
+}
+
 fn main() {
+    // glibc returns the top of the heap to the kernel whenever more than 128 KiB there is free,
+    // so a loop that frees and reallocates ~64 KiB buffers (ours hands each TLS output buffer to
+    // the caller) pays page faults on every message: a host allocator artefact the image's
+    // allocator does not have. Both sides therefore run with trimming off, by re-running this
+    // binary with glibc's tunables set; P2P_BENCH_GLIBC_DEFAULTS=1 keeps the defaults.
+    if std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_none()
+        && std::env::var_os("P2P_BENCH_GLIBC_DEFAULTS").is_none()
+    {
+        let status = std::process::Command::new(std::env::current_exe().expect("own path"))
+            .args(std::env::args_os().skip(1))
+            .env("MALLOC_TRIM_THRESHOLD_", "268435456")
+            .env("MALLOC_MMAP_THRESHOLD_", "268435456")
+            .status()
+            .expect("re-run with glibc tunables");
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    println!(
+        "allocator: glibc {}",
+        if std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_some() {
+            "with heap trimming off (see source)"
+        } else {
+            "defaults"
+        }
+    );
     let quick = std::env::var_os("P2P_BENCH_QUICK").is_some();
+    // For profiling one side: P2P_BENCH_ONLY=ours|baseline runs the throughput of that side only
+    // (P2P_BENCH_SIZE bytes per message, default 64 KiB).
+    if let Ok(only) = std::env::var("P2P_BENCH_ONLY") {
+        let baseline = Baseline::new();
+        let size: usize = std::env::var("P2P_BENCH_SIZE").ok().and_then(|v| v.parse().ok()).unwrap_or(64 * 1024);
+        let count = (32 << 20) / size;
+        let payload = vec![0x5au8; size];
+        for _ in 0..5 {
+            let (w, _) = if only == "ours" {
+                ours_throughput(&payload, count)
+            } else {
+                baseline_throughput(&baseline, &payload, count)
+            };
+            println!("{only}: {:.1} MiB/s", mib_s(count * size, w));
+        }
+        return;
+    }
     let baseline = Baseline::new();
     // Which suite both sides negotiate (same provider order for ours and the baseline).
     {
@@ -334,36 +393,55 @@ fn main() {
         );
     }
 
-    let hs_iters = if quick { 10 } else { 60 };
+    let (ccfg, scfg) = tls_configs();
+    let samples = if quick { 5 } else { 15 };
+    let batch = 20u32;
     let (mut mgr, mut tls, mut base) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..hs_iters {
-        mgr.push(ours_manager_handshake());
-        tls.push(ours_tls_handshake());
-        base.push(baseline_handshake(&baseline));
+    for _ in 0..samples {
+        let mut pairs: Vec<Pair> = (0..batch).map(|_| Pair::new()).collect();
+        mgr.push(measure(|| pairs.iter_mut().for_each(Pair::connect)));
+        tls.push(measure(|| {
+            (0..batch).for_each(|_| ours_tls_handshake(&ccfg, &scfg))
+        }));
+        base.push(measure(|| {
+            (0..batch).for_each(|_| baseline_handshake(&baseline))
+        }));
     }
-    let (mgr, tls, base) = (median(mgr), median(tls), median(base));
-    println!("\nhandshake (median of {hs_iters}, in-memory, both sides' CPU on one thread)");
+    // Handshakes are short: wall time (the /proc CPU clock ticks at 10 ms), median and minimum.
+    println!("\nhandshake, per handshake, wall time over {samples} batches of {batch} (in memory, both sides on one thread)");
     println!(
-        "  manager pair, mutual RPK TLS 1.3 + hello : {:>9.3} ms   ratio vs baseline {:.2}",
-        ms(mgr),
-        ratio(mgr, base)
+        "  {:<46} {:>10} {:>10} {:>14}",
+        "", "median ms", "min ms", "ratio med/min"
     );
+    let wall = |v: &[(Duration, Duration)]| {
+        let w: Vec<Duration> = v.iter().map(|x| x.0 / batch).collect();
+        (median(w.clone()), w.into_iter().min().unwrap())
+    };
+    let (bm, bn) = wall(&base);
+    for (label, v) in [
+        ("manager pair: mutual RPK TLS 1.3 + hello", &mgr),
+        ("TlsSession pair: mutual RPK TLS 1.3", &tls),
+    ] {
+        let (m, n) = wall(v);
+        println!(
+            "  {:<46} {:>10.3} {:>10.3} {:>8.2} / {:.2}",
+            label,
+            ms(m),
+            ms(n),
+            ratio(m, bm),
+            ratio(n, bn)
+        );
+    }
     println!(
-        "  TlsSession pair, mutual RPK TLS 1.3      : {:>9.3} ms   ratio vs baseline {:.2}",
-        ms(tls),
-        ratio(tls, base)
-    );
-    println!(
-        "  baseline: rustls buffered, X.509 server  : {:>9.3} ms",
-        ms(base)
+        "  {:<46} {:>10.3} {:>10.3}",
+        "baseline: buffered rustls, X.509 server auth",
+        ms(bm),
+        ms(bn)
     );
 
     let total: usize = if quick { 8 << 20 } else { 64 << 20 };
     let iters = if quick { 3 } else { 5 };
-    println!(
-        "\nthroughput, one direction, {} MiB per run (median of {iters})",
-        total >> 20
-    );
+    println!("\nthroughput, one direction, {} MiB per run (median of {iters}); MiB/s from CPU time (wall in brackets)", total >> 20);
     for size in [1024usize, 64 * 1024] {
         let payload = vec![0x5au8; size];
         let count = total / size;
@@ -372,17 +450,27 @@ fn main() {
             ours.push(ours_throughput(&payload, count));
             base.push(baseline_throughput(&baseline, &payload, count));
         }
-        let (o, b) = (median(ours), median(base));
+        let (ow, oc) = split_median(&ours, 1);
+        let (bw, bc) = split_median(&base, 1);
         println!(
-            "  {:>5} B messages: ours {:>8.1} MiB/s {:>9.0} msg/s | baseline {:>8.1} MiB/s {:>9.0} msg/s | time ratio ours/baseline {:.2}",
+            "  {:>5} B messages: ours {:>7.1} [{:>6.1}] MiB/s, {:>7.0} msg/s | baseline {:>7.1} [{:>6.1}] MiB/s | CPU-time ratio ours/baseline {:.2} (wall {:.2})",
             size,
-            mib_s(total, o),
-            count as f64 / o.as_secs_f64(),
-            mib_s(total, b),
-            count as f64 / b.as_secs_f64(),
-            ratio(o, b)
+            mib_s(total, oc),
+            mib_s(total, ow),
+            count as f64 / oc.as_secs_f64(),
+            mib_s(total, bc),
+            mib_s(total, bw),
+            ratio(oc, bc),
+            ratio(ow, bw)
         );
     }
+}
+
+/// Medians of wall and CPU time, divided by `per`.
+fn split_median(v: &[(Duration, Duration)], per: u32) -> (Duration, Duration) {
+    let w = median(v.iter().map(|x| x.0).collect()) / per;
+    let c = median(v.iter().map(|x| x.1).collect()) / per;
+    (w, c)
 }
 
 fn ms(d: Duration) -> f64 {

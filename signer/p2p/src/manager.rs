@@ -762,7 +762,9 @@ impl<R: RngCore> Manager<R> {
         for c in self.conns_of(id) {
             self.close_conn(now, c, CloseReason::PeerRemoved, true);
         }
-        self.peers.remove(&id);
+        if let Some(p) = self.peers.remove(&id) {
+            self.metrics.dropped_peer_removed += (p.queue.len() + p.inflight.len()) as u64;
+        }
         let mut kept = VecDeque::new();
         for e in core::mem::take(&mut self.sessions.early) {
             if e.from != id {
@@ -980,27 +982,22 @@ impl<R: RngCore> Manager<R> {
             let Some(c) = self.conns.get_mut(&id) else {
                 return;
             };
-            if let Err(e) = c.decoder.push(&plaintext) {
+            let mut frames = Vec::new();
+            let decoded = c.decoder.decode(&plaintext, &mut frames);
+            drop(plaintext);
+            // Frames before a bad prefix are handled; then the connection is closed.
+            for frame in frames {
+                if !self.conns.contains_key(&id) {
+                    return;
+                }
+                if let Err(reason) = self.on_frame(now, id, frame) {
+                    self.close_conn(now, id, reason, true);
+                    return;
+                }
+            }
+            if let Err(e) = decoded {
                 self.frame_error(now, id, e);
                 return;
-            }
-            loop {
-                let Some(c) = self.conns.get_mut(&id) else {
-                    return;
-                };
-                match c.decoder.next_frame() {
-                    Ok(Some(frame)) => {
-                        if let Err(reason) = self.on_frame(now, id, frame) {
-                            self.close_conn(now, id, reason, true);
-                            return;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        self.frame_error(now, id, e);
-                        return;
-                    }
-                }
             }
         }
         if peer_closed {

@@ -59,6 +59,8 @@ pub struct Metrics {
     pub send_queue_full: u64,
     /// Transmitted, unacknowledged messages discarded because the peer restarted.
     pub dropped_on_peer_restart: u64,
+    /// Held messages discarded because their peer left the set (or its key changed).
+    pub dropped_peer_removed: u64,
 }
 
 /// Figures for one peer.
@@ -82,7 +84,7 @@ pub struct PeerMetrics {
 const PREFIX: &str = "tdsigner_p2p_";
 
 impl Metrics {
-    fn counters(&self) -> [(&'static str, &'static str, u64); 22] {
+    fn counters(&self) -> [(&'static str, &'static str, u64); 23] {
         [
             ("dials_total", "Outbound connection attempts", self.dials),
             (
@@ -186,6 +188,11 @@ impl Metrics {
                 self.send_queue_full,
             ),
             (
+                "dropped_peer_removed_total",
+                "Held messages dropped because the peer left the set",
+                self.dropped_peer_removed,
+            ),
+            (
                 "dropped_on_peer_restart_total",
                 "Unacknowledged messages dropped on peer restart",
                 self.dropped_on_peer_restart,
@@ -281,6 +288,6 @@ mod tests {
         assert!(out.contains("tdsigner_p2p_frames_replayed_total 3\n"));
         assert!(out.contains("tdsigner_p2p_peer_connected{peer=\"2\"} 1\n"));
         assert!(out.contains("tdsigner_p2p_peer_held_bytes{peer=\"2\"} 10\n"));
-        assert_eq!(out.matches("# TYPE").count(), 22 + 7);
+        assert_eq!(out.matches("# TYPE").count(), 23 + 7);
     }
 }

@@ -482,6 +482,8 @@ impl TlsSession {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
+        // Plaintext is never longer than the ciphertext: size it once instead of growing it.
+        self.io.plaintext.reserve(bytes.len());
         for chunk in bytes.chunks(INPUT_CHUNK) {
             if self.io.incoming.len() + chunk.len() > MAX_INCOMING {
                 return Err(self.fail(TlsError::Oversize));
@@ -619,11 +621,12 @@ fn encrypted_cap(n: usize) -> usize {
 /// Appends what `f` writes to `out`, growing the buffer to the size rustls asks for (up to `cap`).
 fn append_with(
     out: &mut Vec<u8>,
+    initial: usize,
     cap: usize,
     mut f: impl FnMut(&mut [u8]) -> Result<usize, Option<usize>>,
 ) -> Result<(), TlsError> {
     let used = out.len();
-    let mut want = 4096usize;
+    let mut want = initial.min(cap);
     loop {
         out.resize(used + want, 0);
         let r = f(out.get_mut(used..).unwrap_or(&mut []));
@@ -682,7 +685,7 @@ fn pump<C: Unbuffered>(
                 }
             }
             Ok(ConnectionState::EncodeTlsData(mut enc)) => {
-                result = append_with(&mut io.outgoing, 64 * 1024, |buf| {
+                result = append_with(&mut io.outgoing, 4096, 64 * 1024, |buf| {
                     enc.encode(buf).map_err(encode_err)
                 });
             }
@@ -691,18 +694,24 @@ fn pump<C: Unbuffered>(
             Ok(ConnectionState::WriteTraffic(mut wt)) => {
                 if !io.pending.is_empty() {
                     let data = core::mem::take(&mut io.pending);
-                    result = append_with(&mut io.outgoing, encrypted_cap(data.len()), |buf| {
-                        wt.encrypt(&data, buf).map_err(encrypt_err)
-                    });
+                    result = append_with(
+                        &mut io.outgoing,
+                        encrypted_cap(data.len()),
+                        encrypted_cap(data.len()),
+                        |buf| wt.encrypt(&data, buf).map_err(encrypt_err),
+                    );
                 }
                 if let (Ok(()), Some(data)) = (&result, direct.take()) {
-                    result = append_with(&mut io.outgoing, encrypted_cap(data.len()), |buf| {
-                        wt.encrypt(data, buf).map_err(encrypt_err)
-                    });
+                    result = append_with(
+                        &mut io.outgoing,
+                        encrypted_cap(data.len()),
+                        encrypted_cap(data.len()),
+                        |buf| wt.encrypt(data, buf).map_err(encrypt_err),
+                    );
                 }
                 if result.is_ok() && io.close_requested && !io.close_sent {
                     io.close_sent = true;
-                    result = append_with(&mut io.outgoing, 1024, |buf| {
+                    result = append_with(&mut io.outgoing, 1024, 1024, |buf| {
                         wt.queue_close_notify(buf).map_err(encrypt_err)
                     });
                 }
@@ -736,7 +745,7 @@ fn flush_alert<C: Unbuffered>(conn: &mut C, io: &mut Buffers) {
     // rustls tracks its position in the input buffer across calls: it must see the same buffer.
     let UnbufferedStatus { discard, state } = conn.process(&mut io.incoming);
     if let Ok(ConnectionState::EncodeTlsData(mut enc)) = state {
-        let _ = append_with(&mut io.outgoing, 64 * 1024, |buf| {
+        let _ = append_with(&mut io.outgoing, 4096, 64 * 1024, |buf| {
             enc.encode(buf).map_err(encode_err)
         });
     }

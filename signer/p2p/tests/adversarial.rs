@@ -431,11 +431,21 @@ fn removing_a_peer_from_the_set_disconnects_it_and_refuses_it() {
     raw.hello(3);
     raw.exchange(&mut m, 1);
     assert!(m.is_connected(ParticipantId(3)));
+    // Sent but never acknowledged by the raw peer.
+    m.send(
+        1,
+        ParticipantId(3),
+        Channel::COORDINATION,
+        [0; 32],
+        b"x".to_vec(),
+    )
+    .unwrap();
     let smaller =
         tdsigner_p2p::ParticipantSet::new((0..3).map(common::participant).collect()).unwrap();
     let acts = m.update_participants(2, smaller).unwrap();
     assert_eq!(closes(&acts), vec![CloseReason::PeerRemoved]);
     assert!(acts.contains(&Action::PeerDown(ParticipantId(3))));
+    assert_eq!(m.metrics().dropped_peer_removed, 1);
     // It cannot come back: its key is no longer accepted.
     m.handle_event(3, Event::Accepted { conn: CONN });
     let mut raw = Raw::new(seed_of(3), 0);

@@ -69,6 +69,50 @@ proptest! {
         prop_assert_eq!(d.buffered(), 0);
     }
 
+    /// `decode` (direct parsing) returns exactly what `push` + `next_frame` return, errors included.
+    #[test]
+    fn decode_matches_push_and_next_frame(
+        frames in prop::collection::vec(arb_frame(100), 0..6),
+        junk in prop::collection::vec(any::<u8>(), 0..8),
+        cuts in prop::collection::vec(any::<usize>(), 0..10),
+        max in 0usize..120,
+    ) {
+        let mut bytes = Vec::new();
+        for f in &frames {
+            encode_frame(&mut bytes, f.channel, &f.session, f.seq, &f.payload).unwrap();
+        }
+        bytes.extend_from_slice(&junk);
+        let pieces = split(&bytes, &cuts);
+        let mut a = FrameDecoder::new(max);
+        let mut b = FrameDecoder::new(max);
+        let mut got_a = Vec::new();
+        let mut err_a = None;
+        for p in &pieces {
+            if let Err(e) = a.decode(p, &mut got_a) { err_a = Some(e); break; }
+        }
+        let mut got_b = Vec::new();
+        let mut err_b = None;
+        'outer: for p in &pieces {
+            if let Err(e) = b.push(p) { err_b = Some(e); break; }
+            loop {
+                match b.next_frame() {
+                    Ok(Some(f)) => got_b.push(f),
+                    Ok(None) => break,
+                    Err(e) => { err_b = Some(e); break 'outer; }
+                }
+            }
+        }
+        prop_assert_eq!(&err_a, &err_b);
+        // On error, push may have discarded complete frames that decode already returned.
+        if err_a.is_none() {
+            prop_assert_eq!(&got_a, &got_b);
+            prop_assert_eq!(a.buffered(), b.buffered());
+        } else {
+            prop_assert!(got_b.len() <= got_a.len());
+            prop_assert_eq!(&got_a[..got_b.len()], &got_b[..]);
+        }
+    }
+
     /// A frame over the limit is refused, at whatever point its prefix becomes visible, and
     /// frames before it are still returned if they were complete before it arrived.
     #[test]
@@ -116,9 +160,9 @@ proptest! {
         let mut failed = false;
         for p in &pieces {
             total += p.len();
-            match d.push(p) {
-                Err(_) => { failed = true; break; }
-                Ok(()) => {}
+            if d.push(p).is_err() {
+                failed = true;
+                break;
             }
             loop {
                 match d.next_frame() {

@@ -46,6 +46,7 @@ fn mesh_run(n: u32, seed: u64, per_pair: u32) {
     }
     sim.reset_ppm = 40_000;
     sim.refuse_ppm = 200_000;
+    sim.half_open_ppm = 10_000;
     let channels = [Channel::SIGN, Channel::COORDINATION];
     // next index per (from, to, channel)
     let mut next: BTreeMap<(usize, usize, u8), u32> = BTreeMap::new();
@@ -90,6 +91,7 @@ fn mesh_run(n: u32, seed: u64, per_pair: u32) {
     sim.run_until(300, 30, all_in);
     sim.reset_ppm = 0;
     sim.refuse_ppm = 0;
+    sim.half_open_ppm = 0;
     let drained = sim.run_until(100_000, 30, all_in);
     let got: Vec<usize> = sim.nodes.iter().map(|nd| nd.delivered.len()).collect();
     assert!(
@@ -121,6 +123,7 @@ fn mesh_run(n: u32, seed: u64, per_pair: u32) {
     }
     let mut resets = 0u64;
     let mut retransmitted = 0u64;
+    let mut superseded_or_idle = 0u64;
     for node in &sim.nodes {
         let m = node.mgr.as_ref().unwrap().metrics();
         assert_eq!(m.frames_replayed, 0, "honest peers never replay");
@@ -129,11 +132,22 @@ fn mesh_run(n: u32, seed: u64, per_pair: u32) {
         assert_eq!(m.auth_rejected_key + m.auth_rejected_claim, 0);
         resets += m.connections_closed;
         retransmitted += m.frames_retransmitted;
+        superseded_or_idle += m.idle_timeouts;
+        superseded_or_idle += node
+            .closes
+            .iter()
+            .filter(|r| matches!(r, tdsigner_p2p::CloseReason::Superseded))
+            .count() as u64;
     }
     assert!(resets > 0, "the run injected connection failures");
+    assert!(
+        superseded_or_idle > 0,
+        "half-open connections were detected and replaced"
+    );
     eprintln!(
-        "n={n} seed={seed}: {steps} steps, {} connections closed, {retransmitted} frames retransmitted, {} bytes moved",
-        resets, sim.bytes_moved
+        "n={n} seed={seed}: {steps} steps, {resets} connections closed ({superseded_or_idle} half-open ones \
+         superseded or timed out), {retransmitted} frames retransmitted, {} bytes moved",
+        sim.bytes_moved
     );
 }
 
@@ -385,4 +399,40 @@ fn sessions_route_early_late_and_foreign_messages() {
         "{text}"
     );
     assert!(text.contains("tdsigner_p2p_peer_frames_misrouted_total{peer=\"2\"} 2\n"));
+}
+
+#[test]
+fn moved_peer_is_redialed_at_its_new_address() {
+    let mut sim = Sim::new(3, 13, test_config());
+    assert!(sim.run_until(5_000, 30, |s| s.all_connected()));
+    // Participant 2 re-registers at a new endpoint; everyone applies the new set.
+    let new_addr = tdsigner_p2p::PeerAddr::parse_host_port("10.9.9.9:4000").unwrap();
+    let mut members: Vec<tdsigner_p2p::Participant> = sim.set.iter().cloned().collect();
+    members[2].addr = new_addr.clone();
+    let new_set = tdsigner_p2p::ParticipantSet::new(members).unwrap();
+    sim.addr_owner.insert(new_addr.clone(), 2);
+    let old_addr = common::participant(2).addr;
+    sim.addr_owner.remove(&old_addr);
+    sim.set = new_set.clone();
+    for i in 0..3 {
+        let now = sim.now;
+        let acts = sim
+            .mgr(i)
+            .update_participants(now, new_set.clone())
+            .unwrap();
+        sim.apply(i, acts);
+    }
+    assert!(sim.nodes[0]
+        .closes
+        .contains(&tdsigner_p2p::CloseReason::PeerRemoved));
+    assert!(
+        sim.run_until(5_000, 30, |s| s.all_connected()),
+        "reconnected at the new address"
+    );
+    sim.send(0, 2, Channel::COORDINATION, SESSION, b"after move".to_vec())
+        .unwrap();
+    assert!(sim.run_until(5_000, 30, |s| s.nodes[2]
+        .delivered
+        .iter()
+        .any(|m| m.payload == b"after move")));
 }

@@ -1,6 +1,7 @@
-//! The streaming frame decoder on hostile bytes, cut into pieces chosen by the input. It must
-//! never panic, never return a payload over the limit, and stay failed once failed. Frames it
-//! returns re-encode to exactly the bytes consumed.
+//! The streaming frame decoder on hostile bytes, cut into pieces chosen by the input, through
+//! `push` + `next_frame` and through `decode` side by side. It must never panic, never return a
+//! payload over the limit, and stay failed once failed; frames re-encode to exactly the bytes
+//! consumed, and both paths agree.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use tdsigner_p2p::frame::{encode_frame, FrameDecoder, FrameError};
@@ -45,5 +46,30 @@ fuzz_target!(|data: &[u8]| {
     if failed {
         assert_eq!(d.next_frame(), Err(FrameError::Poisoned));
         assert_eq!(d.push(&[1]), Err(FrameError::Poisoned));
+    }
+    // The direct path, same pieces.
+    let Some((_, mut rest)) = data.split_first() else { return };
+    let mut d2 = FrameDecoder::new(max);
+    let mut frames = Vec::new();
+    let mut consumed2 = Vec::new();
+    let mut failed2 = false;
+    while let Some((&n, tail)) = rest.split_first() {
+        let n = (n as usize).min(tail.len());
+        let (piece, tail) = tail.split_at(n);
+        rest = tail;
+        if d2.decode(piece, &mut frames).is_err() {
+            failed2 = true;
+            break;
+        }
+    }
+    for f in &frames {
+        assert!(f.payload.len() <= max);
+        encode_frame(&mut consumed2, f.channel, &f.session, f.seq, &f.payload).unwrap();
+    }
+    assert_eq!(failed, failed2);
+    if !failed {
+        assert_eq!(consumed, consumed2);
+    } else {
+        assert!(consumed.len() <= consumed2.len() && consumed2.starts_with(&consumed));
     }
 });

@@ -89,6 +89,9 @@ pub struct Sim {
     pub reset_ppm: u32,
     /// Probability (per million) that a dial is refused.
     pub refuse_ppm: u32,
+    /// Probability (per million, per step) that a random live link dies with only one end told
+    /// (the other end keeps a half-open connection until it notices by itself).
+    pub half_open_ppm: u32,
     /// Which node answers at a participant's address (default: itself).
     pub addr_owner: BTreeMap<PeerAddr, usize>,
     pub bytes_moved: u64,
@@ -128,6 +131,7 @@ impl Sim {
             next_conn: 1,
             reset_ppm: 0,
             refuse_ppm: 0,
+            half_open_ppm: 0,
             addr_owner,
             bytes_moved: 0,
         }
@@ -281,6 +285,21 @@ impl Sim {
             if !live.is_empty() {
                 let l = live[(self.rng.next_u32() as usize) % live.len()];
                 self.reset_link(l);
+            }
+        }
+        if self.half_open_ppm > 0 && (self.rng.next_u32() % 1_000_000) < self.half_open_ppm {
+            let live = self.live_links();
+            if !live.is_empty() {
+                let l = live[(self.rng.next_u32() as usize) % live.len()];
+                let told = (self.rng.next_u32() % 2) as usize;
+                if let Some(link) = self.links[l].take() {
+                    let (node, conn) = link.ends[told];
+                    if self.conn_index.remove(&(node, conn)).is_some() {
+                        self.event(node, Event::Closed { conn });
+                    }
+                    // The other end's connection id stays mapped to the dead link: what it sends
+                    // is lost and nothing arrives.
+                }
             }
         }
         // Pipes with something to do.
