@@ -172,8 +172,8 @@ fn tls_configs() -> (Arc<rustls::ClientConfig>, Arc<rustls::ServerConfig>) {
 }
 
 fn ours_tls_handshake(ccfg: &Arc<rustls::ClientConfig>, scfg: &Arc<rustls::ServerConfig>) {
-    let mut c = TlsSession::client(&ccfg).unwrap();
-    let mut s = TlsSession::server(&scfg).unwrap();
+    let mut c = TlsSession::client(ccfg).unwrap();
+    let mut s = TlsSession::server(scfg).unwrap();
     for _ in 0..8 {
         let x = c.take_outgoing();
         if !x.is_empty() {
@@ -203,14 +203,8 @@ impl Baseline {
             .unwrap()
             .self_signed(&kp)
             .unwrap();
-        let provider = Arc::new(rustls::crypto::CryptoProvider {
-            cipher_suites: rustls_rustcrypto::provider()
-                .cipher_suites
-                .into_iter()
-                .filter(|s| matches!(s, rustls::SupportedCipherSuite::Tls13(_)))
-                .collect(),
-            ..rustls_rustcrypto::provider()
-        });
+        // The same provider and suite order as ours.
+        let provider = tdsigner_p2p::tls::provider();
         let key = rustls::pki_types::PrivateKeyDer::Pkcs8(kp.serialize_der().into());
         let server_cfg = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])
@@ -370,7 +364,10 @@ fn main() {
     // (P2P_BENCH_SIZE bytes per message, default 64 KiB).
     if let Ok(only) = std::env::var("P2P_BENCH_ONLY") {
         let baseline = Baseline::new();
-        let size: usize = std::env::var("P2P_BENCH_SIZE").ok().and_then(|v| v.parse().ok()).unwrap_or(64 * 1024);
+        let size: usize = std::env::var("P2P_BENCH_SIZE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(64 * 1024);
         let count = (32 << 20) / size;
         let payload = vec![0x5au8; size];
         for _ in 0..5 {
@@ -388,7 +385,7 @@ fn main() {
     {
         let (c, _) = baseline.connect();
         println!(
-            "negotiated suite (baseline and ours share the provider order): {:?}",
+            "negotiated suite (same provider and suite order for ours and the baseline): {:?}",
             c.negotiated_cipher_suite().map(|s| s.suite())
         );
     }
