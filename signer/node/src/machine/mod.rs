@@ -1,0 +1,142 @@
+//! The node state machine: follows the signer contract through the light client, runs the
+//! threshold protocols with the other participants over P2P, keeps its key share and its
+//! triple/presignature pools in the sealed store, answers proven sign requests, and submits
+//! its attestation. It does no I/O: everything outside goes through the [`Env`] trait, which
+//! the image's kernel implements (smoltcp, virtio, TDX) and [`host`] implements on std
+//! (TCP RPC, the real P2P manager over loopback TCP) so tests run several nodes in one process.
+//!
+//! # The environment boundary
+//!
+//! ```text
+//! trait Env {
+//!     fn now_ms(&self) -> u64;                                   // monotonic
+//!     fn fill_random(&mut self, out: &mut [u8]);                 // platform CSPRNG
+//!     fn rpc_endpoints(&self) -> usize;
+//!     fn rpc(&mut self, endpoint: usize, body: &[u8]) -> Result<Vec<u8>, CallError>;  // blocking POST
+//!     fn p2p_send(&mut self, to, channel, session, payload) -> Result<(), P2pSendError>; // non-blocking
+//!     fn p2p_recv(&mut self) -> Option<P2pEvent>;                // Message / PeerUp / PeerDown
+//!     fn set_participants(&mut self, Option<(ParticipantId, &ParticipantSet)>);
+//!     fn attestation(&mut self, report_data: [u8; 64]) -> Result<Attestation, AttestationError>;
+//! }
+//! ```
+//!
+//! See [`env`] for the contract of each method.
+//!
+//! # What a driver does (kernel or host)
+//!
+//! 1. Boot: `bootstrap::bootstrap(..)` → `Booted { store, identity, .. }`.
+//! 2. Build the P2P connection manager's key from `identity.tls_key()` (the driver owns the
+//!    `tdsigner_p2p::Manager`; it is created on the first `set_participants(Some(..))` and
+//!    updated with `Manager::update_participants` afterwards; `None` drops every peer).
+//!    Configure it with every channel session-less (`Config::sessionless_channels = !0`): the
+//!    node holds early messages itself.
+//! 3. `let mut node = Node::new(config, booted.store, &booted.identity, trusted_light_client, &mut env)?`
+//!    (`trusted_light_client`: a `LightClientState` from the measured configuration; a newer
+//!    state persisted in the store wins).
+//! 4. Loop forever:
+//!    - `let w = node.poll(&mut env);`
+//!    - until `w.at_ms` (or sooner when a P2P event arrives): pump the network — feed TCP
+//!      events and `Tick`s to the P2P manager, carry out its `Action`s, queue `Deliver`ed
+//!      messages and `PeerUp`/`PeerDown` for `p2p_recv`, transmit what `p2p_send` queued;
+//!      serve HTTP (`/metrics` from [`Metrics::render_prometheus`] plus the P2P manager's own
+//!      counters, `/public_data` embedding [`Status::to_json`]).
+//!    - While a blocking `rpc` call is in progress the driver must keep pumping P2P sockets
+//!      (single-threaded kernel) so peers are not starved.
+//!
+//! # Trust
+//!
+//! - **Sign requests are proven**: the node acts only on requests obtained from a receipt
+//!   outcome proven against its light-client head, with the entropy from re-hashed headers
+//!   (`tdsigner-near`, see `signer/near/TRUST.md`). Candidates from unverified `block`/`chunk`
+//!   answers only cost a proof request.
+//! - **Contract views are not proven** (see [`contract`]): they drive which protocol runs with
+//!   whom. They are cross-checked across endpoints (`view_quorum`), and what a liar can still
+//!   achieve is written down there (liveness; and, NOT closed, steering a resharing).
+//! - **P2P peers** are authenticated by the TLS keys registered on chain (the driver's
+//!   manager); every message they send is hostile input to the threshold engine, which names
+//!   the culprit of an abort where the protocol allows; blamed participants are not chosen for
+//!   new runs for `blame_cooldown_ms`.
+//! - **Transactions** (`respond`, votes, attestation) are signed locally with the account key
+//!   and offered to every endpoint; nonce = `max(head_height·1e6, previous+1)`.
+//!
+//! # Sealed-store records
+//!
+//! | kind | id | value |
+//! | --- | --- | --- |
+//! | 0x10 | `light-client` | version, scan cursor, `LightClientState::to_bytes` |
+//! | 0x11 | `active`, `pending/<origin>/<epoch><attempt>` | [`sharing::StoredKey`] (key share + origin) |
+//! | 0x12 | triple id | version, owner, `TripleShare::to_bytes` |
+//! | 0x13 | presignature id | version, owner, `PresignatureShare::to_bytes` |
+//!
+//! Triples and presignatures in the store at boot are deleted unused (a rolled-back disk would
+//! otherwise bring consumed ones back; see tdsigner-store's design notes). A new key share is
+//! durable before the vote that makes it count; it replaces the active share only once the
+//! contract (keygen, reshare) or all participants (refresh) confirm it.
+//!
+//! # Not done
+//!
+//! - Contract state proofs (views are cross-checked only; see [`contract`]).
+//! - Anchoring the store generation on chain (rollback of the key share itself is detected
+//!   only by an external anchor; nothing publishes one yet).
+//! - EdDSA / several domains: the node serves one secp256k1 domain (the contract's domain 0).
+//! - Attestation renewal uses the contract's reported expiry when it reports one, otherwise
+//!   `attestation_resubmit_s`; quote collateral is whatever the platform hands over.
+
+pub mod codec;
+pub mod config;
+pub mod contract;
+pub mod coord;
+pub mod discovery;
+pub mod env;
+pub mod metrics;
+pub mod protocols;
+pub mod rpc;
+pub mod sharing;
+
+mod chain;
+mod keys;
+mod node;
+mod pools;
+mod signing;
+
+#[cfg(feature = "std")]
+pub mod host;
+
+pub use config::MachineConfig;
+pub use env::{Attestation, AttestationError, Env, P2pEvent, P2pSendError};
+pub use metrics::{Metrics, Status};
+pub use node::{Node, NodeError, Wakeup, KEY_RECORD, LIGHT_CLIENT_RECORD, PRESIGNATURE_RECORD, TRIPLE_RECORD};
+
+/// Entry points for fuzz targets: each parses hostile bytes and must never panic.
+pub mod fuzz {
+    /// A coordination message from a peer.
+    pub fn coordination(bytes: &[u8]) {
+        if let Ok(m) = super::coord::Coord::decode(bytes) {
+            // Re-encoding a decoded message gives the same bytes (strict decoder).
+            debug_assert_eq!(m.encode(), bytes);
+        }
+    }
+
+    /// A public sharing offered by a resharing dealer.
+    pub fn public_sharing(bytes: &[u8]) {
+        let _ = super::sharing::decode_public_sharing(bytes);
+    }
+
+    /// The contract's `state` view.
+    pub fn contract_state(bytes: &[u8]) {
+        let _ = super::contract::parse_state(bytes, 0);
+    }
+
+    /// Unverified `block` and `chunk` answers for discovery.
+    pub fn discovery(bytes: &[u8]) {
+        if let Ok(v) = tdsigner_near::view::parse_json(bytes, 1 << 20) {
+            let _ = super::discovery::block_summary(&v);
+            let _ = super::discovery::sign_candidates(&v, "v1.signer");
+        }
+    }
+
+    /// A stored key record (sealed, but still parsed strictly).
+    pub fn key_record(bytes: &[u8]) {
+        let _ = super::sharing::StoredKey::decode(bytes);
+    }
+}
