@@ -132,7 +132,7 @@ fn mesh_run(n: u32, seed: u64, per_pair: u32) {
         assert_eq!(m.auth_rejected_key + m.auth_rejected_claim, 0);
         resets += m.connections_closed;
         retransmitted += m.frames_retransmitted;
-        superseded_or_idle += m.idle_timeouts;
+        superseded_or_idle += m.idle_timeouts + m.handshake_timeouts;
         superseded_or_idle += node
             .closes
             .iter()
@@ -140,10 +140,12 @@ fn mesh_run(n: u32, seed: u64, per_pair: u32) {
             .count() as u64;
     }
     assert!(resets > 0, "the run injected connection failures");
-    assert!(
-        superseded_or_idle > 0,
-        "half-open connections were detected and replaced"
-    );
+    if sim.half_opens > 0 {
+        assert!(
+            superseded_or_idle > 0,
+            "half-open connections were detected and replaced"
+        );
+    }
     eprintln!(
         "n={n} seed={seed}: {steps} steps, {resets} connections closed ({superseded_or_idle} half-open ones \
          superseded or timed out), {retransmitted} frames retransmitted, {} bytes moved",
@@ -435,4 +437,14 @@ fn moved_peer_is_redialed_at_its_new_address() {
         .delivered
         .iter()
         .any(|m| m.payload == b"after move")));
+}
+
+/// A wider sweep (n = 4..=8, 40 seeds); `cargo test -p tdsigner-p2p --test mesh -- --ignored`.
+#[test]
+#[ignore]
+fn mesh_seed_sweep() {
+    for seed in 100..140u64 {
+        let n = 4 + (seed % 5) as u32;
+        mesh_run(n, seed, 8);
+    }
 }

@@ -92,6 +92,8 @@ pub struct Sim {
     /// Probability (per million, per step) that a random live link dies with only one end told
     /// (the other end keeps a half-open connection until it notices by itself).
     pub half_open_ppm: u32,
+    /// Half-open links injected so far.
+    pub half_opens: u64,
     /// Which node answers at a participant's address (default: itself).
     pub addr_owner: BTreeMap<PeerAddr, usize>,
     pub bytes_moved: u64,
@@ -132,6 +134,7 @@ impl Sim {
             reset_ppm: 0,
             refuse_ppm: 0,
             half_open_ppm: 0,
+            half_opens: 0,
             addr_owner,
             bytes_moved: 0,
         }
@@ -293,6 +296,7 @@ impl Sim {
                 let l = live[(self.rng.next_u32() as usize) % live.len()];
                 let told = (self.rng.next_u32() % 2) as usize;
                 if let Some(link) = self.links[l].take() {
+                    self.half_opens += 1;
                     let (node, conn) = link.ends[told];
                     if self.conn_index.remove(&(node, conn)).is_some() {
                         self.event(node, Event::Closed { conn });
