@@ -45,7 +45,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-[ -n "$cmdline" ] || cmdline="net=dhcp http=$guest_port"
+# Default: DHCP, HTTP on the guest port, a development account and the public
+# TEST sealing key (every output of such a node says key source "test").
+test_key=7474747474747474747474747474747474747474747474747474747474747474
+[ -n "$cmdline" ] || cmdline="net=dhcp http=$guest_port account=node0.tdsigner.test key_source=test:$test_key"
 [ -f "$image" ] || die "image $image not found; build it with: tdsigner build"
 [ -f "$firmware" ] || die "OVMF firmware $firmware not found; run image-build/setup.sh"
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not installed; run image-build/setup.sh"

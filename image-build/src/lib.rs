@@ -33,12 +33,20 @@ pub const PROFILE: &str = "image";
 /// Where image-build places the image inside `--out`.
 pub const IMAGE_NAME: &str = "tdsigner.efi";
 /// Flags that make the build deterministic or make crates build for the
-/// soft-float UEFI target (polyval/aes SIMD paths do not build there).
+/// soft-float UEFI target: the SIMD paths of polyval, aes, curve25519-dalek,
+/// poly1305 and chacha20 hit an LLVM "cannot split" error there, so their
+/// portable backends are selected.
 pub const BASE_RUSTFLAGS: &[&str] = &[
     "--cfg",
     "polyval_force_soft",
     "--cfg",
     "aes_force_soft",
+    "--cfg",
+    "curve25519_dalek_backend=\"serial\"",
+    "--cfg",
+    "poly1305_force_soft",
+    "--cfg",
+    "chacha20_force_soft",
     "-C",
     "link-arg=/Brepro",
     "-C",
@@ -183,6 +191,71 @@ pub struct BuildOptions {
     pub target_dir: Option<PathBuf>,
 }
 
+/// The launch configuration the manifest states expected measurements for.
+/// vCPU count and memory reach RTMR0 (TD HOB, ACPI), so they are fixed here
+/// and in `qemu/run-tdx.sh`.
+pub const LAUNCH_CPUS: u32 = 1;
+/// Guest memory of the stated launch.
+pub const LAUNCH_MEMORY: &str = "256M";
+/// The command line of the stated launch: the development defaults of
+/// `qemu/run-emulated.sh`. RTMR2 depends on the whole command line, so every
+/// node (its own account, key source) has its own RTMR2; compute it with
+/// `tdsigner measure image --cmdline ...`.
+pub const LAUNCH_CMDLINE: &str = "net=dhcp http=8080 account=node0.tdsigner.test key_source=test:7474747474747474747474747474747474747474747474747474747474747474";
+
+/// Expected TDX measurements of the built image for the stated launch.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExpectedMeasurements {
+    pub launch: LaunchStatement,
+    /// Needs the TDVF build and QEMU's ACPI tables (see `measure/README.md`);
+    /// null when image-build was not given them.
+    pub mrtd: Option<String>,
+    pub rtmr0: Option<String>,
+    /// Authenticode SHA-384 of the PE as QEMU ≥ 10.1 serves it, plus the EFI
+    /// boot events (the image calls ExitBootServices).
+    pub rtmr1: String,
+    /// The command-line event for [`LAUNCH_CMDLINE`].
+    pub rtmr2: String,
+    /// What the null values need.
+    pub missing: Option<String>,
+}
+
+/// The launch the expected values are for.
+#[derive(Clone, Debug, Serialize)]
+pub struct LaunchStatement {
+    pub cpus: u32,
+    pub memory: String,
+    pub cmdline: String,
+    pub qemu: String,
+}
+
+/// RTMR1 and RTMR2 of `image` for the stated launch (MRTD and RTMR0 need the
+/// firmware and are left to `tdsigner measure image`).
+pub fn expected_measurements(image: &[u8]) -> Result<ExpectedMeasurements, String> {
+    use tdsigner_measure::{firmware, hex as mhex, launch, pe, rtmr};
+    let served = launch::qemu_served_image(image, LAUNCH_CMDLINE.as_bytes(), false).map_err(|e| format!("{e:?}"))?;
+    let (digest, _) = pe::authenticode_sha384(&served).map_err(|e| format!("{e:?}"))?;
+    let rtmr1 = rtmr::fold(firmware::rtmr1_events(digest, true).iter().map(|e| &e.digest));
+    let rtmr2 = rtmr::fold([tdsigner_measure::cmdline::cmdline_digest(LAUNCH_CMDLINE.as_bytes())].iter());
+    Ok(ExpectedMeasurements {
+        launch: LaunchStatement {
+            cpus: LAUNCH_CPUS,
+            memory: LAUNCH_MEMORY.to_string(),
+            cmdline: LAUNCH_CMDLINE.to_string(),
+            qemu: ">= 10.1 (upstream TDX; no legacy -kernel header patch)".to_string(),
+        },
+        mrtd: None,
+        rtmr0: None,
+        rtmr1: mhex::encode(&rtmr1),
+        rtmr2: mhex::encode(&rtmr2),
+        missing: Some(
+            "mrtd and rtmr0 need the TDVF firmware (measure/tdvf/build-tdvf.sh) and the host's ACPI tables: \
+             tdsigner measure image --firmware TDVF.fd --image out/tdsigner.efi --cmdline ... --cpus 1 --memory 256M --acpi-dir DIR"
+                .to_string(),
+        ),
+    })
+}
+
 /// The manifest written next to the image.
 #[derive(Clone, Debug, Serialize)]
 pub struct Manifest {
@@ -196,6 +269,7 @@ pub struct Manifest {
     pub cargo_lock_sha256: String,
     pub rustflags: Vec<String>,
     pub toolchain: ToolchainSpec,
+    pub measurements: ExpectedMeasurements,
 }
 
 /// A finished build.
@@ -265,7 +339,8 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutput, BuildError> {
         .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
         .env("CARGO_INCREMENTAL", "0")
         .env("CARGO_TARGET_DIR", &target_dir)
-        .env("RUSTFLAGS", flags.join(" "))
+        // The encoded form keeps paths with spaces intact (0x1f separates flags).
+        .env("CARGO_ENCODED_RUSTFLAGS", flags.join("\u{1f}"))
         .args([
             "build",
             "--locked",
@@ -293,6 +368,10 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutput, BuildError> {
     let image = opts.out_dir.join(IMAGE_NAME);
     fs::write(&image, &bytes).map_err(io_err(&image))?;
 
+    let measurements = expected_measurements(&bytes).map_err(|e| BuildError::Io {
+        path: built.clone(),
+        error: std::io::Error::other(format!("measuring the image: {e}")),
+    })?;
     let manifest = Manifest {
         image: IMAGE_NAME.to_string(),
         size: bytes.len() as u64,
@@ -306,6 +385,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutput, BuildError> {
         // local paths and do not reach the output.
         rustflags: BASE_RUSTFLAGS.iter().map(|s| s.to_string()).collect(),
         toolchain: spec,
+        measurements,
     };
     let manifest_path = opts.out_dir.join("manifest.json");
     let mut json = serde_json::to_string_pretty(&manifest).map_err(|e| BuildError::Io {

@@ -51,9 +51,9 @@ pub struct BootInfo {
     pub load_options: Vec<u8>,
     /// Their full length.
     pub load_options_len: usize,
-    /// The command-line bytes [`crate::measured_boot`] extends into RTMR2,
-    /// taken from the full load options.
-    pub cmdline_measured: Vec<u8>,
+    /// The RTMR2 event for the command line, computed from the full load
+    /// options.
+    pub cmdline_event: tdsigner_measure::event::EventLogEntry,
     pub tsc_hz: u64,
     pub tsc_calibration: clock::Calibration,
     pub heap: (u64, u64),
@@ -146,13 +146,13 @@ fn efi_main() -> Status {
         return early_error("heap initialisation failed");
     }
 
-    let (load_options, load_options_len, cmdline_measured) = {
+    let (load_options, load_options_len, cmdline_event) = {
         let Ok(image) = boot::open_protocol_exclusive::<LoadedImage>(boot::image_handle()) else {
             return early_error("cannot open the LoadedImage protocol");
         };
         let raw = image.load_options_as_bytes().unwrap_or(&[]);
-        let measured = crate::measured_boot::cmdline_measured_bytes(raw);
-        (raw[..raw.len().min(MAX_LOAD_OPTIONS)].to_vec(), raw.len(), measured)
+        let event = crate::measured_boot::cmdline_entry(raw);
+        (raw[..raw.len().min(MAX_LOAD_OPTIONS)].to_vec(), raw.len(), event)
     };
 
     // SAFETY: nothing holds boot-services resources past this point (the
@@ -165,7 +165,7 @@ fn efi_main() -> Status {
     let info = Box::new(BootInfo {
         load_options,
         load_options_len,
-        cmdline_measured,
+        cmdline_event,
         tsc_hz,
         tsc_calibration,
         heap: (heap_start, heap_start + heap_size),

@@ -1,10 +1,13 @@
 //! The data disk: the first virtio-blk device.
 //!
-//! Today it holds the boot counter at LBA 0 (see
-//! `tdsigner_node::boot_counter`); the sealed store will take the LBAs after
-//! it. Errors from the device are reported, never retried blindly.
+//! Layout: LBA 0 holds the boot counter (see `tdsigner_node::boot_counter`),
+//! LBAs 1..[`STORE_FIRST_LBA`] are reserved, and the sealed store owns every
+//! LBA from [`STORE_FIRST_LBA`] on, through [`StoreWindow`]. Errors from the
+//! device are reported, never retried blindly.
 
 use tdsigner_node::boot_counter::{self, SECTOR_SIZE};
+use tdsigner_store::device::DeviceOp;
+use tdsigner_store::{BlockDevice, DeviceError};
 use virtio_drivers::device::blk::VirtIOBlk;
 
 use crate::virtio::hal::KernelHal;
@@ -62,5 +65,64 @@ impl Disk {
         self.blk.write_blocks(0, &updated).map_err(DiskError::Write)?;
         self.blk.flush().map_err(DiskError::Flush)?;
         Ok(count)
+    }
+}
+
+/// First LBA of the sealed store's window.
+pub const STORE_FIRST_LBA: u64 = 8;
+/// Largest single transfer handed to the device: bounce buffers come from the
+/// shared DMA pool, so transfers are split into pieces it can always serve.
+const MAX_TRANSFER: usize = 64 * 1024;
+
+/// The part of the disk the sealed store owns, seen as a device of its own
+/// starting at sector 0.
+pub struct StoreWindow {
+    disk: &'static mut Disk,
+}
+
+impl StoreWindow {
+    pub fn new(disk: &'static mut Disk) -> StoreWindow {
+        StoreWindow { disk }
+    }
+}
+
+/// virtio-blk status codes where the driver reports one (virtio 1.2
+/// §5.2.6: 1 = IOERR, 2 = UNSUPP); anything else from the transport is 255.
+fn device_error(op: DeviceOp) -> impl Fn(virtio_drivers::Error) -> DeviceError {
+    move |e| DeviceError::Io {
+        op,
+        code: match e {
+            virtio_drivers::Error::IoError => 1,
+            virtio_drivers::Error::Unsupported => 2,
+            _ => 255,
+        },
+    }
+}
+
+impl BlockDevice for StoreWindow {
+    fn capacity_sectors(&self) -> u64 {
+        self.disk.sectors().saturating_sub(STORE_FIRST_LBA)
+    }
+
+    fn read_sectors(&mut self, start: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        tdsigner_store::device::check_transfer(start, buf.len(), self.capacity_sectors())?;
+        for (i, piece) in buf.chunks_mut(MAX_TRANSFER).enumerate() {
+            let lba = STORE_FIRST_LBA + start + (i * MAX_TRANSFER / SECTOR_SIZE) as u64;
+            self.disk.blk.read_blocks(lba as usize, piece).map_err(device_error(DeviceOp::Read))?;
+        }
+        Ok(())
+    }
+
+    fn write_sectors(&mut self, start: u64, data: &[u8]) -> Result<(), DeviceError> {
+        tdsigner_store::device::check_transfer(start, data.len(), self.capacity_sectors())?;
+        for (i, piece) in data.chunks(MAX_TRANSFER).enumerate() {
+            let lba = STORE_FIRST_LBA + start + (i * MAX_TRANSFER / SECTOR_SIZE) as u64;
+            self.disk.blk.write_blocks(lba as usize, piece).map_err(device_error(DeviceOp::Write))?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), DeviceError> {
+        self.disk.blk.flush().map_err(device_error(DeviceOp::Flush))
     }
 }

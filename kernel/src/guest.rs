@@ -11,13 +11,16 @@
 //! 7. the main loop: poll the stack, serve `/health` and `/public_data`, run
 //!    the optional connectivity probe, sleep until the next deadline.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
+
+use sha2::Digest;
 
 use tdsigner_node::config::NodeConfig;
 use tdsigner_node::health::{Health, PlatformKind};
 use tdsigner_node::http::{Method, RequestHead, Response};
-use tdsigner_node::public_data::PublicData;
+use tdsigner_node::public_data::{NodePublic, PublicData};
 use virtio_drivers::transport::pci::bus::PciRoot;
 use virtio_drivers::transport::DeviceType;
 
@@ -100,18 +103,22 @@ pub fn start(info: BootInfo) -> ! {
     );
 
     // Measure the configuration before anything reads it.
-    if let Err(e) = measured_boot::extend(
-        measured_boot::CMDLINE_RTMR,
-        measured_boot::EV_IPL,
-        "kernel-cmdline",
-        info.cmdline_measured.clone(),
-    ) {
+    if let Err(e) = measured_boot::extend(info.cmdline_event.clone()) {
         fatal(format_args!("cannot measure the command line: {e}"));
     }
-    let config = load_config(&info);
-    kprintln!("config: measured into RTMR{} and accepted", measured_boot::CMDLINE_RTMR);
+    let (config, config_text) = load_config(&info);
+    let config_hash: [u8; 32] = sha2::Sha256::digest(config_text.as_bytes()).into();
+    for entry in [
+        tdsigner_measure::names::image_version(tdsigner_node::VERSION),
+        tdsigner_measure::names::config_hash(&config_hash),
+    ] {
+        if let Err(e) = measured_boot::extend(entry) {
+            fatal(format_args!("cannot extend RTMR3: {e}"));
+        }
+    }
+    kprintln!("config: measured (RTMR2 command line, RTMR3 image version + config hash) and accepted");
 
-    let rng = match rng::HardwareRng::detect() {
+    let mut rng = match rng::HardwareRng::detect() {
         Ok(r) => r,
         Err(_) => fatal(format_args!("no hardware RNG (neither RDSEED nor RDRAND): refusing to start")),
     };
@@ -136,6 +143,31 @@ pub fn start(info: BootInfo) -> ! {
     let boot_count = disk.count_boot().unwrap_or_else(|e| fatal(format_args!("boot counter: {e}")));
     kprintln!("disk: {} MiB, boot_count={}", disk.sectors() / 2048, boot_count);
 
+    // The disk lives for the rest of the kernel's life; the store owns its window.
+    let window: &'static mut disk::StoreWindow =
+        Box::leak(Box::new(disk::StoreWindow::new(Box::leak(Box::new(disk)))));
+    let mut extend_event = |ev: &tdsigner_store::RuntimeEvent| measured_boot::extend_runtime(ev.name, &ev.payload);
+    let booted = tdsigner_node::bootstrap::bootstrap(window, &config.key_source, &config.account, &mut rng, &mut extend_event)
+        .unwrap_or_else(|e| fatal(format_args!("{e}")));
+    if let Err(e) = measured_boot::extend(tdsigner_measure::names::boot_done()) {
+        fatal(format_args!("cannot extend RTMR3: {e}"));
+    }
+    let identity = &booted.identity;
+    let report_data = tdsigner_measure::report_data::report_data_v1(&identity.tls_public(), &identity.account_public());
+    kprintln!(
+        "store: {} (generation {}, key source {}{}); identity {}",
+        if booted.formatted { "formatted a blank disk" } else { "opened" },
+        booted.store.generation(),
+        booted.key_source,
+        if booted.key_source == "test" { ": TEST KEY, not for production" } else { "" },
+        if booted.identity_created { "created" } else { "loaded" }
+    );
+    if let Some(report) = &booted.open_report {
+        if report.other_slot_fault.is_some() || report.uncommitted_tail {
+            kprintln!("store: open found crash traces: {report:?}");
+        }
+    }
+
     let mut seed = [0u8; 8];
     rng.fill(&mut seed);
     let mut net = Network::new(net_transport, config.net, config.dns, config.http_port, u64::from_le_bytes(seed))
@@ -155,6 +187,25 @@ pub fn start(info: BootInfo) -> ! {
         log_ipv4(ip, config.http_port);
     }
 
+    let quote = match crate::attest::quote(&report_data) {
+        Ok(q) => {
+            kprintln!("attestation: {} quote of {} bytes over report_data v1", kind.name(), q.len());
+            Some(q)
+        }
+        Err(e) => {
+            kprintln!("attestation: no quote: {e}");
+            None
+        }
+    };
+    let node_public = NodePublicOwned {
+        account_id: config.account.clone(),
+        account_public_key: identity.account_public(),
+        tls_public_key: identity.tls_public(),
+        key_source: booted.key_source,
+        store_generation: booted.store.generation(),
+        report_data,
+        quote,
+    };
     let mut route = |head: &RequestHead| -> Response {
         if head.has_body {
             return Response::error(413);
@@ -164,7 +215,7 @@ pub fn start(info: BootInfo) -> ! {
                 200,
                 Health { platform: kind, uptime_ms: clock::now_ms(), boot_count }.to_json(),
             ),
-            (Method::Get | Method::Head, "/public_data") => match public_data(kind) {
+            (Method::Get | Method::Head, "/public_data") => match public_data(kind, &node_public) {
                 Ok(body) => Response::json(200, body),
                 Err(e) => {
                     kprintln!("public_data: {e}");
@@ -193,9 +244,21 @@ pub fn start(info: BootInfo) -> ! {
     }
 }
 
+/// What `/public_data` says about the node itself.
+struct NodePublicOwned {
+    account_id: alloc::string::String,
+    account_public_key: [u8; 32],
+    tls_public_key: [u8; 32],
+    key_source: &'static str,
+    store_generation: u64,
+    report_data: [u8; 64],
+    quote: Option<Vec<u8>>,
+}
+
 /// The `/public_data` body: RTMRs from the emulated registers, or MRTD and
-/// RTMRs from a fresh TDREPORT under TDX, plus the image's event log.
-fn public_data(kind: PlatformKind) -> Result<Vec<u8>, platform::PlatformError> {
+/// RTMRs from a fresh TDREPORT under TDX, the image's event log and the
+/// node's public identity.
+fn public_data(kind: PlatformKind, node: &NodePublicOwned) -> Result<Vec<u8>, platform::PlatformError> {
     let p = platform::get();
     let (mrtd, rtmrs) = match p.emulated_rtmrs() {
         Some(rtmrs) => (None, rtmrs),
@@ -204,8 +267,17 @@ fn public_data(kind: PlatformKind) -> Result<Vec<u8>, platform::PlatformError> {
             (Some(report.mrtd()), report.rtmrs())
         }
     };
-    let events = measured_boot::events();
-    Ok(PublicData { platform: kind, mrtd, rtmrs, event_log: &events }.to_json())
+    let events = measured_boot::events_json();
+    let node = NodePublic {
+        account_id: &node.account_id,
+        account_public_key: node.account_public_key,
+        tls_public_key: node.tls_public_key,
+        key_source: node.key_source,
+        store_generation: node.store_generation,
+        report_data: node.report_data,
+        quote: node.quote.as_deref(),
+    };
+    Ok(PublicData { platform: kind, mrtd, rtmrs, event_log_json: &events, node: Some(node) }.to_json())
 }
 
 fn log_ipv4(ip: crate::net::Ipv4State, port: u16) {
@@ -215,7 +287,7 @@ fn log_ipv4(ip: crate::net::Ipv4State, port: u16) {
     );
 }
 
-fn load_config(info: &BootInfo) -> NodeConfig {
+fn load_config(info: &BootInfo) -> (NodeConfig, alloc::string::String) {
     if info.load_options_len > MAX_LOAD_OPTIONS {
         fatal(format_args!(
             "config: load options are {} bytes, limit {}",
@@ -227,5 +299,6 @@ fn load_config(info: &BootInfo) -> NodeConfig {
         .unwrap_or_else(|e| fatal(format_args!("config: command line is not valid UTF-16: {e:?}")));
     let text = core::str::from_utf8(&text[..len])
         .unwrap_or_else(|_| fatal(format_args!("config: command line is not valid UTF-8")));
-    NodeConfig::parse(text).unwrap_or_else(|e| fatal(format_args!("config: {e}")))
+    let config = NodeConfig::parse(text).unwrap_or_else(|e| fatal(format_args!("config: {e}")));
+    (config, alloc::string::String::from(text))
 }

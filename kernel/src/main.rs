@@ -12,6 +12,7 @@
 //!   [`console`]: the machine;
 //! - [`pci`], [`virtio`], [`disk`], [`net`]: devices and the smoltcp stack;
 //! - [`measured_boot`]: what the image extends into RTMRs, with its event log;
+//! - [`attest`]: quotes (TDX GetQuote, or the emulated quoting enclave);
 //! - [`guest`]: the program — measured config, boot counter, `/health`.
 //!
 //! Only `x86_64-unknown-uefi` builds the real image; on other targets this
@@ -33,6 +34,8 @@ mod console;
 
 #[cfg(target_os = "uefi")]
 mod apic;
+#[cfg(target_os = "uefi")]
+mod attest;
 #[cfg(target_os = "uefi")]
 mod arch;
 #[cfg(target_os = "uefi")]

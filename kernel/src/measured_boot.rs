@@ -1,56 +1,79 @@
 //! What the image measures about itself, and the log of it.
 //!
-//! The firmware measures the image (RTMR1, Authenticode of the PE) but not
-//! the command line of a non-Linux PE, so the image does it, before parsing:
+//! Definitions (digests, event names, payload encodings) live in the
+//! `tdsigner-measure` crate so that the image and the verifier share one
+//! source; this module only extends RTMRs through the platform and keeps the
+//! log the image serves in `/public_data`.
 //!
-//! - **RTMR2** ← SHA-384 of the *measured command-line bytes*: the load
-//!   options up to and including the first UTF-16 NUL unit, or, if there is
-//!   no NUL, the load options followed by `00 00`. For a well-formed command
-//!   line `S` these bytes are `UTF-16LE(S) ‖ 00 00`, the same digest input the
-//!   Linux EFI stub uses for its command line, so `measure` computes RTMR2 the
-//!   same way for both. Logged as event type 13 (EV_IPL), name
-//!   `kernel-cmdline`, payload = the measured bytes.
-//!
-//! Every extension is appended to an in-memory event log served in
-//! `/public_data`; a verifier recomputes each digest from its payload.
+//! Order of extensions at boot:
+//! - **RTMR2** ← `kernel-cmdline` (EV_IPL): the command line, measured before
+//!   it is parsed. Digest = SHA-384(UTF-16LE(cmdline) ‖ 00 00), see
+//!   `tdsigner_measure::cmdline`. Load options of odd length cannot be that;
+//!   they are logged as `kernel-cmdline-malformed` with SHA-384 of the raw
+//!   bytes, then refused.
+//! - **RTMR3** ← dstack-V1 runtime events, in this order:
+//!   `tdsigner.image-version`, `tdsigner.config-hash` (SHA-256 of the UTF-8
+//!   command line), `tdsigner.key-source`, `tdsigner.store-generation`,
+//!   `tdsigner.boot-done`. Everything before the store generation is the same
+//!   on every boot of the same image and config, which a key provider that
+//!   binds keys to RTMR3 relies on.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use sha2::{Digest, Sha384};
 use spin::Mutex;
-use tdsigner_node::public_data::EventLogEntry;
+use tdsigner_measure::event::{EventLog, EventLogEntry, EV_IPL};
 
 use crate::platform::{self, PlatformError};
 
-/// RTMR the command line goes into.
-pub const CMDLINE_RTMR: u32 = 2;
-/// TCG EV_IPL: measurements by the boot loader / OS image itself.
-pub const EV_IPL: u32 = 13;
+static LOG: Mutex<Option<EventLog>> = Mutex::new(None);
 
-static LOG: Mutex<Vec<EventLogEntry>> = Mutex::new(Vec::new());
+/// Why an extension failed.
+#[derive(Debug)]
+pub enum MeasureError {
+    Platform(PlatformError),
+    /// The entry is not one the log accepts (bad index or name).
+    Log,
+}
 
-/// The bytes the command-line digest covers (see the module docs).
-pub fn cmdline_measured_bytes(load_options: &[u8]) -> Vec<u8> {
-    match load_options.chunks_exact(2).position(|u| u == [0, 0]) {
-        Some(i) => load_options[..(i + 1) * 2].to_vec(),
-        None => {
-            let mut bytes = load_options.to_vec();
-            bytes.extend_from_slice(&[0, 0]);
-            bytes
+impl core::fmt::Display for MeasureError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            MeasureError::Platform(e) => write!(f, "{e}"),
+            MeasureError::Log => write!(f, "event rejected by the event log"),
         }
     }
 }
 
-/// Extends `rtmr` with SHA-384(`payload`) and logs the event.
-pub fn extend(rtmr: u32, event_type: u32, name: &str, payload: Vec<u8>) -> Result<(), PlatformError> {
-    let digest: [u8; 48] = Sha384::digest(&payload).into();
-    platform::get().extend_rtmr(rtmr as usize, &digest)?;
-    LOG.lock().push(EventLogEntry { imr: rtmr, event_type, digest, event: String::from(name), payload });
+/// Extends the entry's RTMR with its digest and appends it to the log.
+pub fn extend(entry: EventLogEntry) -> Result<(), MeasureError> {
+    platform::get().extend_rtmr(entry.imr as usize, &entry.digest).map_err(MeasureError::Platform)?;
+    let mut log = LOG.lock();
+    log.get_or_insert_with(EventLog::new).record(entry).map_err(|_| MeasureError::Log)?;
     Ok(())
 }
 
-/// A copy of the event log.
-pub fn events() -> Vec<EventLogEntry> {
-    LOG.lock().clone()
+/// Extends a dstack-V1 runtime event into RTMR3.
+pub fn extend_runtime(name: &str, payload: &[u8]) -> Result<(), MeasureError> {
+    let entry = EventLogEntry::runtime(name, payload).map_err(|_| MeasureError::Log)?;
+    extend(entry)
+}
+
+/// The RTMR2 entry for the load options exactly as the firmware passed them.
+pub fn cmdline_entry(load_options: &[u8]) -> EventLogEntry {
+    match tdsigner_measure::cmdline::cmdline_event(load_options) {
+        Ok(entry) => entry,
+        Err(_) => EventLogEntry {
+            imr: tdsigner_measure::cmdline::CMDLINE_RTMR,
+            event_type: EV_IPL,
+            digest: tdsigner_measure::sha384(load_options),
+            event: String::from("kernel-cmdline-malformed"),
+            event_payload: Vec::from(load_options),
+        },
+    }
+}
+
+/// The event log as JSON (an array in the `tcb_info.json` `event_log` shape).
+pub fn events_json() -> String {
+    LOG.lock().as_ref().map_or_else(|| String::from("[]"), EventLog::to_json)
 }

@@ -71,6 +71,13 @@ pub struct Tdx {
     conversions: Mutex<ConversionTable<8>>,
 }
 
+impl Tdx {
+    /// The TD's shared bit.
+    pub fn shared(&self) -> SharedBit {
+        self.shared
+    }
+}
+
 /// Software stand-in for the TDX interfaces.
 pub struct Emulated {
     rtmr: Mutex<[[u8; 48]; 4]>,

@@ -95,3 +95,43 @@ impl HardwareRng {
         }
     }
 }
+
+impl rand_core::RngCore for HardwareRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill(&mut b);
+        u32::from_le_bytes(b)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill(&mut b);
+        u64::from_le_bytes(b)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.fill(dest);
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill(dest);
+        Ok(())
+    }
+}
+
+/// RDSEED/RDRAND output is cryptographically secure by the CPU's contract.
+impl rand_core::CryptoRng for HardwareRng {}
+
+/// getrandom's hook for this target: the hardware generator. Until the kernel
+/// has detected it, callers get an error rather than weak bytes.
+fn getrandom_hardware(dest: &mut [u8]) -> Result<(), getrandom::Error> {
+    match HardwareRng::detect() {
+        Ok(rng) => {
+            rng.fill(dest);
+            Ok(())
+        }
+        Err(_) => Err(getrandom::Error::UNSUPPORTED),
+    }
+}
+
+getrandom::register_custom_getrandom!(getrandom_hardware);

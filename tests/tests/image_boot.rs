@@ -11,6 +11,8 @@ use sha2::{Digest, Sha384};
 use tdsigner_cli::launch::{self, LaunchOptions, Node};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+/// Node identity and the public TEST sealing key every test config carries.
+const ID: &str = "account=node0.tdsigner.test key_source=test:7474747474747474747474747474747474747474747474747474747474747474";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
@@ -74,7 +76,8 @@ fn boot(opts: &LaunchOptions) -> (Node, serde_json::Value) {
 #[ignore = "builds the image and boots QEMU; run with --ignored (CI does)"]
 fn boots_serves_health_and_counts_boots_across_restarts() {
     let scratch = Scratch::new("boot");
-    let cmdline = "net=dhcp http=8080";
+    let cmdline = format!("net=dhcp http=8080 {ID}");
+    let cmdline = cmdline.as_str();
     let opts = launch_opts(&scratch, Some(cmdline), "256M");
 
     let (mut node, health) = boot(&opts);
@@ -97,10 +100,64 @@ fn boots_serves_health_and_counts_boots_across_restarts() {
     rtmr2.update([0u8; 48]);
     rtmr2.update(digest);
     assert_eq!(public["rtmr2"], hex::encode(rtmr2.finalize()));
-    assert_eq!(public["event_log"][0]["imr"], 2);
-    assert_eq!(public["event_log"][0]["event"], "kernel-cmdline");
-    assert_eq!(public["event_log"][0]["event_payload"], hex::encode(&measured));
+    let log = public["event_log"].as_array().expect("event log");
+    assert_eq!(log[0]["imr"], 2);
+    assert_eq!(log[0]["event"], "kernel-cmdline");
+    assert_eq!(log[0]["event_payload"], hex::encode(&measured));
+    let names: Vec<&str> = log.iter().skip(1).map(|e| e["event"].as_str().unwrap_or("")).collect();
+    assert_eq!(
+        names,
+        ["tdsigner.image-version", "tdsigner.config-hash", "tdsigner.key-source", "tdsigner.store-generation", "tdsigner.boot-done"]
+    );
+    // RTMR3 replays from the log: every runtime digest recomputed from its payload.
+    let mut rtmr3 = [0u8; 48];
+    for e in &log[1..] {
+        let payload = hex::decode(e["event_payload"].as_str().unwrap_or("")).expect("hex payload");
+        let mut pre = Vec::new();
+        pre.extend_from_slice(&0x0800_0001u32.to_le_bytes());
+        pre.push(b':');
+        pre.extend_from_slice(e["event"].as_str().unwrap_or("").as_bytes());
+        pre.push(b':');
+        pre.extend_from_slice(&payload);
+        let digest = Sha384::digest(&pre);
+        assert_eq!(e["digest"], hex::encode(digest), "digest of {}", e["event"]);
+        let mut h = Sha384::new();
+        h.update(rtmr3);
+        h.update(digest);
+        rtmr3.copy_from_slice(&h.finalize());
+    }
+    assert_eq!(public["rtmr3"], hex::encode(rtmr3));
+    assert_eq!(log[3]["event_payload"], hex::encode(b"test"), "key source must say test");
     assert_eq!(public["attestation"], "emulated");
+    let node_json = &public["node"];
+    assert_eq!(node_json["account_id"], "node0.tdsigner.test");
+    assert_eq!(node_json["key_source"], "test");
+    assert!(node_json["tls_public_key"].as_str().unwrap_or("").starts_with("ed25519:"));
+    let tls_key_first_boot = node_json["tls_public_key"].clone();
+
+    // The quote: a TD quote v4 that verifies against the EMULATED test root
+    // with exactly these RTMRs and report_data, and is refused under Intel's root.
+    let quote = hex::decode(node_json["quote"].as_str().expect("quote present")).expect("quote hex");
+    let expected_json = serde_json::json!({
+        "mrtd": "00".repeat(48),
+        "rtmr2": public["rtmr2"],
+        "rtmr3": public["rtmr3"],
+        "report_data": node_json["report_data"],
+    });
+    let expected = tdsigner_measure::verify::ExpectedValues::parse(expected_json.to_string().as_bytes()).expect("expected");
+    let pki = tdsigner_measure::testpki::EmulatedPki::generate().expect("emulated pki");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let emulated_root = tdsigner_measure::verify::TrustRoot::Der(pki.root_der.clone());
+    let outcome = tdsigner_measure::verify::verify_quote(&quote, &pki.collateral, &emulated_root, now, &expected);
+    assert!(outcome.accepted(), "emulated quote rejected: {}", outcome.to_json());
+    let intel = tdsigner_measure::verify::verify_quote(
+        &quote,
+        &pki.collateral,
+        &tdsigner_measure::verify::TrustRoot::IntelProduction,
+        now,
+        &expected,
+    );
+    assert!(!intel.accepted(), "an emulated quote must not verify under Intel's root");
 
     let missing = tdsigner_cli::http::get(node.http, "/nope", Duration::from_secs(5)).expect("404");
     assert_eq!(missing.status, 404);
@@ -109,10 +166,33 @@ fn boots_serves_health_and_counts_boots_across_restarts() {
     assert!(!launch::pid_alive(node.pid), "QEMU {} still running after stop", node.pid);
 
     // Same disk, new QEMU: the counter goes up.
-    let opts2 = LaunchOptions { http_port: free_port(), ..opts };
+    let opts2 = LaunchOptions { http_port: free_port(), ..opts.clone() };
     let (mut node2, health2) = boot(&opts2);
     assert_eq!(health2["boot_count"], 2, "serial:\n{}", node2.serial());
+    // The sealed store reopened: same node identity.
+    let public2 = tdsigner_cli::http::get(node2.http, "/public_data", Duration::from_secs(5)).expect("public_data");
+    let public2: serde_json::Value = serde_json::from_slice(&public2.body).expect("public_data JSON");
+    assert_eq!(public2["node"]["tls_public_key"], tls_key_first_boot, "identity changed across a reboot");
+    assert!(node2.serial().contains("store: opened"), "{}", node2.serial());
     node2.stop();
+
+    // Another sealing key on the same disk: refused, disk untouched, machine off.
+    let other_key = format!("net=dhcp http=8080 account=node0.tdsigner.test key_source=test:{}", "55".repeat(32));
+    let opts3 = LaunchOptions { http_port: free_port(), cmdline: Some(other_key), ..opts2.clone() };
+    let mut node3 = launch::start(&opts3).expect("start qemu");
+    assert!(node3.wait_for_exit(BOOT_TIMEOUT), "QEMU kept running with the wrong key:\n{}", node3.serial());
+    let serial3 = node3.serial();
+    assert!(
+        serial3.contains("tdsigner: fatal: sealed store does not open (disk left untouched)"),
+        "{serial3}"
+    );
+    // And the right key still opens it with the same identity.
+    let opts4 = LaunchOptions { http_port: free_port(), ..opts2 };
+    let (mut node4, _) = boot(&opts4);
+    let public4 = tdsigner_cli::http::get(node4.http, "/public_data", Duration::from_secs(5)).expect("public_data");
+    let public4: serde_json::Value = serde_json::from_slice(&public4.body).expect("public_data JSON");
+    assert_eq!(public4["node"]["tls_public_key"], tls_key_first_boot);
+    node4.stop();
 }
 
 #[test]
@@ -122,9 +202,11 @@ fn bad_config_halts_with_one_clear_line() {
         ("missing-key", "net=dhcp", "tdsigner: fatal: config: required key `http` missing"),
         ("unknown-key", "net=dhcp http=8080 debug=1", "tdsigner: fatal: config: unknown key `debug`"),
         ("bad-value", "net=static ip=10.0.2.15/40 http=8080", "tdsigner: fatal: config: bad value for `ip`"),
+        ("no-key-source", "net=dhcp http=8080 account=node0.tdsigner.test", "tdsigner: fatal: config: required key `key_source` missing"),
     ] {
         let scratch = Scratch::new(name);
-        let opts = launch_opts(&scratch, Some(cmdline), "256M");
+        let cmdline = if name == "no-key-source" { cmdline.to_string() } else { format!("{cmdline} {ID}") };
+        let opts = launch_opts(&scratch, Some(&cmdline), "256M");
         let mut node = launch::start(&opts).expect("start qemu");
         let exited = node.wait_for_exit(BOOT_TIMEOUT);
         let serial = node.serial();
@@ -188,7 +270,7 @@ fn probe_resolves_a_name_and_opens_a_tcp_connection() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
     let port = listener.local_addr().expect("addr").port();
     let scratch = Scratch::new("probe");
-    let cmdline = format!("net=dhcp http=8080 dns=10.0.2.2 probe=rpc.tdsigner.test:{port}");
+    let cmdline = format!("net=dhcp http=8080 dns=10.0.2.2 probe=rpc.tdsigner.test:{port} {ID}");
     let opts = launch_opts(&scratch, Some(&cmdline), "256M");
     let (mut node, _) = boot(&opts);
     listener.set_nonblocking(true).expect("nonblocking");

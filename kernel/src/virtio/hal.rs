@@ -61,6 +61,20 @@ fn free_pages(paddr: PhysAddr, pages: usize) -> Result<(), ()> {
     pool.pages.free((offset / PAGE_SIZE as u64) as usize, pages.max(1)).map_err(|_| ())
 }
 
+/// Takes `pages` zeroed pages of shared memory for the kernel's own use (e.g.
+/// the GetQuote buffer). Returns (device/host-visible address with the shared
+/// bit, kernel virtual address).
+pub fn alloc_shared_pages(pages: usize) -> (u64, NonNull<u8>) {
+    alloc_pages(pages)
+}
+
+/// Returns pages taken with [`alloc_shared_pages`].
+pub fn free_shared_pages(device_addr: u64, pages: usize) {
+    if free_pages(device_addr, pages).is_err() {
+        crate::guest::fatal(format_args!("freeing shared pages {device_addr:#x} that were not allocated"));
+    }
+}
+
 fn pages_for(len: usize) -> usize {
     len.div_ceil(PAGE_SIZE).max(1)
 }

@@ -17,6 +17,14 @@
 //! | `dns`  | `A.B.C.D`                      | no                        |
 //! | `http` | TCP port 1..=65535             | yes                       |
 //! | `probe`| `HOST:PORT` (name or A.B.C.D)  | no                        |
+//! | `account` | the node's NEAR account id  | yes                       |
+//! | `key_source` | `test:<64 hex digits>`   | yes                       |
+//!
+//! `key_source` names where the sealing key comes from. Only `test` (the key
+//! is in the config, so the host knows it; for CI and development, and
+//! recorded as such in RTMR3 and `/public_data`) is wired into the image
+//! today; `local-sgx` exists in `tdsigner-store` but its transport is not
+//! wired yet, so it is refused with a clear error.
 //!
 //! `probe` is an operator diagnostic: at boot the image resolves HOST (DNS)
 //! and opens a TCP connection to it, logging the outcome, so reachability of
@@ -70,6 +78,21 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+/// Where the sealing key comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KeySourceConfig {
+    /// A key given in the config (test only).
+    Test(zeroize::Zeroizing<[u8; 32]>),
+}
+
+impl fmt::Debug for KeySourceConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySourceConfig::Test(_) => f.write_str("Test(<redacted>)"),
+        }
+    }
+}
+
 /// The parsed configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -81,6 +104,10 @@ pub struct NodeConfig {
     pub http_port: u16,
     /// Connectivity probe run once at boot.
     pub probe: Option<Endpoint>,
+    /// The node's NEAR account id (also binds the sealed store to this node).
+    pub account: String,
+    /// Sealing-key source.
+    pub key_source: KeySourceConfig,
 }
 
 /// Why a command line was refused. Each variant names the key or token.
@@ -159,7 +186,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-const KEYS: [&str; 6] = ["net", "ip", "gw", "dns", "http", "probe"];
+const KEYS: [&str; 8] = ["net", "ip", "gw", "dns", "http", "probe", "account", "key_source"];
 
 impl NodeConfig {
     /// Parses a command line. Leading/trailing spaces and runs of spaces are
@@ -191,7 +218,7 @@ impl NodeConfig {
         if tokens == 0 {
             return Err(ConfigError::Empty);
         }
-        let [net, ip, gw, dns, http, probe] = values;
+        let [net, ip, gw, dns, http, probe, account, key_source] = values;
 
         let net = match net.ok_or(ConfigError::MissingKey { key: "net" })? {
             "dhcp" => {
@@ -218,7 +245,42 @@ impl NodeConfig {
             .ok_or(ConfigError::BadValue { key: "http", reason: "expected a port 1..=65535" })?
             as u16;
         let probe = probe.map(parse_endpoint).transpose()?;
-        Ok(NodeConfig { net, dns, http_port, probe })
+        let account = account.ok_or(ConfigError::MissingKey { key: "account" })?;
+        if !tdsigner_near::view::is_valid_account_id(account) {
+            return Err(ConfigError::BadValue { key: "account", reason: "not a valid NEAR account id" });
+        }
+        let key_source = parse_key_source(key_source.ok_or(ConfigError::MissingKey { key: "key_source" })?)?;
+        Ok(NodeConfig { net, dns, http_port, probe, account: String::from(account), key_source })
+    }
+}
+
+fn parse_key_source(s: &str) -> Result<KeySourceConfig, ConfigError> {
+    let bad = |reason| ConfigError::BadValue { key: "key_source", reason };
+    match s.split_once(':') {
+        Some(("test", hex)) => {
+            let bytes = hex.as_bytes();
+            if bytes.len() != 64 {
+                return Err(bad("test key must be 64 hex digits"));
+            }
+            let mut key = zeroize::Zeroizing::new([0u8; 32]);
+            for (i, pair) in bytes.chunks_exact(2).enumerate() {
+                let hi = hex_digit(pair[0]).ok_or(bad("test key must be 64 hex digits"))?;
+                let lo = hex_digit(pair[1]).ok_or(bad("test key must be 64 hex digits"))?;
+                key[i] = hi << 4 | lo;
+            }
+            Ok(KeySourceConfig::Test(key))
+        }
+        Some(("local-sgx", _)) => Err(bad("local-sgx is not wired into the image yet")),
+        _ => Err(bad("expected test:<64 hex digits>")),
+    }
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
     }
 }
 
@@ -284,16 +346,25 @@ fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), ConfigError> {
 mod tests {
     use super::*;
 
+    const ID: &str = "account=node0.tdsigner.test key_source=test:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    fn parse(s: &str) -> Result<NodeConfig, ConfigError> {
+        NodeConfig::parse(&alloc::format!("{s} {ID}"))
+    }
+
     #[test]
     fn dhcp_minimal() {
-        let c = NodeConfig::parse("net=dhcp http=8080").unwrap();
-        assert_eq!(c, NodeConfig { net: NetConfig::Dhcp, dns: None, http_port: 8080, probe: None });
+        let c = parse("net=dhcp http=8080").unwrap();
+        assert_eq!((c.net, c.dns, c.http_port, c.probe), (NetConfig::Dhcp, None, 8080, None));
+        assert_eq!(c.account, "node0.tdsigner.test");
+        let KeySourceConfig::Test(key) = &c.key_source;
+        assert_eq!(key[31], 0x1f);
+        assert_eq!(alloc::format!("{:?}", c.key_source), "Test(<redacted>)");
     }
 
     #[test]
     fn static_full() {
-        let c = NodeConfig::parse("  net=static ip=10.0.2.15/24  gw=10.0.2.2 dns=10.0.2.3 http=1 ")
-            .unwrap();
+        let c = parse("  net=static ip=10.0.2.15/24  gw=10.0.2.2 dns=10.0.2.3 http=1 ").unwrap();
         assert_eq!(
             c.net,
             NetConfig::Static {
@@ -311,31 +382,36 @@ mod tests {
         use ConfigError::*;
         assert_eq!(NodeConfig::parse(""), Err(Empty));
         assert_eq!(NodeConfig::parse("   "), Err(Empty));
-        assert_eq!(NodeConfig::parse("http=80"), Err(MissingKey { key: "net" }));
-        assert_eq!(NodeConfig::parse("net=dhcp"), Err(MissingKey { key: "http" }));
-        assert_eq!(NodeConfig::parse("net=dhcp http=80 http=81"), Err(DuplicateKey { key: "http" }));
-        assert_eq!(NodeConfig::parse("net=static http=80"), Err(MissingKey { key: "ip" }));
+        assert_eq!(parse("http=80"), Err(MissingKey { key: "net" }));
+        assert_eq!(parse("net=dhcp"), Err(MissingKey { key: "http" }));
+        assert_eq!(NodeConfig::parse("net=dhcp http=80"), Err(MissingKey { key: "account" }));
         assert_eq!(
-            NodeConfig::parse("net=dhcp ip=1.2.3.4/8 http=80"),
-            Err(StaticKeyWithDhcp { key: "ip" })
+            NodeConfig::parse("net=dhcp http=80 account=a.test"),
+            Err(MissingKey { key: "key_source" })
         );
-        assert!(matches!(NodeConfig::parse("net=dhcp http=0"), Err(BadValue { key: "http", .. })));
-        assert!(matches!(
-            NodeConfig::parse("net=dhcp http=65536"),
-            Err(BadValue { key: "http", .. })
-        ));
-        assert!(matches!(NodeConfig::parse("net=dhcp http=+80"), Err(BadValue { .. })));
-        assert!(matches!(
-            NodeConfig::parse("net=static ip=1.2.3.4/33 http=80"),
-            Err(BadValue { key: "ip", .. })
-        ));
-        assert!(matches!(
-            NodeConfig::parse("net=static ip=1.2.3.256/8 http=80"),
-            Err(BadValue { key: "ip", .. })
-        ));
-        assert_eq!(NodeConfig::parse("net=dhcp http=80 quiet"), Err(NotKeyValue { token_index: 2 }));
-        assert_eq!(NodeConfig::parse("net=dhcp\thttp=80"), Err(BadCharacter { offset: 8 }));
-        match NodeConfig::parse("net=dhcp http=80 initrd=x") {
+        assert_eq!(parse("net=dhcp http=80 http=81"), Err(DuplicateKey { key: "http" }));
+        assert_eq!(parse("net=static http=80"), Err(MissingKey { key: "ip" }));
+        assert_eq!(parse("net=dhcp ip=1.2.3.4/8 http=80"), Err(StaticKeyWithDhcp { key: "ip" }));
+        assert!(matches!(parse("net=dhcp http=0"), Err(BadValue { key: "http", .. })));
+        assert!(matches!(parse("net=dhcp http=65536"), Err(BadValue { key: "http", .. })));
+        assert!(matches!(parse("net=dhcp http=+80"), Err(BadValue { .. })));
+        assert!(matches!(parse("net=static ip=1.2.3.4/33 http=80"), Err(BadValue { key: "ip", .. })));
+        assert!(matches!(parse("net=static ip=1.2.3.256/8 http=80"), Err(BadValue { key: "ip", .. })));
+        assert_eq!(parse("net=dhcp http=80 quiet"), Err(NotKeyValue { token_index: 2 }));
+        assert_eq!(parse("net=dhcp\thttp=80"), Err(BadCharacter { offset: 8 }));
+        for bad in ["account=UPPER.test", "account=a", "account=a..b"] {
+            assert!(
+                matches!(NodeConfig::parse(&alloc::format!("net=dhcp http=80 key_source=test:{} {bad}", "00".repeat(32))), Err(BadValue { key: "account", .. })),
+                "{bad}"
+            );
+        }
+        for bad in ["key_source=test:00", "key_source=test:zz", "key_source=other:x", "key_source=local-sgx:x"] {
+            assert!(
+                matches!(NodeConfig::parse(&alloc::format!("net=dhcp http=80 account=a.test {bad}")), Err(BadValue { key: "key_source", .. })),
+                "{bad}"
+            );
+        }
+        match parse("net=dhcp http=80 initrd=x") {
             Err(UnknownKey { key }) => assert_eq!(key.as_str(), "initrd"),
             other => panic!("{other:?}"),
         }
@@ -345,18 +421,18 @@ mod tests {
 
     #[test]
     fn probe_endpoints() {
-        let c = NodeConfig::parse("net=dhcp http=80 probe=rpc.example-1.test:3030").unwrap();
+        let c = parse("net=dhcp http=80 probe=rpc.example-1.test:3030").unwrap();
         assert_eq!(c.probe, Some(Endpoint { host: Host::Name("rpc.example-1.test".into()), port: 3030 }));
-        let c = NodeConfig::parse("net=dhcp http=80 probe=10.0.2.2:9").unwrap();
+        let c = parse("net=dhcp http=80 probe=10.0.2.2:9").unwrap();
         assert_eq!(c.probe, Some(Endpoint { host: Host::Ipv4(Ipv4Addr::new(10, 0, 2, 2)), port: 9 }));
         for bad in ["x", "host:", ":80", "host:0", "-a.b:1", "a..b:1", "1.2.3.999:1", "a_b:1", "h:70000"] {
             assert!(
-                matches!(NodeConfig::parse(&alloc::format!("net=dhcp http=80 probe={bad}")), Err(ConfigError::BadValue { key: "probe", .. })),
+                matches!(parse(&alloc::format!("net=dhcp http=80 probe={bad}")), Err(ConfigError::BadValue { key: "probe", .. })),
                 "{bad} accepted"
             );
         }
         let long = alloc::format!("{}:1", "a.".repeat(127));
-        assert!(NodeConfig::parse(&alloc::format!("net=dhcp http=80 probe={long}")).is_err());
+        assert!(parse(&alloc::format!("net=dhcp http=80 probe={long}")).is_err());
     }
 
     #[test]

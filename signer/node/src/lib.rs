@@ -7,7 +7,8 @@
 //! - [`http`]: a bounded HTTP/1.1 request-head parser and response writer;
 //! - [`health`]: the `GET /health` document;
 //! - [`boot_counter`]: the boot-counter sector that proves the block path;
-//! - [`public_data`]: the `GET /public_data` document (measurements, event log).
+//! - [`public_data`]: the `GET /public_data` document (measurements, event log);
+//! - [`bootstrap`]: sealing key, sealed store and node identity at boot.
 //!
 //! The node state machine (P2P, contract following, signing) lands here later;
 //! it is not written yet.
@@ -17,9 +18,11 @@
 extern crate alloc;
 
 pub mod boot_counter;
+pub mod bootstrap;
 pub mod config;
 pub mod health;
 pub mod http;
+pub mod machine;
 pub mod public_data;
 
 /// The version every output of the image reports.

@@ -1,12 +1,14 @@
 //! The `GET /public_data` document: what anyone may learn about this node
 //! to decide whether to trust it.
 //!
-//! Today: version, platform, RTMR values (read from the emulated registers,
-//! or from a fresh TDREPORT under TDX, together with MRTD) and the event log
-//! of everything the image extended itself, in the shape of near/mpc's
-//! `tcb_info.json` `event_log` entries (`imr`, `event_type`, `digest`,
-//! `event`, `event_payload` as hex). The quote, the node's keys and the store
-//! generation join this document when attestation and the signer land.
+//! Fields: version, platform, RTMR values (read from the emulated registers,
+//! or from a fresh TDREPORT under TDX, together with MRTD), the event log of
+//! everything the image extended itself (near/mpc `tcb_info.json`
+//! `event_log` shape, produced by `tdsigner-measure`), and the node: its
+//! account id, account and P2P TLS public keys as NEAR key strings, the
+//! sealing-key source, the sealed store's generation and the report_data v1
+//! that binds the keys. The quote joins this document with the attestation
+//! work.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -14,19 +16,19 @@ use core::fmt::Write;
 
 use crate::health::PlatformKind;
 
-/// One event the image extended into an RTMR.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EventLogEntry {
-    /// RTMR index (2 or 3).
-    pub imr: u32,
-    /// TCG event type.
-    pub event_type: u32,
-    /// The digest extended.
-    pub digest: [u8; 48],
-    /// Event name.
-    pub event: String,
-    /// The bytes the digest was computed from.
-    pub payload: Vec<u8>,
+/// The node's public identity.
+pub struct NodePublic<'a> {
+    pub account_id: &'a str,
+    pub account_public_key: [u8; 32],
+    pub tls_public_key: [u8; 32],
+    /// `test`, `local-sgx`, ...
+    pub key_source: &'a str,
+    pub store_generation: u64,
+    /// near/mpc report_data v1 over the two keys.
+    pub report_data: [u8; 64],
+    /// The platform's quote over `report_data` (TD quote v4; emulated quotes
+    /// are signed by the public EMULATED test chain), if one was obtained.
+    pub quote: Option<&'a [u8]>,
 }
 
 /// Inputs of the document.
@@ -36,7 +38,14 @@ pub struct PublicData<'a> {
     pub mrtd: Option<[u8; 48]>,
     /// RTMR0..3.
     pub rtmrs: [[u8; 48]; 4],
-    pub event_log: &'a [EventLogEntry],
+    /// The event log, already a JSON array.
+    pub event_log_json: &'a str,
+    /// The node, once its identity is loaded.
+    pub node: Option<NodePublic<'a>>,
+}
+
+fn ed25519_text(key: &[u8; 32]) -> String {
+    tdsigner_near::crypto::PublicKey::Ed25519(*key).to_text()
 }
 
 fn hex(out: &mut String, bytes: &[u8]) {
@@ -85,20 +94,36 @@ impl PublicData<'_> {
             hex(&mut s, rtmr);
             s.push('"');
         }
-        s.push_str(",\"event_log\":[");
-        for (i, e) in self.event_log.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
+        s.push_str(",\"node\":");
+        match &self.node {
+            None => s.push_str("null"),
+            Some(n) => {
+                s.push_str("{\"account_id\":");
+                json_string(&mut s, n.account_id);
+                let _ = write!(
+                    s,
+                    ",\"account_public_key\":\"{}\",\"tls_public_key\":\"{}\",\"key_source\":",
+                    ed25519_text(&n.account_public_key),
+                    ed25519_text(&n.tls_public_key)
+                );
+                json_string(&mut s, n.key_source);
+                let _ = write!(s, ",\"store_generation\":{},\"report_data\":\"", n.store_generation);
+                hex(&mut s, &n.report_data);
+                s.push_str("\",\"quote\":");
+                match n.quote {
+                    Some(q) => {
+                        s.push('"');
+                        hex(&mut s, q);
+                        s.push('"');
+                    }
+                    None => s.push_str("null"),
+                }
+                s.push('}');
             }
-            let _ = write!(s, "{{\"imr\":{},\"event_type\":{},\"digest\":\"", e.imr, e.event_type);
-            hex(&mut s, &e.digest);
-            s.push_str("\",\"event\":");
-            json_string(&mut s, &e.event);
-            s.push_str(",\"event_payload\":\"");
-            hex(&mut s, &e.payload);
-            s.push_str("\"}");
         }
-        s.push_str("]}");
+        s.push_str(",\"event_log\":");
+        s.push_str(self.event_log_json);
+        s.push('}');
         s.into_bytes()
     }
 }
@@ -109,24 +134,34 @@ mod tests {
 
     #[test]
     fn shape() {
-        let log = [EventLogEntry {
-            imr: 2,
-            event_type: 13,
-            digest: [0xab; 48],
-            event: "kernel-cmdline".into(),
-            payload: alloc::vec![0x61, 0x00, 0x00, 0x00],
-        }];
-        let doc = PublicData { platform: PlatformKind::Emulated, mrtd: None, rtmrs: [[0; 48]; 4], event_log: &log };
+        let node = NodePublic {
+            account_id: "node0.test",
+            account_public_key: [0; 32],
+            tls_public_key: [1; 32],
+            key_source: "test",
+            store_generation: 7,
+            report_data: [2; 64],
+            quote: Some(&[0xab, 0xcd]),
+        };
+        let doc = PublicData {
+            platform: PlatformKind::Emulated,
+            mrtd: None,
+            rtmrs: [[0; 48]; 4],
+            event_log_json: "[]",
+            node: Some(node),
+        };
         let json = String::from_utf8(doc.to_json()).unwrap();
         assert!(json.starts_with(&alloc::format!(
             "{{\"version\":\"{}\",\"platform\":\"emulated\",\"attestation\":\"emulated\",\"mrtd\":null,\"rtmr0\":\"{}\"",
             crate::VERSION,
             "00".repeat(48)
         )));
-        assert!(json.ends_with(&alloc::format!(
-            "\"event_log\":[{{\"imr\":2,\"event_type\":13,\"digest\":\"{}\",\"event\":\"kernel-cmdline\",\"event_payload\":\"61000000\"}}]}}",
-            "ab".repeat(48)
-        )));
+        assert!(json.contains(
+            "\"node\":{\"account_id\":\"node0.test\",\"account_public_key\":\"ed25519:11111111111111111111111111111111\","
+        ));
+        assert!(json.contains("\"key_source\":\"test\",\"store_generation\":7,"));
+        assert!(json.contains("\"quote\":\"abcd\"}"));
+        assert!(json.ends_with(",\"event_log\":[]}"));
     }
 
     #[test]

@@ -156,6 +156,19 @@ fn slot_fault(s: &SlotState) -> Option<SlotFault> {
 }
 
 impl<D: BlockDevice> Store<D> {
+    /// Whether the device holds no store at all (both superblock slots all zero), i.e. whether
+    /// [`Store::format`] would accept it without `overwrite_existing`. Lets a caller choose
+    /// between `open` and `format` without handing the device over twice.
+    pub fn is_blank(dev: &mut D) -> Result<bool, StoreError> {
+        let mut slots = [0u8; 2 * SECTOR_SIZE];
+        if dev.capacity_sectors() < SUPERBLOCK_SECTORS {
+            return Ok(false);
+        }
+        dev.read_sectors(0, &mut slots)
+            .map_err(StoreError::device(IoStage::ReadSuperblock))?;
+        Ok(slots.iter().all(|&b| b == 0))
+    }
+
     /// Creates an empty store on a blank device (see [`FormatOptions`]).
     pub fn format(
         mut dev: D,
