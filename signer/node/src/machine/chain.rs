@@ -166,13 +166,8 @@ impl<D: BlockDevice> Node<D> {
     fn prove_candidates<E: Env + ?Sized>(&mut self, env: &mut E, now: u64) -> bool {
         let head = self.lc.head_height();
         let max_age = self.cfg.candidate_max_age_blocks;
-        let due: Vec<CryptoHash> = self
-            .candidates
-            .iter()
-            .filter(|(_, c)| c.next_try_ms <= now)
-            .map(|(id, _)| *id)
-            .take(self.cfg.proofs_per_poll)
-            .collect();
+        let due: Vec<CryptoHash> =
+            self.candidates.iter().filter(|(_, c)| c.next_try_ms <= now).map(|(id, _)| *id).take(self.cfg.proofs_per_poll).collect();
         let mut moved = false;
         for id in due {
             match self.prove(env, &id) {
@@ -259,6 +254,13 @@ impl<D: BlockDevice> Node<D> {
             return;
         }
         let height = self.lc.head_height();
-        self.requests.entry(req.request_id).or_insert(PendingRequest { req, height, state: ReqState::Idle, next_action_ms: 0, attempts: 0, known_ms: now });
+        self.requests.entry(req.request_id).or_insert(PendingRequest {
+            req,
+            height,
+            state: ReqState::Idle,
+            next_action_ms: 0,
+            attempts: 0,
+            known_ms: now,
+        });
     }
 }

@@ -34,14 +34,22 @@ pub const MAX_URL_LEN: usize = 512;
 /// Why a `state` view was not understood.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ContractStateError {
-    TooLarge { bytes: usize },
+    TooLarge {
+        bytes: usize,
+    },
     Json,
     /// A field is missing or has the wrong type.
-    Field { field: &'static str },
+    Field {
+        field: &'static str,
+    },
     /// A list is longer than its bound.
-    TooMany { field: &'static str },
+    TooMany {
+        field: &'static str,
+    },
     /// A key that does not parse or has the wrong type.
-    Key { field: &'static str },
+    Key {
+        field: &'static str,
+    },
     /// The state names an unknown variant.
     UnknownState,
 }

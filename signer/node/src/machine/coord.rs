@@ -145,7 +145,7 @@ impl Coord {
         let msg = match tag {
             1 => {
                 let n = r.u16("participant count")? as usize;
-                if n < 2 || n > MAX_PARTICIPANTS {
+                if !(2..=MAX_PARTICIPANTS).contains(&n) {
                     return Err(CodecError::BadValue { what: "participant count" });
                 }
                 let mut participants = Vec::with_capacity(n);
@@ -181,7 +181,13 @@ mod tests {
     fn all() -> Vec<Coord> {
         let s = [7u8; 32];
         alloc::vec![
-            Coord::StartTriples { session: s, participants: alloc::vec![ParticipantId(0), ParticipantId(5)], threshold: 2, count: 8, sharing_id: [1; 32] },
+            Coord::StartTriples {
+                session: s,
+                participants: alloc::vec![ParticipantId(0), ParticipantId(5)],
+                threshold: 2,
+                count: 8,
+                sharing_id: [1; 32]
+            },
             Coord::StartPresign { session: s, triple0: [2; 32], triple1: [3; 32] },
             Coord::StartSign { session: s, request_id: [4; 32], presignature: [5; 32] },
             Coord::Decline { session: s, reason: DeclineReason::NotProven },

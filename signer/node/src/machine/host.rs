@@ -90,7 +90,14 @@ impl Drop for P2pThread {
     }
 }
 
-fn p2p_loop(listener: TcpListener, tls_seed: Zeroizing<[u8; 32]>, config: tdsigner_p2p::Config, cmds: Receiver<Cmd>, events: Sender<P2pEvent>, stop: Arc<AtomicBool>) {
+fn p2p_loop(
+    listener: TcpListener,
+    tls_seed: Zeroizing<[u8; 32]>,
+    config: tdsigner_p2p::Config,
+    cmds: Receiver<Cmd>,
+    events: Sender<P2pEvent>,
+    stop: Arc<AtomicBool>,
+) {
     let start = Instant::now();
     let now = || start.elapsed().as_millis() as u64;
     let mut manager: Option<Manager<ChaCha20Rng>> = None;
@@ -137,30 +144,24 @@ fn p2p_loop(listener: TcpListener, tls_seed: Zeroizing<[u8; 32]>, config: tdsign
             }
         }
         // Inbound connections.
-        loop {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    busy = true;
-                    let _ = stream.set_nonblocking(true);
-                    let _ = stream.set_nodelay(true);
-                    match manager.as_mut() {
-                        Some(m) => {
-                            let id = ConnId(next_conn);
-                            next_conn += 1;
-                            conns.insert(id, Conn { stream, out: VecDeque::new(), closing: false });
-                            actions.extend(m.handle_event(now(), Event::Accepted { conn: id }));
-                        }
-                        None => drop(stream),
-                    }
+        while let Ok((stream, _)) = listener.accept() {
+            busy = true;
+            let _ = stream.set_nonblocking(true);
+            let _ = stream.set_nodelay(true);
+            match manager.as_mut() {
+                Some(m) => {
+                    let id = ConnId(next_conn);
+                    next_conn += 1;
+                    conns.insert(id, Conn { stream, out: VecDeque::new(), closing: false });
+                    actions.extend(m.handle_event(now(), Event::Accepted { conn: id }));
                 }
-                Err(_) => break,
+                None => drop(stream),
             }
         }
         // Reads.
         let ids: Vec<ConnId> = conns.keys().copied().collect();
         for id in ids {
-            loop {
-                let Some(c) = conns.get_mut(&id) else { break };
+            while let Some(c) = conns.get_mut(&id) {
                 match c.stream.read(&mut buf) {
                     Ok(0) => {
                         conns.remove(&id);
@@ -227,7 +228,8 @@ fn p2p_loop(listener: TcpListener, tls_seed: Zeroizing<[u8; 32]>, config: tdsign
                     }
                 }
                 Action::Deliver(msg) => {
-                    let _ = events.send(P2pEvent::Message { from: msg.from, channel: msg.channel, session: msg.session, payload: msg.payload });
+                    let _ =
+                        events.send(P2pEvent::Message { from: msg.from, channel: msg.channel, session: msg.session, payload: msg.payload });
                 }
                 Action::PeerUp(p) => {
                     let _ = events.send(P2pEvent::PeerUp(p));
@@ -346,7 +348,8 @@ impl HostEnv {
     fn post(&mut self, endpoint: usize, body: &[u8]) -> Result<Vec<u8>, CallError> {
         let url = self.urls.get(endpoint).cloned().ok_or(CallError::Stream(StreamError::Connect))?;
         let (tls, host, port, path) = split_url(&url).ok_or(CallError::Stream(StreamError::Connect))?;
-        let addr = (host.as_str(), port).to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or(CallError::Stream(StreamError::Connect))?;
+        let addr =
+            (host.as_str(), port).to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or(CallError::Stream(StreamError::Connect))?;
         let tcp = TcpStream::connect_timeout(&addr, self.timeout).map_err(|_| CallError::Stream(StreamError::Connect))?;
         tcp.set_read_timeout(Some(self.timeout)).map_err(|_| CallError::Stream(StreamError::Io))?;
         tcp.set_write_timeout(Some(self.timeout)).map_err(|_| CallError::Stream(StreamError::Io))?;
@@ -481,8 +484,14 @@ fn run_node(spec: HostNodeSpec, stop: &AtomicBool, snapshot: &Mutex<Snapshot>) -
         FileDevice::create(&spec.disk, spec.disk_sectors).map_err(|e| format!("create disk: {e}"))?
     };
     let mut rng = OsRng;
-    let booted = crate::bootstrap::bootstrap(&mut dev, &spec.key_source, &spec.machine.account_id, &mut rng, &mut |_e: &tdsigner_store::RuntimeEvent| Ok::<(), &str>(()))
-        .map_err(|e| format!("bootstrap: {e}"))?;
+    let booted = crate::bootstrap::bootstrap(
+        &mut dev,
+        &spec.key_source,
+        &spec.machine.account_id,
+        &mut rng,
+        &mut |_e: &tdsigner_store::RuntimeEvent| Ok::<(), &str>(()),
+    )
+    .map_err(|e| format!("bootstrap: {e}"))?;
     let tls_seed = Zeroizing::new(booted.identity.tls_key().to_bytes());
     let mut env = HostEnv::start(spec.env, tls_seed).map_err(|e| format!("p2p listen: {e}"))?;
     if let Ok(mut s) = snapshot.lock() {

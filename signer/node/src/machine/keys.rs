@@ -195,7 +195,9 @@ impl<D: BlockDevice> Node<D> {
         let Some(me) = self.my_id_in(ev) else { return };
         let height = self.lc.head_height();
         let Some(inst) = ev.active_instance(height) else {
-            if ev.parameters.leader().map(|l| l.id) == Some(me) && self.tx_due(("start_keygen_instance", ev.epoch_id, ev.next_attempt_id), now) {
+            if ev.parameters.leader().map(|l| l.id) == Some(me)
+                && self.tx_due(("start_keygen_instance", ev.epoch_id, ev.next_attempt_id), now)
+            {
                 let args = json!({ "key_event_id": key_event_id(ev.epoch_id, ev.domain_id, ev.next_attempt_id) });
                 self.send_function_call(env, "start_keygen_instance", serde_json::to_vec(&args).unwrap_or_default());
             }
@@ -217,7 +219,10 @@ impl<D: BlockDevice> Node<D> {
         if !self.attempted.insert((origin_tag(KeyOrigin::Keygen), ev.epoch_id, attempt)) {
             return;
         }
-        let session = session_id(b"keygen", &[self.cfg.contract_id.as_bytes(), &ev.epoch_id.to_le_bytes(), &ev.domain_id.to_le_bytes(), &attempt.to_le_bytes()]);
+        let session = session_id(
+            b"keygen",
+            &[self.cfg.contract_id.as_bytes(), &ev.epoch_id.to_le_bytes(), &ev.domain_id.to_le_bytes(), &attempt.to_le_bytes()],
+        );
         let Some(list) = ids(&ev.parameters.ids()) else { return };
         let Ok(threshold) = usize::try_from(ev.parameters.threshold) else { return };
         let Ok(dkg) = Dkg::keygen(session, &list, threshold, ParticipantId(me), &mut self.rng) else { return };
@@ -268,7 +273,10 @@ impl<D: BlockDevice> Node<D> {
         let Some(me) = me_new.or(me_old) else { return };
         let height = self.lc.head_height();
         let Some(inst) = ev.active_instance(height) else {
-            if me_new.is_some() && ev.parameters.leader().map(|l| l.id) == Some(me) && self.tx_due(("start_reshare_instance", ev.epoch_id, ev.next_attempt_id), now) {
+            if me_new.is_some()
+                && ev.parameters.leader().map(|l| l.id) == Some(me)
+                && self.tx_due(("start_reshare_instance", ev.epoch_id, ev.next_attempt_id), now)
+            {
                 let args = json!({ "key_event_id": key_event_id(ev.epoch_id, ev.domain_id, ev.next_attempt_id) });
                 self.send_function_call(env, "start_reshare_instance", serde_json::to_vec(&args).unwrap_or_default());
             }
@@ -290,7 +298,10 @@ impl<D: BlockDevice> Node<D> {
         if self.attempted.contains(&tag) {
             return;
         }
-        let session = session_id(b"reshare", &[self.cfg.contract_id.as_bytes(), &ev.epoch_id.to_le_bytes(), &ev.domain_id.to_le_bytes(), &attempt.to_le_bytes()]);
+        let session = session_id(
+            b"reshare",
+            &[self.cfg.contract_id.as_bytes(), &ev.epoch_id.to_le_bytes(), &ev.domain_id.to_le_bytes(), &attempt.to_le_bytes()],
+        );
         let Some(root) = prev.root_key else { return };
         let new_ids = ev.parameters.ids();
         let Some(new_list) = ids(&new_ids) else { return };
@@ -484,7 +495,15 @@ impl<D: BlockDevice> Node<D> {
     }
 
     /// A member's check of a refresh start.
-    pub(super) fn on_start_refresh<E: Env + ?Sized>(&mut self, env: &mut E, from: ParticipantId, session: SessionId, round: u64, sharing_id: [u8; 32], now: u64) {
+    pub(super) fn on_start_refresh<E: Env + ?Sized>(
+        &mut self,
+        env: &mut E,
+        from: ParticipantId,
+        session: SessionId,
+        round: u64,
+        sharing_id: [u8; 32],
+        now: u64,
+    ) {
         let Some(active) = &self.active else { return };
         let interval = self.cfg.refresh_interval_blocks;
         let ok = interval > 0
@@ -521,7 +540,15 @@ impl<D: BlockDevice> Node<D> {
         self.start_instance(env, session, inst, now);
     }
 
-    pub(super) fn on_refresh_output<E: Env + ?Sized>(&mut self, env: &mut E, session: SessionId, round: u64, share: Option<KeyShare>, inst: &Instance, now: u64) {
+    pub(super) fn on_refresh_output<E: Env + ?Sized>(
+        &mut self,
+        env: &mut E,
+        session: SessionId,
+        round: u64,
+        share: Option<KeyShare>,
+        inst: &Instance,
+        now: u64,
+    ) {
         let (Some(share), Some(active)) = (share, &self.active) else { return };
         let key = StoredKey { origin: KeyOrigin::Refresh, contract_epoch: active.contract_epoch, attempt: round, share };
         let id = pending_id(KeyOrigin::Refresh, key.contract_epoch, round);
@@ -550,7 +577,14 @@ impl<D: BlockDevice> Node<D> {
         self.try_switch_refresh(now);
     }
 
-    pub(super) fn on_refresh_done<E: Env + ?Sized>(&mut self, env: &mut E, from: ParticipantId, session: SessionId, new_id: [u8; 32], now: u64) {
+    pub(super) fn on_refresh_done<E: Env + ?Sized>(
+        &mut self,
+        env: &mut E,
+        from: ParticipantId,
+        session: SessionId,
+        new_id: [u8; 32],
+        now: u64,
+    ) {
         if let Some(p) = &mut self.refresh.pending {
             if p.session == session {
                 if *p.key.share.sharing_id() == new_id {
@@ -585,7 +619,10 @@ impl<D: BlockDevice> Node<D> {
         let session = p.session;
         let bytes = key.encode();
         let pid = pending_id(KeyOrigin::Refresh, key.contract_epoch, key.attempt);
-        if !self.store_commit(&[Change::Put { kind: KEY_RECORD, id: ACTIVE_KEY_ID, value: &bytes }, Change::Delete { kind: KEY_RECORD, id: &pid }]) {
+        if !self.store_commit(&[
+            Change::Put { kind: KEY_RECORD, id: ACTIVE_KEY_ID, value: &bytes },
+            Change::Delete { kind: KEY_RECORD, id: &pid },
+        ]) {
             return;
         }
         self.pending_keys.remove(&pid);
@@ -629,7 +666,11 @@ impl<D: BlockDevice> Node<D> {
 
     /// The running parameters' participant ids (the leader order is over these).
     pub(super) fn running_ids(&self) -> Vec<ParticipantId> {
-        self.contract.as_ref().and_then(ContractState::running).map(|r| r.parameters.ids().into_iter().map(ParticipantId).collect()).unwrap_or_default()
+        self.contract
+            .as_ref()
+            .and_then(ContractState::running)
+            .map(|r| r.parameters.ids().into_iter().map(ParticipantId).collect())
+            .unwrap_or_default()
     }
 
     #[allow(dead_code)]

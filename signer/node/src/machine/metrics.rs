@@ -32,6 +32,8 @@ pub struct Metrics {
     /// Aborts by (protocol, blamed participant or "none").
     pub protocol_aborts: BTreeMap<(&'static str, String), u64>,
     pub protocol_timeouts: BTreeMap<&'static str, u64>,
+    /// Runs given up by (protocol, reason: declined, peer_down).
+    pub protocol_cancelled: BTreeMap<(&'static str, &'static str), u64>,
     pub declines_received: BTreeMap<&'static str, u64>,
     pub declines_sent: BTreeMap<&'static str, u64>,
     // pools (gauges)
@@ -137,6 +139,10 @@ impl Metrics {
         for ((p, culprit), v) in &self.protocol_aborts {
             line(out, "protocol_aborts_total", &alloc::format!("protocol=\"{p}\",blamed=\"{culprit}\""), *v);
         }
+        help(out, "protocol_cancelled_total", "counter", "Runs given up: a participant declined or its connection went down.");
+        for ((p, reason), v) in &self.protocol_cancelled {
+            line(out, "protocol_cancelled_total", &alloc::format!("protocol=\"{p}\",reason=\"{reason}\""), *v);
+        }
         family(out, "declines_received_total", "counter", "Peers declining a run.", "reason", &self.declines_received);
         family(out, "declines_sent_total", "counter", "Runs this node declined.", "reason", &self.declines_sent);
         family(out, "tx_sent_total", "counter", "Transactions accepted by an endpoint.", "method", &self.tx_sent);
@@ -192,5 +198,31 @@ impl Status {
             "pending_requests": self.pending_requests,
         });
         serde_json::to_string(&v).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_is_well_formed() {
+        let mut m = Metrics { requests_signed: 3, ..Metrics::default() };
+        bump(&mut m.protocols_started, "sign");
+        m.protocol_aborts.insert(("sign", String::from("3")), 2);
+        m.protocol_cancelled.insert(("presign", "declined"), 1);
+        let mut out = String::new();
+        m.render_prometheus(&mut out);
+        assert!(out.contains("tdsigner_requests_signed_total 3\n"));
+        assert!(out.contains("tdsigner_protocols_started_total{protocol=\"sign\"} 1\n"));
+        assert!(out.contains("tdsigner_protocol_aborts_total{protocol=\"sign\",blamed=\"3\"} 2\n"));
+        assert!(out.contains("tdsigner_protocol_cancelled_total{protocol=\"presign\",reason=\"declined\"} 1\n"));
+        // Every sample line belongs to a family declared by HELP/TYPE lines.
+        for line in out.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(out.contains(&alloc::format!("# TYPE {name} ")), "{name} has no TYPE");
+        }
+        assert_eq!(m.aborts_blaming("3"), 2);
+        assert_eq!(m.aborts_blaming("1"), 0);
     }
 }

@@ -52,7 +52,10 @@ const EVENTS_PER_POLL: usize = 512;
 pub enum NodeError {
     /// A stored record did not decode (the store is authenticated, so this is a version
     /// mismatch or a bug, never silently ignored).
-    Record { kind: RecordKind, error: CodecError },
+    Record {
+        kind: RecordKind,
+        error: CodecError,
+    },
     /// The stored light-client state did not load.
     LightClient(tdsigner_near::light_client::StateDecodeError),
     Store(StoreError),
@@ -69,6 +72,18 @@ impl fmt::Display for NodeError {
             Self::Account => f.write_str("invalid account id"),
         }
     }
+}
+
+/// Why a run ended without output.
+pub(super) enum Abort {
+    /// A protocol error (a message failed a check); it may name a culprit.
+    Error(tdsigner_tss::ProtocolError),
+    /// No progress within `protocol_timeout_ms`.
+    Timeout,
+    /// A participant declined to take part.
+    Declined,
+    /// A participant's connection went down (runs this node leads).
+    PeerDown,
 }
 
 /// When the node wants to be polled again (monotonic ms, same clock as [`Env::now_ms`]).
@@ -326,7 +341,10 @@ impl<D: BlockDevice> Node<D> {
         let mut refresh = RefreshState::default();
         if let Some((id, k)) = pending_keys.iter().find(|(_, k)| k.origin == super::sharing::KeyOrigin::Refresh) {
             let _ = id;
-            let session = super::protocols::session_id(b"refresh", &[&active.as_ref().map(|a: &StoredKey| *a.share.sharing_id()).unwrap_or([0; 32]), &k.attempt.to_le_bytes()]);
+            let session = super::protocols::session_id(
+                b"refresh",
+                &[&active.as_ref().map(|a: &StoredKey| *a.share.sharing_id()).unwrap_or([0; 32]), &k.attempt.to_le_bytes()],
+            );
             refresh.pending = Some(PendingRefresh { session, key: k.clone(), confirmed: BTreeSet::new() });
             refresh.attempted_round = k.attempt;
         }
@@ -463,7 +481,7 @@ impl<D: BlockDevice> Node<D> {
                         .map(|(s, _)| *s)
                         .collect();
                     for s in stuck {
-                        self.abort_instance(env, s, None, now);
+                        self.abort_instance(env, s, Abort::PeerDown, now);
                     }
                 }
                 P2pEvent::Message { from, channel, session, payload } => {
@@ -483,14 +501,22 @@ impl<D: BlockDevice> Node<D> {
         any
     }
 
-    fn on_protocol_message<E: Env + ?Sized>(&mut self, env: &mut E, from: ParticipantId, channel: Channel, session: SessionId, payload: Vec<u8>, now: u64) {
+    fn on_protocol_message<E: Env + ?Sized>(
+        &mut self,
+        env: &mut E,
+        from: ParticipantId,
+        channel: Channel,
+        session: SessionId,
+        payload: Vec<u8>,
+        now: u64,
+    ) {
         if let Some(inst) = self.instances.get_mut(&session) {
             if inst.purpose.channel() != channel || !inst.participants.contains(&from) {
                 self.metrics.p2p_early_dropped += 1;
                 return;
             }
             if let Err(e) = inst.message(from, &payload) {
-                self.abort_instance(env, session, Some(e), now);
+                self.abort_instance(env, session, Abort::Error(e), now);
             } else {
                 self.drive(env, session, now);
             }
@@ -536,7 +562,7 @@ impl<D: BlockDevice> Node<D> {
                 continue;
             }
             if let Err(err) = inst.message(e.from, &e.payload) {
-                self.abort_instance(env, session, Some(err), now);
+                self.abort_instance(env, session, Abort::Error(err), now);
                 return;
             }
         }
@@ -617,22 +643,26 @@ impl<D: BlockDevice> Node<D> {
                         self.on_output(env, session, inst, out, now);
                     }
                 }
-                Pumped::Failed(e) => self.abort_instance(env, session, Some(e), now),
+                Pumped::Failed(e) => self.abort_instance(env, session, Abort::Error(e), now),
             }
         }
         did
     }
 
-    /// Ends a run that failed (`error`) or timed out (`None`): blames the participant the
-    /// error names, tells the other participants when this node owns the run, and lets the
+    /// Ends a run that failed, timed out or was given up: blames the participant an error
+    /// names, tells the other participants when this node owns the run, and lets the
     /// purpose's owner module react.
-    pub(super) fn abort_instance<E: Env + ?Sized>(&mut self, env: &mut E, session: SessionId, error: Option<tdsigner_tss::ProtocolError>, now: u64) {
+    pub(super) fn abort_instance<E: Env + ?Sized>(&mut self, env: &mut E, session: SessionId, cause: Abort, now: u64) {
         let Some(inst) = self.instances.remove(&session) else { return };
         self.finished.insert(session);
         let name = inst.purpose.name();
-        match &error {
-            None => bump(&mut self.metrics.protocol_timeouts, name),
-            Some(e) => {
+        match &cause {
+            Abort::Timeout => bump(&mut self.metrics.protocol_timeouts, name),
+            Abort::Declined | Abort::PeerDown => {
+                let reason = if matches!(cause, Abort::Declined) { "declined" } else { "peer_down" };
+                *self.metrics.protocol_cancelled.entry((name, reason)).or_insert(0) += 1;
+            }
+            Abort::Error(e) => {
                 let culprit = e.culprit();
                 let label = culprit.map_or_else(|| String::from("none"), |c| alloc::format!("{}", c.0));
                 *self.metrics.protocol_aborts.entry((name, label)).or_insert(0) += 1;
@@ -654,11 +684,11 @@ impl<D: BlockDevice> Node<D> {
 
     fn on_output<E: Env + ?Sized>(&mut self, env: &mut E, session: SessionId, inst: Instance, out: Output, now: u64) {
         match (inst.purpose.clone(), out) {
-            (Purpose::Keygen { epoch, attempt }, Output::Key(k)) => self.on_keygen_output(env, epoch, attempt, k, now),
-            (Purpose::Reshare { epoch, attempt }, Output::Key(k)) => self.on_reshare_output(env, epoch, attempt, k, now),
-            (Purpose::Refresh { round }, Output::Key(k)) => self.on_refresh_output(env, session, round, k, &inst, now),
+            (Purpose::Keygen { epoch, attempt }, Output::Key(k)) => self.on_keygen_output(env, epoch, attempt, k.map(|k| *k), now),
+            (Purpose::Reshare { epoch, attempt }, Output::Key(k)) => self.on_reshare_output(env, epoch, attempt, k.map(|k| *k), now),
+            (Purpose::Refresh { round }, Output::Key(k)) => self.on_refresh_output(env, session, round, k.map(|k| *k), &inst, now),
             (Purpose::Triples { owner }, Output::Triples(ts)) => self.on_triples_output(owner, ts, now),
-            (Purpose::Presign { owner }, Output::Presignature(p)) => self.on_presign_output(owner, p, now),
+            (Purpose::Presign { owner }, Output::Presignature(p)) => self.on_presign_output(owner, *p, now),
             (Purpose::Sign { request_id, .. }, Output::Signature(sig)) => self.on_sign_output(env, request_id, sig, now),
             _ => {}
         }
@@ -682,7 +712,7 @@ impl<D: BlockDevice> Node<D> {
     fn timeouts<E: Env + ?Sized>(&mut self, env: &mut E, now: u64) {
         let late: Vec<SessionId> = self.instances.iter().filter(|(_, i)| now >= i.deadline_ms).map(|(s, _)| *s).collect();
         for s in late {
-            self.abort_instance(env, s, None, now);
+            self.abort_instance(env, s, Abort::Timeout, now);
         }
         self.expire_early(now);
         self.blamed.retain(|_, until| *until > now);
@@ -884,4 +914,117 @@ pub(super) fn hex(b: &[u8]) -> String {
         s.push(char::from(D[usize::from(x & 15)]));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KeySourceConfig;
+    use tdsigner_near::light_client::EpochProducers;
+    use tdsigner_near::rpc::stream::{CallError, StreamError};
+    use tdsigner_near::types::{BlockHeaderLite, InnerLite};
+    use tdsigner_p2p::ParticipantSet;
+    use tdsigner_store::device::MemDevice;
+
+    /// An environment with no endpoints and no peers.
+    struct Offline(u64);
+    impl Env for Offline {
+        fn now_ms(&self) -> u64 {
+            self.0
+        }
+        fn fill_random(&mut self, out: &mut [u8]) {
+            for (i, b) in out.iter_mut().enumerate() {
+                *b = i as u8 ^ 0x5a;
+            }
+        }
+        fn rpc_endpoints(&self) -> usize {
+            1
+        }
+        fn rpc(&mut self, _: usize, _: &[u8]) -> Result<Vec<u8>, CallError> {
+            Err(CallError::Stream(StreamError::Connect))
+        }
+        fn p2p_send(&mut self, _: ParticipantId, _: Channel, _: SessionId, _: Vec<u8>) -> Result<(), super::super::env::P2pSendError> {
+            Ok(())
+        }
+        fn p2p_recv(&mut self) -> Option<P2pEvent> {
+            None
+        }
+        fn set_participants(&mut self, _: Option<(ParticipantId, &ParticipantSet)>) {}
+        fn attestation(&mut self, _: [u8; 64]) -> Result<super::super::env::Attestation, super::super::env::AttestationError> {
+            Err(super::super::env::AttestationError::Unavailable)
+        }
+    }
+
+    fn trusted(height: u64) -> LightClientState {
+        let inner_lite = InnerLite {
+            height,
+            epoch_id: CryptoHash([1; 32]),
+            next_epoch_id: CryptoHash([2; 32]),
+            prev_state_root: CryptoHash::default(),
+            outcome_root: CryptoHash::default(),
+            timestamp: 1,
+            next_bp_hash: CryptoHash::default(),
+            block_merkle_root: CryptoHash::default(),
+            chunk_execution_root: None,
+        };
+        let head = BlockHeaderLite { prev_block_hash: CryptoHash::default(), inner_rest_hash: CryptoHash::default(), inner_lite };
+        LightClientState::from_trusted_header(head, EpochProducers { epoch_id: CryptoHash([1; 32]), producers: Vec::new() }).unwrap()
+    }
+
+    struct Rng(u64);
+    impl rand_core::RngCore for Rng {
+        fn next_u32(&mut self) -> u32 {
+            self.next_u64() as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            for c in dest.chunks_mut(8) {
+                let v = self.next_u64().to_le_bytes();
+                c.copy_from_slice(&v[..c.len()]);
+            }
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+            self.fill_bytes(dest);
+            Ok(())
+        }
+    }
+    impl rand_core::CryptoRng for Rng {}
+
+    #[test]
+    fn boot_discards_one_time_material_and_resumes_the_light_client() {
+        let mut dev = MemDevice::new(8192);
+        let key = KeySourceConfig::Test(Zeroizing::new([4; 32]));
+        let cfg = MachineConfig::new("node0.test".into(), "v1.signer.test".into());
+        {
+            let mut b = crate::bootstrap::bootstrap(&mut dev, &key, "node0.test", &mut Rng(1), &mut |_e: &tdsigner_store::RuntimeEvent| {
+                Ok::<(), &str>(())
+            })
+            .unwrap();
+            // Material left by an earlier boot, and a light-client state ahead of the config's.
+            b.store.put(TRIPLE_RECORD, &[7; 32], b"x").unwrap();
+            b.store.put(PRESIGNATURE_RECORD, &[8; 32], b"y").unwrap();
+            b.store.put(LIGHT_CLIENT_RECORD, LIGHT_CLIENT_ID, &lc_record(&trusted(500), Some(490))).unwrap();
+        }
+        let b = crate::bootstrap::bootstrap(&mut dev, &key, "node0.test", &mut Rng(2), &mut |_e: &tdsigner_store::RuntimeEvent| {
+            Ok::<(), &str>(())
+        })
+        .unwrap();
+        let mut env = Offline(0);
+        let mut node = Node::new(cfg, b.store, &b.identity, trusted(100), &mut env).unwrap();
+        assert_eq!(node.store.ids(TRIPLE_RECORD).count(), 0, "a stored triple survived the boot");
+        assert_eq!(node.store.ids(PRESIGNATURE_RECORD).count(), 0, "a stored presignature survived the boot");
+        assert_eq!(node.head_height(), 500, "the persisted light-client state was not resumed");
+        assert_eq!(node.scan_next, Some(490));
+        // Offline: polling does nothing harmful and asks to be called again.
+        env.0 = 1_000;
+        let w = node.poll(&mut env);
+        assert!(w.at_ms >= 1_000);
+        assert_eq!(node.status().contract_state, "Unknown");
+        assert!(node.metrics().rpc_failures > 0);
+    }
 }

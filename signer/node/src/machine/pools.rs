@@ -123,7 +123,8 @@ impl<D: BlockDevice> Node<D> {
             return None;
         }
         let start = (self.rng.next_u32() as usize) % others.len().max(1);
-        let mut chosen: Vec<ParticipantId> = (0..t.saturating_sub(1)).filter_map(|i| others.get((start + i) % others.len().max(1)).copied()).collect();
+        let mut chosen: Vec<ParticipantId> =
+            (0..t.saturating_sub(1)).filter_map(|i| others.get((start + i) % others.len().max(1)).copied()).collect();
         chosen.push(me);
         chosen.sort();
         chosen.dedup();
@@ -150,22 +151,20 @@ impl<D: BlockDevice> Node<D> {
         for p in chosen.iter().copied().filter(|p| *p != me) {
             self.send_coord(env, p, &msg);
         }
-        let inst = Instance { purpose: Purpose::Triples { owner: me }, proto: Proto::Triples(proto), participants: chosen, me, started_ms: now, deadline_ms: self.deadline(now) };
+        let inst = Instance {
+            purpose: Purpose::Triples { owner: me },
+            proto: Proto::Triples(proto),
+            participants: chosen,
+            me,
+            started_ms: now,
+            deadline_ms: self.deadline(now),
+        };
         self.start_instance(env, session, inst, now);
     }
 
     /// A participant's check of a triple-generation start.
-    pub(super) fn on_start_triples<E: Env + ?Sized>(
-        &mut self,
-        env: &mut E,
-        from: ParticipantId,
-        session: SessionId,
-        participants: Vec<ParticipantId>,
-        threshold: u16,
-        count: u8,
-        sharing_id: [u8; 32],
-        now: u64,
-    ) {
+    pub(super) fn on_start_triples<E: Env + ?Sized>(&mut self, env: &mut E, from: ParticipantId, msg: Coord, now: u64) {
+        let Coord::StartTriples { session, participants, threshold, count, sharing_id } = msg else { return };
         let Some(me) = self.me else { return self.decline(env, from, session, DeclineReason::NoKey) };
         let Some(active) = &self.active else { return self.decline(env, from, session, DeclineReason::NoKey) };
         let public = &active.share.public;
@@ -200,7 +199,8 @@ impl<D: BlockDevice> Node<D> {
     }
 
     pub(super) fn on_triples_output(&mut self, owner: ParticipantId, triples: Vec<TripleShare>, now: u64) {
-        let records: Vec<([u8; 32], zeroize::Zeroizing<Vec<u8>>)> = triples.iter().map(|t| (t.id, pool_record(owner, &t.to_bytes()))).collect();
+        let records: Vec<([u8; 32], zeroize::Zeroizing<Vec<u8>>)> =
+            triples.iter().map(|t| (t.id, pool_record(owner, &t.to_bytes()))).collect();
         let changes: Vec<Change<'_>> = records.iter().map(|(id, v)| Change::Put { kind: TRIPLE_RECORD, id, value: v }).collect();
         // Kept in memory even if the write fails: they are used this boot only anyway.
         self.store_commit(&changes);
@@ -215,8 +215,10 @@ impl<D: BlockDevice> Node<D> {
     fn evict_foreign(&mut self) {
         let me = self.me;
         loop {
-            let foreign_t: Vec<([u8; 32], u64)> = self.triples.iter().filter(|(_, t)| Some(t.owner) != me).map(|(k, t)| (*k, t.created_ms)).collect();
-            let foreign_p: Vec<([u8; 32], u64)> = self.presigs.iter().filter(|(_, t)| Some(t.owner) != me).map(|(k, t)| (*k, t.created_ms)).collect();
+            let foreign_t: Vec<([u8; 32], u64)> =
+                self.triples.iter().filter(|(_, t)| Some(t.owner) != me).map(|(k, t)| (*k, t.created_ms)).collect();
+            let foreign_p: Vec<([u8; 32], u64)> =
+                self.presigs.iter().filter(|(_, t)| Some(t.owner) != me).map(|(k, t)| (*k, t.created_ms)).collect();
             if foreign_t.len() + foreign_p.len() <= self.cfg.max_foreign_items {
                 return;
             }
@@ -276,14 +278,30 @@ impl<D: BlockDevice> Node<D> {
         for p in participants.iter().copied().filter(|p| *p != me) {
             self.send_coord(env, p, &msg);
         }
-        let inst = Instance { purpose: Purpose::Presign { owner: me }, proto: Proto::Presign(proto), participants, me, started_ms: now, deadline_ms: self.deadline(now) };
+        let inst = Instance {
+            purpose: Purpose::Presign { owner: me },
+            proto: Proto::Presign(proto),
+            participants,
+            me,
+            started_ms: now,
+            deadline_ms: self.deadline(now),
+        };
         self.start_instance(env, session, inst, now);
     }
 
-    pub(super) fn on_start_presign<E: Env + ?Sized>(&mut self, env: &mut E, from: ParticipantId, session: SessionId, a: [u8; 32], b: [u8; 32], now: u64) {
+    pub(super) fn on_start_presign<E: Env + ?Sized>(
+        &mut self,
+        env: &mut E,
+        from: ParticipantId,
+        session: SessionId,
+        a: [u8; 32],
+        b: [u8; 32],
+        now: u64,
+    ) {
         let Some(active) = &self.active else { return self.decline(env, from, session, DeclineReason::NoKey) };
         let key = active.share.clone();
-        let valid = session == session_id(b"presign", &[&a, &b]) && !self.instances.contains_key(&session) && !self.finished.contains(&session);
+        let valid =
+            session == session_id(b"presign", &[&a, &b]) && !self.instances.contains_key(&session) && !self.finished.contains(&session);
         if !valid {
             return self.decline(env, from, session, DeclineReason::BadParameters);
         }
@@ -296,7 +314,14 @@ impl<D: BlockDevice> Node<D> {
         let participants = t0.share.participants.as_slice().to_vec();
         match Presign::new(session, &key, t0.share, t1.share) {
             Ok(proto) => {
-                let inst = Instance { purpose: Purpose::Presign { owner: from }, proto: Proto::Presign(proto), participants, me: key.me, started_ms: now, deadline_ms: self.deadline(now) };
+                let inst = Instance {
+                    purpose: Purpose::Presign { owner: from },
+                    proto: Proto::Presign(proto),
+                    participants,
+                    me: key.me,
+                    started_ms: now,
+                    deadline_ms: self.deadline(now),
+                };
                 self.start_instance(env, session, inst, now);
             }
             Err(_) => self.decline(env, from, session, DeclineReason::BadParameters),
@@ -319,16 +344,14 @@ impl<D: BlockDevice> Node<D> {
     /// Dispatches a coordination message.
     pub(super) fn on_coord<E: Env + ?Sized>(&mut self, env: &mut E, from: ParticipantId, msg: Coord, now: u64) {
         match msg {
-            Coord::StartTriples { session, participants, threshold, count, sharing_id } => {
-                self.on_start_triples(env, from, session, participants, threshold, count, sharing_id, now)
-            }
+            Coord::StartTriples { .. } => self.on_start_triples(env, from, msg, now),
             Coord::StartPresign { session, triple0, triple1 } => self.on_start_presign(env, from, session, triple0, triple1, now),
             Coord::StartSign { .. } => self.on_start_sign(env, from, msg, now),
             Coord::Decline { session, reason } => {
                 super::metrics::bump(&mut self.metrics.declines_received, reason.name());
                 let owned = self.instances.get(&session).is_some_and(|i| i.purpose.owner() == self.me && i.participants.contains(&from));
                 if owned {
-                    self.abort_instance(env, session, None, now);
+                    self.abort_instance(env, session, super::node::Abort::Declined, now);
                 }
             }
             Coord::Abort { session } => {

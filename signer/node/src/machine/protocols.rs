@@ -2,13 +2,16 @@
 //! with what it is for, who takes part, and a deadline. [`Instance::pump`] advances one as far
 //! as it goes and returns what to send and how it ended; the node carries that out.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 use tdsigner_near::CryptoHash;
 use tdsigner_p2p::{Channel, ParticipantId, SessionId};
-use tdsigner_tss::{Action, Dkg, FullSignature, KeyShare, Presign, PresignatureShare, Protocol, ProtocolError, Sign, TripleGeneration, TripleShare};
+use tdsigner_tss::{
+    Action, Dkg, FullSignature, KeyShare, Presign, PresignatureShare, Protocol, ProtocolError, Sign, TripleGeneration, TripleShare,
+};
 
 /// Why a run exists.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,9 +67,9 @@ pub enum Proto {
 
 /// What a run produced.
 pub enum Output {
-    Key(Option<KeyShare>),
+    Key(Option<Box<KeyShare>>),
     Triples(Vec<TripleShare>),
-    Presignature(PresignatureShare),
+    Presignature(Box<PresignatureShare>),
     Signature(Option<FullSignature>),
 }
 
@@ -126,9 +129,9 @@ impl Instance {
     pub fn pump(&mut self) -> Vec<Pumped> {
         let (me, all) = (self.me, self.participants.clone());
         match &mut self.proto {
-            Proto::Dkg(p) => poke_one(p, me, &all, Output::Key),
+            Proto::Dkg(p) => poke_one(p, me, &all, |k| Output::Key(k.map(Box::new))),
             Proto::Triples(p) => poke_one(p, me, &all, Output::Triples),
-            Proto::Presign(p) => poke_one(p, me, &all, Output::Presignature),
+            Proto::Presign(p) => poke_one(p, me, &all, |p| Output::Presignature(Box::new(p))),
             Proto::Sign(p) => poke_one(p, me, &all, Output::Signature),
         }
     }

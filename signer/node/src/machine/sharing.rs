@@ -188,3 +188,42 @@ mod tests {
         assert!(decode_public_sharing(&bad).is_err());
     }
 }
+
+#[cfg(test)]
+mod key_record_tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    use tdsigner_tss::Dkg;
+
+    fn shares() -> Vec<KeyShare> {
+        let mut rng = ChaCha20Rng::from_seed([3; 32]);
+        let list = ParticipantList::range(3).unwrap();
+        let parties: Vec<(ParticipantId, Dkg)> = list.iter().map(|p| (p, Dkg::keygen([1; 32], &list, 2, p, &mut rng).unwrap())).collect();
+        let (out, _) = tdsigner_tss::sim::run(parties, &mut rng).unwrap();
+        out.into_iter().map(|(_, s)| s.unwrap()).collect()
+    }
+
+    #[test]
+    fn stored_key_round_trip_and_strictness() {
+        let share = shares().remove(1);
+        let k = StoredKey { origin: KeyOrigin::Reshare, contract_epoch: 7, attempt: 2, share };
+        let bytes = k.encode();
+        let back = StoredKey::decode(&bytes).unwrap();
+        assert_eq!((back.origin, back.contract_epoch, back.attempt), (KeyOrigin::Reshare, 7, 2));
+        assert_eq!(back.share.sharing_id(), k.share.sharing_id());
+        assert_eq!(back.share.public_key(), k.share.public_key());
+        let mut bad = bytes.to_vec();
+        bad[1] = 9;
+        assert_eq!(StoredKey::decode(&bad).unwrap_err(), CodecError::BadValue { what: "key origin" });
+        // A flipped bit in the secret no longer matches the commitments.
+        let mut bad = bytes.to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(StoredKey::decode(&bad).is_err());
+        assert!(StoredKey::decode(&bytes[..17]).is_err());
+        // The public sharing of a real key share travels intact.
+        let public = encode_public_sharing(&k.share.public).unwrap();
+        assert_eq!(decode_public_sharing(&public).unwrap(), k.share.public);
+    }
+}

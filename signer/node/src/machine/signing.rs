@@ -36,7 +36,8 @@ impl<D: BlockDevice> Node<D> {
         let head = self.lc.head_height();
         let max_age = self.cfg.request_max_age_blocks;
         // Expire.
-        let old: Vec<CryptoHash> = self.requests.iter().filter(|(_, r)| head.saturating_sub(r.height) > max_age).map(|(id, _)| *id).collect();
+        let old: Vec<CryptoHash> =
+            self.requests.iter().filter(|(_, r)| head.saturating_sub(r.height) > max_age).map(|(id, _)| *id).collect();
         for id in old {
             self.requests.remove(&id);
             self.metrics.requests_dropped += 1;
@@ -115,11 +116,8 @@ impl<D: BlockDevice> Node<D> {
             self.requests.remove(&id);
             return;
         }
-        let pick = self
-            .presigs
-            .iter()
-            .find(|(_, p)| p.owner == me && p.share.participants.iter().all(|q| self.eligible(q)))
-            .map(|(k, _)| *k);
+        let pick =
+            self.presigs.iter().find(|(_, p)| p.owner == me && p.share.participants.iter().all(|q| self.eligible(q))).map(|(k, _)| *k);
         let Some(presig_id) = pick else {
             if let Some(r) = self.requests.get_mut(&id) {
                 r.next_action_ms = now + 200;
@@ -143,14 +141,23 @@ impl<D: BlockDevice> Node<D> {
             r.state = ReqState::Signing { session };
             r.attempts += 1;
         }
-        let inst = Instance { purpose: Purpose::Sign { request_id: id, leader: me }, proto: Proto::Sign(proto), participants, me, started_ms: now, deadline_ms: self.deadline(now) };
+        let inst = Instance {
+            purpose: Purpose::Sign { request_id: id, leader: me },
+            proto: Proto::Sign(proto),
+            participants,
+            me,
+            started_ms: now,
+            deadline_ms: self.deadline(now),
+        };
         self.start_instance(env, session, inst, now);
     }
 
     /// A participant's handling of a sign start: only for a request it proved itself.
     pub(super) fn on_start_sign<E: Env + ?Sized>(&mut self, env: &mut E, from: ParticipantId, msg: Coord, now: u64) {
         let Coord::StartSign { session, request_id, presignature } = msg else { return };
-        let valid = session == session_id(b"sign", &[&request_id, &presignature]) && !self.instances.contains_key(&session) && !self.finished.contains(&session);
+        let valid = session == session_id(b"sign", &[&request_id, &presignature])
+            && !self.instances.contains_key(&session)
+            && !self.finished.contains(&session);
         if !valid {
             return self.decline(env, from, session, DeclineReason::BadParameters);
         }
@@ -162,8 +169,18 @@ impl<D: BlockDevice> Node<D> {
         self.join_sign(env, from, session, CryptoHash(request_id), presignature, now);
     }
 
-    fn join_sign<E: Env + ?Sized>(&mut self, env: &mut E, from: ParticipantId, session: tdsigner_p2p::SessionId, id: CryptoHash, presig_id: [u8; 32], now: u64) {
-        let Some(key) = self.active.as_ref().map(|a| a.share.clone()) else { return self.decline(env, from, session, DeclineReason::NoKey) };
+    fn join_sign<E: Env + ?Sized>(
+        &mut self,
+        env: &mut E,
+        from: ParticipantId,
+        session: tdsigner_p2p::SessionId,
+        id: CryptoHash,
+        presig_id: [u8; 32],
+        now: u64,
+    ) {
+        let Some(key) = self.active.as_ref().map(|a| a.share.clone()) else {
+            return self.decline(env, from, session, DeclineReason::NoKey);
+        };
         let Some(tss_req) = self.requests.get(&id).and_then(|r| tss_request(&r.req)) else {
             return self.decline(env, from, session, DeclineReason::NotProven);
         };
@@ -171,7 +188,14 @@ impl<D: BlockDevice> Node<D> {
         let participants = presig.share.participants.as_slice().to_vec();
         match Sign::new(session, &key, presig.share, tss_req, from) {
             Ok(proto) => {
-                let inst = Instance { purpose: Purpose::Sign { request_id: id, leader: from }, proto: Proto::Sign(proto), participants, me: key.me, started_ms: now, deadline_ms: self.deadline(now) };
+                let inst = Instance {
+                    purpose: Purpose::Sign { request_id: id, leader: from },
+                    proto: Proto::Sign(proto),
+                    participants,
+                    me: key.me,
+                    started_ms: now,
+                    deadline_ms: self.deadline(now),
+                };
                 self.start_instance(env, session, inst, now);
             }
             Err(_) => self.decline(env, from, session, DeclineReason::BadParameters),
@@ -194,7 +218,8 @@ impl<D: BlockDevice> Node<D> {
         for h in held {
             let ready = match &h.msg {
                 Coord::StartSign { request_id, presignature, .. } => {
-                    self.requests.contains_key(&CryptoHash(*request_id)) && self.presigs.get(presignature).is_some_and(|p| p.owner == h.from)
+                    self.requests.contains_key(&CryptoHash(*request_id))
+                        && self.presigs.get(presignature).is_some_and(|p| p.owner == h.from)
                 }
                 Coord::StartPresign { triple0, triple1, .. } => {
                     [triple0, triple1].iter().all(|t| self.triples.get(*t).is_some_and(|x| x.owner == h.from))
@@ -203,13 +228,17 @@ impl<D: BlockDevice> Node<D> {
             };
             if ready {
                 match h.msg {
-                    Coord::StartSign { session, request_id, presignature } => self.join_sign(env, h.from, session, CryptoHash(request_id), presignature, now),
+                    Coord::StartSign { session, request_id, presignature } => {
+                        self.join_sign(env, h.from, session, CryptoHash(request_id), presignature, now)
+                    }
                     Coord::StartPresign { session, triple0, triple1 } => self.on_start_presign(env, h.from, session, triple0, triple1, now),
                     _ => {}
                 }
             } else if now.saturating_sub(h.at_ms) > self.cfg.hold_start_ms {
                 let reason = match &h.msg {
-                    Coord::StartSign { request_id, .. } if !self.requests.contains_key(&CryptoHash(*request_id)) => DeclineReason::NotProven,
+                    Coord::StartSign { request_id, .. } if !self.requests.contains_key(&CryptoHash(*request_id)) => {
+                        DeclineReason::NotProven
+                    }
                     _ => DeclineReason::UnknownItem,
                 };
                 let session = *h.msg.session();
