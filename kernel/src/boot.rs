@@ -66,13 +66,15 @@ pub struct BootInfo {
     pub conventional_bytes: u64,
 }
 
-/// Writes a line through the firmware console (only before ExitBootServices).
+/// Writes one line through the firmware console (only before
+/// ExitBootServices) and powers off, like every other fatal path: returning to
+/// the firmware would let it try other boot options.
 fn early_error(msg: &str) -> Status {
     uefi::system::with_stdout(|out| {
         use core::fmt::Write;
         let _ = writeln!(out, "tdsigner: fatal: {msg}");
     });
-    Status::ABORTED
+    uefi::runtime::reset(uefi::runtime::ResetType::SHUTDOWN, Status::ABORTED, None)
 }
 
 /// Reserves `size` bytes aligned to `align` below `max_addr`, returning the
@@ -131,8 +133,10 @@ fn efi_main() -> Status {
     let Some(tables_start) = reserve(table_pages * PAGE, PAGE, None) else {
         return early_error("cannot reserve page-table pages");
     };
+    // The fixed reservations may come out of the largest region, and the
+    // heap's own 2 MiB alignment needs up to 2 MiB of slack.
     let heap_size = largest
-        .saturating_sub(DMA_POOL_SIZE + STACK_REGION + table_pages * PAGE + HEAP_SLACK)
+        .saturating_sub(DMA_POOL_SIZE + STACK_REGION + table_pages * PAGE + HEAP_SLACK + SIZE_2M)
         .min(HEAP_MAX)
         & !(SIZE_2M - 1);
     if heap_size < HEAP_MIN {
