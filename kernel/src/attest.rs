@@ -113,3 +113,30 @@ fn tdx_quote(report_data: &[u8; 64]) -> Result<Vec<u8>, AttestError> {
     hal::free_shared_pages(device_addr, QUOTE_BUFFER_PAGES);
     result
 }
+
+/// The node's attestation: a quote over `report_data` plus the `tcb_info`
+/// JSON (mrtd, rtmr0-3, event log) near/mpc's contract takes with it.
+pub fn platform_attestation(
+    report_data: &[u8; 64],
+) -> Result<tdsigner_node::machine::Attestation, tdsigner_node::machine::AttestationError> {
+    use tdsigner_measure::hex::encode;
+    let quote = quote(report_data).map_err(|e| tdsigner_node::machine::AttestationError::Failed(alloc::format!("{e}")))?;
+    let (mrtd, rtmrs) = match platform::get().emulated_rtmrs() {
+        Some(r) => ([0u8; 48], r),
+        None => {
+            let report = platform::td_report(&[0u8; 64])
+                .map_err(|e| tdsigner_node::machine::AttestationError::Failed(alloc::format!("{e}")))?;
+            (report.mrtd(), report.rtmrs())
+        }
+    };
+    let tcb_info_json = alloc::format!(
+        "{{\"mrtd\":\"{}\",\"rtmr0\":\"{}\",\"rtmr1\":\"{}\",\"rtmr2\":\"{}\",\"rtmr3\":\"{}\",\"event_log\":{}}}",
+        encode(&mrtd),
+        encode(&rtmrs[0]),
+        encode(&rtmrs[1]),
+        encode(&rtmrs[2]),
+        encode(&rtmrs[3]),
+        crate::measured_boot::events_json()
+    );
+    Ok(tdsigner_node::machine::Attestation { quote, collateral_json: None, tcb_info_json })
+}

@@ -64,6 +64,32 @@ pub struct BootInfo {
     pub memory_map: Vec<(u64, u64)>,
     /// Conventional (usable) RAM the firmware reported, in bytes.
     pub conventional_bytes: u64,
+    /// Unix seconds from the firmware's RTC (host-controlled: used only for
+    /// TLS certificate validity windows) and the monotonic ms it was read at.
+    pub wall_clock: Option<(u64, u64)>,
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// days-from-civil algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The RTC as Unix seconds, if the firmware has a plausible time.
+fn rtc_unix_seconds() -> Option<u64> {
+    let t = uefi::runtime::get_time().ok()?;
+    if !(2000..=2200).contains(&t.year()) {
+        return None;
+    }
+    let days = days_from_civil(i64::from(t.year()), u32::from(t.month()), u32::from(t.day()));
+    let secs = days * 86_400 + i64::from(t.hour()) * 3600 + i64::from(t.minute()) * 60 + i64::from(t.second());
+    u64::try_from(secs).ok()
 }
 
 /// Writes one line through the firmware console (only before
@@ -116,6 +142,7 @@ fn largest_conventional_region() -> Result<(u64, u64), Status> {
 #[uefi::entry]
 fn efi_main() -> Status {
     let (tsc_hz, tsc_calibration) = clock::calibrate();
+    let wall_clock = rtc_unix_seconds().map(|secs| (secs, clock::now_ms()));
 
     let Ok((largest, conventional_bytes)) = largest_conventional_region() else {
         return early_error("cannot read the UEFI memory map");
@@ -178,6 +205,7 @@ fn efi_main() -> Status {
         table_pool: (tables_start, tables_start + table_pages * PAGE),
         memory_map,
         conventional_bytes,
+        wall_clock,
     });
     GUARD_PAGE.store(stack_start, Ordering::Relaxed);
     let stack_top = stack_start + STACK_REGION;

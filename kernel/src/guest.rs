@@ -28,7 +28,7 @@ use crate::boot::{BootInfo, MAX_LOAD_OPTIONS};
 use crate::net::Network;
 use crate::pci::PortCam;
 use crate::virtio::transport::PlatformPciTransport;
-use crate::{apic, arch, clock, disk, measured_boot, paging, pci, platform, probe, rng, virtio};
+use crate::{apic, arch, clock, disk, measured_boot, paging, pci, platform, probe, rng, runtime, virtio};
 
 /// Prints `tdsigner: fatal: <reason>` and powers the machine off.
 pub fn fatal(args: fmt::Arguments) -> ! {
@@ -206,41 +206,141 @@ pub fn start(info: BootInfo) -> ! {
         report_data,
         quote,
     };
-    let mut route = |head: &RequestHead| -> Response {
-        if head.has_body {
-            return Response::error(413);
+    let ctx = HttpContext { kind, boot_count, node_public: &node_public };
+    let mut probe = config.probe.clone().map(probe::Probe::new);
+
+    let Some(signer) = config.signer.clone() else {
+        // No signer configuration: serve /health and /public_data only.
+        loop {
+            if let Some(p) = probe.as_mut() {
+                p.step(&mut net);
+            }
+            let changed = net.poll_stack();
+            net.serve(&mut |h: &RequestHead| route(h, &ctx, None));
+            if changed {
+                log_network(&net, config.http_port);
+            }
+            let delay = net.poll_delay().total_micros().min(10_000);
+            if delay > 0 {
+                apic::sleep_us(delay);
+            }
         }
-        match (head.method, head.target) {
-            (Method::Get | Method::Head, "/health") => Response::json(
-                200,
-                Health { platform: kind, uptime_ms: clock::now_ms(), boot_count }.to_json(),
-            ),
-            (Method::Get | Method::Head, "/public_data") => match public_data(kind, &node_public) {
+    };
+
+    // Signer mode. The node needs an address before it can reach RPC.
+    while net.ipv4().is_none() {
+        let changed = net.poll_stack();
+        net.serve(&mut |h: &RequestHead| route(h, &ctx, None));
+        if changed {
+            log_network(&net, config.http_port);
+        }
+        apic::sleep_us(net.poll_delay().total_micros().clamp(1, 10_000));
+    }
+    let trusted = tdsigner_near::LightClientState::from_bytes(&signer.trust)
+        .unwrap_or_else(|e| fatal(format_args!("config: trust is not a light-client state: {e:?}")));
+    let tls_seed = zeroize::Zeroizing::new(identity.tls_key().to_bytes());
+    let mut rt = runtime::Runtime::new(
+        net,
+        rng,
+        signer.rpc.clone(),
+        signer.p2p_port,
+        tls_seed,
+        info.wall_clock,
+        crate::attest::platform_attestation,
+    )
+    .unwrap_or_else(|e| fatal(format_args!("p2p listener: {e}")));
+    let machine = tdsigner_node::machine::MachineConfig::new(config.account.clone(), signer.contract.clone());
+    let mut node = tdsigner_node::machine::Node::new(machine, booted.store, &booted.identity, trusted, &mut rt)
+        .unwrap_or_else(|e| fatal(format_args!("node: {e}")));
+    kprintln!(
+        "signer: contract {} via {} rpc endpoint(s); p2p on port {}",
+        signer.contract,
+        signer.rpc.len(),
+        signer.p2p_port
+    );
+    let mut next_poll = 0u64;
+    loop {
+        let mut busy = rt.pump();
+        if let Some(p) = probe.as_mut() {
+            p.step(&mut rt.net);
+        }
+        {
+            let (net, p2p) = rt.split_for_http();
+            let view = NodeView { node: &node, p2p };
+            net.serve(&mut |h: &RequestHead| route(h, &ctx, Some(&view)));
+        }
+        let now = clock::now_ms();
+        if now >= next_poll {
+            next_poll = node.poll(&mut rt).at_ms;
+            busy = true;
+        }
+        if !busy {
+            let until_poll = next_poll.saturating_sub(clock::now_ms()) * 1000;
+            let delay = rt.net.poll_delay().total_micros().min(until_poll).min(10_000);
+            if delay > 0 {
+                apic::sleep_us(delay);
+            }
+        }
+    }
+}
+
+/// The node's live state for `/public_data` and `/metrics`.
+struct NodeView<'a> {
+    node: &'a tdsigner_node::machine::Node<&'static mut disk::StoreWindow>,
+    p2p: runtime::P2pMetricsView<'a>,
+}
+
+/// What the HTTP routes read.
+struct HttpContext<'a> {
+    kind: PlatformKind,
+    boot_count: u64,
+    node_public: &'a NodePublicOwned,
+}
+
+fn route(head: &RequestHead, ctx: &HttpContext, node: Option<&NodeView>) -> Response {
+    if head.has_body {
+        return Response::error(413);
+    }
+    match (head.method, head.target) {
+        (Method::Get | Method::Head, "/health") => Response::json(
+            200,
+            Health { platform: ctx.kind, uptime_ms: clock::now_ms(), boot_count: ctx.boot_count }.to_json(),
+        ),
+        (Method::Get | Method::Head, "/public_data") => {
+            let status = node.map(|n| n.node.status().to_json());
+            match public_data(ctx.kind, ctx.node_public, status.as_deref()) {
                 Ok(body) => Response::json(200, body),
                 Err(e) => {
                     kprintln!("public_data: {e}");
                     Response::error(500)
                 }
-            },
-            (Method::Get | Method::Head, _) => Response::error(404),
-            _ => Response::error(405),
-        }
-    };
-    let mut probe = config.probe.clone().map(probe::Probe::new);
-    loop {
-        if let Some(p) = probe.as_mut() {
-            p.step(&mut net);
-        }
-        if net.poll(&mut route) {
-            match net.ipv4() {
-                Some(ip) => log_ipv4(ip, config.http_port),
-                None => kprintln!("net: DHCP lease lost"),
             }
         }
-        let delay = net.poll_delay().total_micros().min(10_000);
-        if delay > 0 {
-            apic::sleep_us(delay);
+        (Method::Get | Method::Head, "/metrics") => {
+            use core::fmt::Write;
+            let mut text = alloc::string::String::new();
+            let (dma_used, dma_pages) = virtio::hal::usage();
+            let _ = write!(
+                text,
+                "# TYPE tdsigner_uptime_ms gauge\ntdsigner_uptime_ms {}\n# TYPE tdsigner_boot_count gauge\ntdsigner_boot_count {}\n# TYPE tdsigner_dma_pages_in_use gauge\ntdsigner_dma_pages_in_use {dma_used}\n# TYPE tdsigner_dma_pages gauge\ntdsigner_dma_pages {dma_pages}\n",
+                clock::now_ms(),
+                ctx.boot_count
+            );
+            if let Some(n) = node {
+                n.node.metrics().render_prometheus(&mut text);
+                n.p2p.render(&mut text);
+            }
+            Response { status: 200, content_type: "text/plain; version=0.0.4", body: text.into_bytes() }
         }
+        (Method::Get | Method::Head, _) => Response::error(404),
+        _ => Response::error(405),
+    }
+}
+
+fn log_network(net: &Network, port: u16) {
+    match net.ipv4() {
+        Some(ip) => log_ipv4(ip, port),
+        None => kprintln!("net: DHCP lease lost"),
     }
 }
 
@@ -258,7 +358,7 @@ struct NodePublicOwned {
 /// The `/public_data` body: RTMRs from the emulated registers, or MRTD and
 /// RTMRs from a fresh TDREPORT under TDX, the image's event log and the
 /// node's public identity.
-fn public_data(kind: PlatformKind, node: &NodePublicOwned) -> Result<Vec<u8>, platform::PlatformError> {
+fn public_data(kind: PlatformKind, node: &NodePublicOwned, status_json: Option<&str>) -> Result<Vec<u8>, platform::PlatformError> {
     let p = platform::get();
     let (mrtd, rtmrs) = match p.emulated_rtmrs() {
         Some(rtmrs) => (None, rtmrs),
@@ -277,7 +377,7 @@ fn public_data(kind: PlatformKind, node: &NodePublicOwned) -> Result<Vec<u8>, pl
         report_data: node.report_data,
         quote: node.quote.as_deref(),
     };
-    Ok(PublicData { platform: kind, mrtd, rtmrs, event_log_json: &events, node: Some(node) }.to_json())
+    Ok(PublicData { platform: kind, mrtd, rtmrs, event_log_json: &events, node: Some(node), status_json }.to_json())
 }
 
 fn log_ipv4(ip: crate::net::Ipv4State, port: u16) {

@@ -13,7 +13,9 @@
 //! - [`pci`], [`virtio`], [`disk`], [`net`]: devices and the smoltcp stack;
 //! - [`measured_boot`]: what the image extends into RTMRs, with its event log;
 //! - [`attest`]: quotes (TDX GetQuote, or the emulated quoting enclave);
-//! - [`guest`]: the program — measured config, boot counter, `/health`.
+//! - [`runtime`]: the node's environment (RPC, P2P, quotes) over smoltcp;
+//! - [`guest`]: the program — measured config, boot counter, `/health`, and
+//!   in signer mode the node state machine.
 //!
 //! Only `x86_64-unknown-uefi` builds the real image; on other targets this
 //! file is an empty program so host `cargo build --workspace` works.
@@ -62,5 +64,7 @@ mod platform;
 mod probe;
 #[cfg(target_os = "uefi")]
 mod rng;
+#[cfg(target_os = "uefi")]
+mod runtime;
 #[cfg(target_os = "uefi")]
 mod virtio;

@@ -235,14 +235,37 @@ impl Network {
         self.ipv4
     }
 
-    /// Runs the stack once and serves HTTP with `route`. Returns true when
-    /// the IPv4 configuration changed (for logging).
-    pub fn poll(&mut self, route: &mut dyn FnMut(&RequestHead) -> Response) -> bool {
+    /// Runs the stack once (device I/O, timers, DHCP). Returns true when the
+    /// IPv4 configuration changed (for logging).
+    pub fn poll_stack(&mut self) -> bool {
         let timestamp = now();
         self.iface.poll(timestamp, &mut self.device, &mut self.sockets);
-        let changed = self.poll_dhcp();
+        self.poll_dhcp()
+    }
+
+    /// Serves the HTTP listener slots with `route`.
+    pub fn serve(&mut self, route: &mut dyn FnMut(&RequestHead) -> Response) {
         self.serve_http(route);
-        changed
+    }
+
+    /// A TCP socket by handle (for the runtime's P2P and RPC connections).
+    pub fn tcp(&mut self, handle: SocketHandle) -> &mut tcp::Socket<'static> {
+        self.sockets.get_mut::<tcp::Socket>(handle)
+    }
+
+    /// A socket listening on `port` with `buffer` bytes each way.
+    pub fn tcp_listen(&mut self, port: u16, buffer: usize) -> Result<SocketHandle, NetError> {
+        let mut socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; buffer]),
+            tcp::SocketBuffer::new(vec![0; buffer]),
+        );
+        socket.listen(port).map_err(NetError::Listen)?;
+        Ok(self.sockets.add(socket))
+    }
+
+    /// Drops a socket (after `close`/`abort`).
+    pub fn remove(&mut self, handle: SocketHandle) {
+        self.sockets.remove(handle);
     }
 
     /// How long the main loop may sleep before the stack needs polling.

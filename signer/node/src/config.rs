@@ -20,6 +20,22 @@
 //! | `account` | the node's NEAR account id  | yes                       |
 //! | `key_source` | `test:<64 hex digits>`   | yes                       |
 //!
+//! Signer mode (all four together, or none: without them the image only
+//! serves `/health` and `/public_data`):
+//!
+//! | key        | value                                                   |
+//! |------------|---------------------------------------------------------|
+//! | `contract` | the signer contract's account id                        |
+//! | `rpc`      | `http(s)://host[:port][/path]`, comma-separated, 1..=8  |
+//! | `p2p`      | TCP port the node accepts peer connections on           |
+//! | `trust`    | hex of a `LightClientState` (tdsigner-near) to start from |
+//!
+//! `trust` is the light-client trust anchor: because it is part of the
+//! measured command line, a verifier sees exactly which chain state the node
+//! started from. (Its size grows with the validator set: fine for test
+//! networks, too large for mainnet's, where a measured config disk is needed;
+//! not done.)
+//!
 //! `key_source` names where the sealing key comes from. Only `test` (the key
 //! is in the config, so the host knows it; for CI and development, and
 //! recorded as such in RTMR3 and `/public_data`) is wired into the image
@@ -34,8 +50,11 @@ use alloc::string::String;
 use core::fmt;
 use core::net::Ipv4Addr;
 
-/// Longest command line accepted, in bytes.
-pub const MAX_CMDLINE_LEN: usize = 4096;
+/// Longest command line accepted, in bytes (the kernel copies at most 8192
+/// UTF-16 units of load options).
+pub const MAX_CMDLINE_LEN: usize = 8192;
+/// Most RPC endpoints.
+pub const MAX_RPC_ENDPOINTS: usize = 8;
 
 /// How the image gets its IPv4 address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +112,27 @@ impl fmt::Debug for KeySourceConfig {
     }
 }
 
+/// One RPC endpoint, split.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RpcUrl {
+    /// The URL as configured.
+    pub url: String,
+    pub tls: bool,
+    pub host: Host,
+    pub port: u16,
+    pub path: String,
+}
+
+/// What a signer node needs besides the basics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignerConfig {
+    pub contract: String,
+    pub rpc: alloc::vec::Vec<RpcUrl>,
+    pub p2p_port: u16,
+    /// `LightClientState` bytes (decoded from hex; checked when the node starts).
+    pub trust: alloc::vec::Vec<u8>,
+}
+
 /// The parsed configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -108,6 +148,8 @@ pub struct NodeConfig {
     pub account: String,
     /// Sealing-key source.
     pub key_source: KeySourceConfig,
+    /// Signer mode, if configured.
+    pub signer: Option<SignerConfig>,
 }
 
 /// Why a command line was refused. Each variant names the key or token.
@@ -186,7 +228,8 @@ impl fmt::Display for ConfigError {
     }
 }
 
-const KEYS: [&str; 8] = ["net", "ip", "gw", "dns", "http", "probe", "account", "key_source"];
+const KEYS: [&str; 12] =
+    ["net", "ip", "gw", "dns", "http", "probe", "account", "key_source", "contract", "rpc", "p2p", "trust"];
 
 impl NodeConfig {
     /// Parses a command line. Leading/trailing spaces and runs of spaces are
@@ -218,7 +261,7 @@ impl NodeConfig {
         if tokens == 0 {
             return Err(ConfigError::Empty);
         }
-        let [net, ip, gw, dns, http, probe, account, key_source] = values;
+        let [net, ip, gw, dns, http, probe, account, key_source, contract, rpc, p2p, trust] = values;
 
         let net = match net.ok_or(ConfigError::MissingKey { key: "net" })? {
             "dhcp" => {
@@ -250,7 +293,27 @@ impl NodeConfig {
             return Err(ConfigError::BadValue { key: "account", reason: "not a valid NEAR account id" });
         }
         let key_source = parse_key_source(key_source.ok_or(ConfigError::MissingKey { key: "key_source" })?)?;
-        Ok(NodeConfig { net, dns, http_port, probe, account: String::from(account), key_source })
+        let signer = match (contract, rpc, p2p, trust) {
+            (None, None, None, None) => None,
+            (contract, rpc, p2p, trust) => {
+                let contract = contract.ok_or(ConfigError::MissingKey { key: "contract" })?;
+                if !tdsigner_near::view::is_valid_account_id(contract) {
+                    return Err(ConfigError::BadValue { key: "contract", reason: "not a valid NEAR account id" });
+                }
+                let rpc = parse_rpc_list(rpc.ok_or(ConfigError::MissingKey { key: "rpc" })?)?;
+                let p2p_port = parse_decimal(p2p.ok_or(ConfigError::MissingKey { key: "p2p" })?)
+                    .filter(|p| (1..=u16::MAX as u64).contains(p))
+                    .ok_or(ConfigError::BadValue { key: "p2p", reason: "expected a port 1..=65535" })?
+                    as u16;
+                if p2p_port == http_port {
+                    return Err(ConfigError::BadValue { key: "p2p", reason: "must differ from the http port" });
+                }
+                let trust = decode_hex(trust.ok_or(ConfigError::MissingKey { key: "trust" })?)
+                    .ok_or(ConfigError::BadValue { key: "trust", reason: "expected hex" })?;
+                Some(SignerConfig { contract: String::from(contract), rpc, p2p_port, trust })
+            }
+        };
+        Ok(NodeConfig { net, dns, http_port, probe, account: String::from(account), key_source, signer })
     }
 }
 
@@ -273,6 +336,44 @@ fn parse_key_source(s: &str) -> Result<KeySourceConfig, ConfigError> {
         Some(("local-sgx", _)) => Err(bad("local-sgx is not wired into the image yet")),
         _ => Err(bad("expected test:<64 hex digits>")),
     }
+}
+
+fn parse_rpc_list(s: &str) -> Result<alloc::vec::Vec<RpcUrl>, ConfigError> {
+    let bad = |reason| ConfigError::BadValue { key: "rpc", reason };
+    let mut out = alloc::vec::Vec::new();
+    for url in s.split(',') {
+        if out.len() == MAX_RPC_ENDPOINTS {
+            return Err(bad("at most 8 endpoints"));
+        }
+        let (tls, host, port, path) =
+            tdsigner_near::rpc::http::split_url(url).ok_or(bad("expected http(s)://host[:port][/path]"))?;
+        if port == 0 {
+            return Err(bad("port must be 1..=65535"));
+        }
+        let host = if let Ok(addr) = host.parse::<Ipv4Addr>() {
+            Host::Ipv4(addr)
+        } else if is_dns_name(&host) {
+            Host::Name(host)
+        } else {
+            return Err(bad("host must be a DNS name or A.B.C.D"));
+        };
+        if !path.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad("path must be printable ASCII"));
+        }
+        if out.iter().any(|u: &RpcUrl| u.url == url) {
+            return Err(bad("endpoint listed twice"));
+        }
+        out.push(RpcUrl { url: String::from(url), tls, host, port, path });
+    }
+    Ok(out)
+}
+
+fn decode_hex(s: &str) -> Option<alloc::vec::Vec<u8>> {
+    let bytes = s.as_bytes();
+    if bytes.is_empty() || bytes.len() % 2 != 0 {
+        return None;
+    }
+    bytes.chunks_exact(2).map(|p| Some(hex_digit(p[0])? << 4 | hex_digit(p[1])?)).collect()
 }
 
 fn hex_digit(c: u8) -> Option<u8> {
@@ -433,6 +534,34 @@ mod tests {
         }
         let long = alloc::format!("{}:1", "a.".repeat(127));
         assert!(parse(&alloc::format!("net=dhcp http=80 probe={long}")).is_err());
+    }
+
+    #[test]
+    fn signer_mode() {
+        let c = parse("net=dhcp http=80 contract=v1.signer-sim.test rpc=http://10.0.2.2:3030,https://rpc.example.test/x p2p=9000 trust=00ff").unwrap();
+        let s = c.signer.unwrap();
+        assert_eq!(s.contract, "v1.signer-sim.test");
+        assert_eq!(s.rpc.len(), 2);
+        assert_eq!((s.rpc[0].tls, s.rpc[0].port, s.rpc[0].path.as_str()), (false, 3030, "/"));
+        assert_eq!(s.rpc[0].host, Host::Ipv4(Ipv4Addr::new(10, 0, 2, 2)));
+        assert_eq!((s.rpc[1].tls, s.rpc[1].port), (true, 443));
+        assert_eq!(s.p2p_port, 9000);
+        assert_eq!(s.trust, [0x00, 0xff]);
+        assert!(parse("net=dhcp http=80").unwrap().signer.is_none());
+        use ConfigError::*;
+        assert_eq!(parse("net=dhcp http=80 contract=c.test"), Err(MissingKey { key: "rpc" }));
+        assert_eq!(parse("net=dhcp http=80 rpc=http://a.test"), Err(MissingKey { key: "contract" }));
+        for bad in [
+            "contract=c.test rpc=ftp://x p2p=1 trust=00",
+            "contract=c.test rpc=http://a.test,http://a.test p2p=1 trust=00",
+            "contract=c.test rpc=http://a_b:1 p2p=1 trust=00",
+            "contract=c.test rpc=http://a.test p2p=80 trust=00",
+            "contract=c.test rpc=http://a.test p2p=9 trust=0",
+            "contract=c.test rpc=http://a.test p2p=9 trust=zz",
+            "contract=C rpc=http://a.test p2p=9 trust=00",
+        ] {
+            assert!(matches!(parse(&alloc::format!("net=dhcp http=80 {bad}")), Err(BadValue { .. })), "{bad}");
+        }
     }
 
     #[test]

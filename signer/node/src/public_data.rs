@@ -42,6 +42,8 @@ pub struct PublicData<'a> {
     pub event_log_json: &'a str,
     /// The node, once its identity is loaded.
     pub node: Option<NodePublic<'a>>,
+    /// The signer state machine's status (already JSON), in signer mode.
+    pub status_json: Option<&'a str>,
 }
 
 fn ed25519_text(key: &[u8; 32]) -> String {
@@ -121,6 +123,8 @@ impl PublicData<'_> {
                 s.push('}');
             }
         }
+        s.push_str(",\"signer\":");
+        s.push_str(self.status_json.unwrap_or("null"));
         s.push_str(",\"event_log\":");
         s.push_str(self.event_log_json);
         s.push('}');
@@ -149,6 +153,7 @@ mod tests {
             rtmrs: [[0; 48]; 4],
             event_log_json: "[]",
             node: Some(node),
+            status_json: None,
         };
         let json = String::from_utf8(doc.to_json()).unwrap();
         assert!(json.starts_with(&alloc::format!(
@@ -161,7 +166,7 @@ mod tests {
         ));
         assert!(json.contains("\"key_source\":\"test\",\"store_generation\":7,"));
         assert!(json.contains("\"quote\":\"abcd\"}"));
-        assert!(json.ends_with(",\"event_log\":[]}"));
+        assert!(json.ends_with(",\"signer\":null,\"event_log\":[]}"));
     }
 
     #[test]
