@@ -6,10 +6,13 @@
 # Usage: qemu/run-emulated.sh [--image PATH] [--disk PATH] [--disk-size SIZE]
 #          [--http-port HOST_PORT] [--guest-port PORT] [--cmdline STRING]
 #          [--memory SIZE] [--log PATH] [--pidfile PATH] [--foreground]
+#          [--p2p-port HOST_PORT [--guest-p2p-port PORT]]
 #
 # By default QEMU daemonizes; the script prints its PID and the serial log
-# path. Networking is QEMU user-net; the only host port opened is the HTTP
-# forward, bound to 127.0.0.1.
+# path. Networking is QEMU user-net; the host ports opened are the HTTP
+# forward and, with --p2p-port, the P2P forward, both bound to 127.0.0.1. The
+# guest reaches the host's loopback services (RPC, other nodes' P2P forwards)
+# at 10.0.2.2.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,6 +27,8 @@ memory=256M
 log="$root/out/serial-emulated.log"
 pidfile=""
 foreground=0
+p2p_port=""
+guest_p2p_port=9000
 firmware=${TDSIGNER_OVMF:-/usr/share/ovmf/OVMF.fd}
 
 die() { echo "run-emulated: $*" >&2; exit 2; }
@@ -40,7 +45,9 @@ while [ $# -gt 0 ]; do
     --log) log=$2; shift 2 ;;
     --pidfile) pidfile=$2; shift 2 ;;
     --foreground) foreground=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --p2p-port) p2p_port=$2; shift 2 ;;
+    --guest-p2p-port) guest_p2p_port=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -59,6 +66,11 @@ fi
 [ -n "$pidfile" ] || pidfile="$log.pid"
 rm -f "$pidfile"
 
+hostfwd="hostfwd=tcp:127.0.0.1:$http_port-:$guest_port"
+if [ -n "$p2p_port" ]; then
+  hostfwd="$hostfwd,hostfwd=tcp:127.0.0.1:$p2p_port-:$guest_p2p_port"
+fi
+
 args=(
   -nodefaults -no-user-config
   -machine q35 -accel tcg -cpu max -smp 1 -m "$memory"
@@ -66,7 +78,7 @@ args=(
   -kernel "$image" -append "$cmdline"
   -drive "if=none,id=disk0,file=$disk,format=raw"
   -device "virtio-blk-pci,drive=disk0,romfile="
-  -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$http_port-:$guest_port"
+  -netdev "user,id=net0,$hostfwd"
   -device "virtio-net-pci,netdev=net0,romfile="
   -serial "file:$log"
   -display none -no-reboot

@@ -95,6 +95,7 @@ fn run_emulated(args: RunArgs) -> Result<(), String> {
         http_port: args.http_port,
         memory: args.memory,
         cmdline: args.cmdline,
+        p2p_port: None,
     };
     let mut node = launch::start(&opts)?;
     eprintln!("qemu pid {} (emulated platform, TCG); serial log {}", node.pid, node.log.display());

@@ -22,6 +22,8 @@ pub struct LaunchOptions {
     pub memory: String,
     /// Kernel command line; None = the script's default (DHCP, HTTP on 8080).
     pub cmdline: Option<String>,
+    /// Host port forwarded to the guest's P2P port 9000, if any.
+    pub p2p_port: Option<u16>,
 }
 
 /// A running QEMU started by us.
@@ -50,6 +52,9 @@ pub fn start(opts: &LaunchOptions) -> Result<Node, String> {
         .arg(&opts.memory);
     if let Some(c) = &opts.cmdline {
         cmd.arg("--cmdline").arg(c);
+    }
+    if let Some(p) = opts.p2p_port {
+        cmd.arg("--p2p-port").arg(p.to_string());
     }
     let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -81,6 +86,12 @@ pub fn pid_alive(pid: u32) -> bool {
 }
 
 impl Node {
+    /// QEMU's resident memory in KiB (VmRSS), if it is running.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// Whether QEMU is still running.
     pub fn alive(&self) -> bool {
         !self.stopped && pid_alive(self.pid)

@@ -4,8 +4,11 @@
 //!
 //! - [`launch`]: start an emulated node (`qemu/run-emulated.sh`), wait for it,
 //!   stop it by PID;
-//! - [`http`]: a minimal, bounded HTTP/1.0 GET over loopback.
+//! - [`http`]: a minimal, bounded HTTP/1.0 GET over loopback;
+//! - [`cluster`]: the chain simulator plus N emulated nodes under QEMU
+//!   (`tdsigner cluster demo`, and the end-to-end tests).
 
+pub mod cluster;
 pub mod http;
 pub mod launch;
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cluster_cmd;
 mod image;
 mod measure;
 mod near;
@@ -35,6 +36,9 @@ enum Command {
     /// TDX measurements: compute, replay, verify quotes.
     #[command(subcommand)]
     Measure(measure::Command),
+    /// End-to-end clusters of emulated nodes against the chain simulator.
+    #[command(subcommand)]
+    Cluster(cluster_cmd::Command),
 }
 
 fn main() -> ExitCode {
@@ -45,5 +49,6 @@ fn main() -> ExitCode {
         Command::Near(cmd) => near::run(cmd),
         Command::Tss(cmd) => tss::run(cmd),
         Command::Measure(cmd) => measure::run(cmd),
+        Command::Cluster(cmd) => cluster_cmd::run(cmd),
     }
 }

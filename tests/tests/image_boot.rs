@@ -59,6 +59,7 @@ fn launch_opts(scratch: &Scratch, cmdline: Option<&str>, memory: &str) -> Launch
         http_port: free_port(),
         memory: memory.to_string(),
         cmdline: cmdline.map(str::to_string),
+        p2p_port: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn boot_once(image: &Path, scratch: &Path, memory: &str, timeout: Duration) -> R
         http_port: free_port(),
         memory: memory.to_string(),
         cmdline: None,
+        p2p_port: None,
     };
     let start = Instant::now();
     let mut node = launch::start(&opts)?;
