@@ -70,8 +70,9 @@ fn keygen_sign_and_refresh() {
 #[test]
 fn lying_rpc_yields_no_signature_for_unproven_requests() {
     let _g = serial();
-    // Endpoint 0 lies in every way that concerns proofs and headers; endpoint 1 is honest.
-    let modes = vec![HostileMode::UnprovenRequests, HostileMode::TamperedProofs, HostileMode::AlteredEntropy, HostileMode::ForkedHeaders];
+    // Endpoint 0 lies in every way the simulator knows (fake requests, tampered proofs, altered
+    // entropy, forked headers, dropped transactions); endpoint 1 is honest.
+    let modes = HostileMode::ALL.to_vec();
     let mut c = Cluster::new(sim(300, Some(modes)), N, no_tune);
     c.start_with_keygen(N, T, Duration::from_secs(60));
     let root = c.root_key().unwrap();
@@ -80,8 +81,12 @@ fn lying_rpc_yields_no_signature_for_unproven_requests() {
     for r in &c.wait_answered(&ids, Duration::from_secs(60)) {
         Cluster::verify_record(&root, r);
     }
-    // Let fake candidates age out.
-    std::thread::sleep(Duration::from_secs(3));
+    // Fake candidates are given up once they are `candidate_max_age_blocks` old.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while (0..N).any(|i| c.snapshot(i).metrics.requests_unproven == 0) {
+        assert!(std::time::Instant::now() < deadline, "fake candidates were never given up");
+        std::thread::sleep(Duration::from_millis(250));
+    }
     let real: Vec<tdsigner_near::CryptoHash> =
         c.requests().iter().map(|r| tdsigner_near::CryptoHash::from_base58(r["request_id"].as_str().unwrap()).unwrap()).collect();
     for i in 0..N {

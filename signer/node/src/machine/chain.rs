@@ -26,6 +26,10 @@ const LC_STEPS_PER_POLL: usize = 4;
 const MAX_ANCESTORS: usize = 8;
 /// Proven request ids kept for [`Node::proven_requests`].
 const PROVEN_LOG: usize = 4096;
+/// Unproven candidates queued per reporting endpoint.
+const MAX_CANDIDATES_PER_ENDPOINT: usize = 1024;
+/// Proven requests kept (they cost the chain's users gas; this only bounds memory).
+const MAX_REQUESTS: usize = 16 * 1024;
 
 /// Whether an endpoint answered "no such block" (a skipped height), as opposed to failing.
 fn unknown_block(e: &CallError) -> bool {
@@ -110,12 +114,21 @@ impl<D: BlockDevice> Node<D> {
                 match self.scan_block_at(env, endpoint, next) {
                     Ok(found) => {
                         complete = true;
+                        let mut quota =
+                            MAX_CANDIDATES_PER_ENDPOINT.saturating_sub(self.candidates.values().filter(|c| c.source == endpoint).count());
                         for id in found {
                             if self.handled_requests.contains(&id) || self.candidates.contains_key(&id) {
                                 continue;
                             }
                             self.metrics.requests_seen += 1;
-                            self.candidates.insert(id, Candidate { seen_height: next, next_try_ms: 0 });
+                            if quota == 0 {
+                                // This endpoint already has its share of unproven candidates
+                                // queued: a liar cannot crowd out what others report.
+                                self.metrics.requests_unproven += 1;
+                                continue;
+                            }
+                            quota -= 1;
+                            self.candidates.insert(id, Candidate { seen_height: next, next_try_ms: 0, source: endpoint, attempts: 0 });
                         }
                     }
                     Err(true) => skipped += 1,
@@ -166,8 +179,12 @@ impl<D: BlockDevice> Node<D> {
     fn prove_candidates<E: Env + ?Sized>(&mut self, env: &mut E, now: u64) -> bool {
         let head = self.lc.head_height();
         let max_age = self.cfg.candidate_max_age_blocks;
-        let due: Vec<CryptoHash> =
-            self.candidates.iter().filter(|(_, c)| c.next_try_ms <= now).map(|(id, _)| *id).take(self.cfg.proofs_per_poll).collect();
+        // Fewest attempts first: a real candidate is usually proven within one or two tries,
+        // invented ones keep failing and sink to the back.
+        let mut due: Vec<(u32, u64, CryptoHash)> =
+            self.candidates.iter().filter(|(_, c)| c.next_try_ms <= now).map(|(id, c)| (c.attempts, c.seen_height, *id)).collect();
+        due.sort();
+        let due: Vec<CryptoHash> = due.into_iter().take(self.cfg.proofs_per_poll).map(|(_, _, id)| id).collect();
         let mut moved = false;
         for id in due {
             match self.prove(env, &id) {
@@ -190,6 +207,7 @@ impl<D: BlockDevice> Node<D> {
                         self.handled_requests.insert(id);
                         self.metrics.requests_unproven += 1;
                     } else {
+                        c.attempts = c.attempts.saturating_add(1);
                         c.next_try_ms = now + self.cfg.chain_poll_ms;
                     }
                 }
@@ -254,6 +272,10 @@ impl<D: BlockDevice> Node<D> {
             return;
         }
         let height = self.lc.head_height();
+        if self.requests.len() >= MAX_REQUESTS && !self.requests.contains_key(&req.request_id) {
+            self.metrics.requests_dropped += 1;
+            return;
+        }
         self.requests.entry(req.request_id).or_insert(PendingRequest {
             req,
             height,

@@ -55,6 +55,9 @@ pub struct MachineConfig {
     pub sign_retry_ms: u64,
     /// Start messages for requests this node has not proven yet are held this long.
     pub hold_start_ms: u64,
+    /// Start messages naming a triple/presignature this node does not hold (yet: its own run
+    /// may finish a moment after the owner's) are held this long, then declined.
+    pub hold_item_ms: u64,
     /// Early P2P messages (for sessions not started yet) kept per peer, in bytes.
     pub early_bytes_per_peer: usize,
     /// ... and for how long.
@@ -97,6 +100,7 @@ impl MachineConfig {
             blame_cooldown_ms: 120_000,
             sign_retry_ms: 5_000,
             hold_start_ms: 20_000,
+            hold_item_ms: 3_000,
             early_bytes_per_peer: 4 << 20,
             early_ttl_ms: 30_000,
             refresh_interval_blocks: 0,

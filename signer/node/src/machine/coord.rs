@@ -82,7 +82,13 @@ pub enum Coord {
     StartRefresh { session: SessionId, round: u64, sharing_id: [u8; 32] },
     /// The sender completed refresh `session` with a new sharing.
     RefreshDone { session: SessionId, new_sharing_id: [u8; 32] },
+    /// Sent on every new connection: the sender's random boot id. A changed id means the
+    /// peer restarted and dropped its triples and presignatures (its session field is zero).
+    Hello { boot_id: [u8; 16] },
 }
+
+/// The session field of messages that belong to no session.
+pub const NO_SESSION: SessionId = [0; 32];
 
 impl Coord {
     /// The session the message is about.
@@ -96,6 +102,7 @@ impl Coord {
             | Self::OldSharing { session, .. }
             | Self::StartRefresh { session, .. }
             | Self::RefreshDone { session, .. } => session,
+            Self::Hello { .. } => &NO_SESSION,
         }
     }
 
@@ -130,6 +137,9 @@ impl Coord {
             }
             Self::RefreshDone { session, new_sharing_id } => {
                 w.u8(8).raw(session).raw(new_sharing_id);
+            }
+            Self::Hello { boot_id } => {
+                w.u8(9).raw(&NO_SESSION).raw(boot_id);
             }
         }
         w.finish()
@@ -167,6 +177,7 @@ impl Coord {
             6 => Self::OldSharing { session, sharing: r.var_bytes(MAX_SHARING_BYTES, "sharing")?.to_vec() },
             7 => Self::StartRefresh { session, round: r.u64("round")?, sharing_id: r.array("sharing id")? },
             8 => Self::RefreshDone { session, new_sharing_id: r.array("sharing id")? },
+            9 if session == NO_SESSION => Self::Hello { boot_id: r.array("boot id")? },
             _ => return Err(CodecError::BadValue { what: "coordination tag" }),
         };
         r.finish()?;
@@ -195,6 +206,7 @@ mod tests {
             Coord::OldSharing { session: s, sharing: alloc::vec![1, 2, 3] },
             Coord::StartRefresh { session: s, round: 9, sharing_id: [6; 32] },
             Coord::RefreshDone { session: s, new_sharing_id: [8; 32] },
+            Coord::Hello { boot_id: [9; 16] },
         ]
     }
 

@@ -638,6 +638,8 @@ impl<D: BlockDevice> Node<D> {
 
     /// On reconnection, repeat what a peer may have missed.
     pub(super) fn on_peer_up<E: Env + ?Sized>(&mut self, env: &mut E, p: ParticipantId, _now: u64) {
+        let hello = Coord::Hello { boot_id: self.boot_id };
+        self.send_coord(env, p, &hello);
         if let Some(pending) = &self.refresh.pending {
             let msg = Coord::RefreshDone { session: pending.session, new_sharing_id: *pending.key.share.sharing_id() };
             self.send_coord(env, p, &msg);

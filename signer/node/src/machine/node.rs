@@ -97,6 +97,10 @@ pub struct Wakeup {
 pub(super) struct Candidate {
     pub seen_height: u64,
     pub next_try_ms: u64,
+    /// The endpoint that first reported it (each endpoint has its own quota).
+    pub source: usize,
+    /// Proof attempts so far (fresh candidates are tried first).
+    pub attempts: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -229,6 +233,8 @@ pub struct Node<D: BlockDevice> {
     pub(super) me: Option<ParticipantId>,
     pub(super) p2p_members: Option<Vec<ParticipantInfo>>,
     pub(super) alive: BTreeSet<ParticipantId>,
+    /// Each peer's boot id (from its hello).
+    pub(super) peer_boots: BTreeMap<ParticipantId, [u8; 16]>,
     pub(super) blamed: BTreeMap<ParticipantId, u64>,
     // keys
     pub(super) active: Option<StoredKey>,
@@ -382,6 +388,7 @@ impl<D: BlockDevice> Node<D> {
             me: None,
             p2p_members: None,
             alive: BTreeSet::new(),
+            peer_boots: BTreeMap::new(),
             blamed: BTreeMap::new(),
             active,
             pending_keys,

@@ -366,8 +366,26 @@ impl<D: BlockDevice> Node<D> {
             Coord::OldSharing { session, sharing } => self.on_old_sharing(from, session, sharing),
             Coord::StartRefresh { session, round, sharing_id } => self.on_start_refresh(env, from, session, round, sharing_id, now),
             Coord::RefreshDone { session, new_sharing_id } => self.on_refresh_done(env, from, session, new_sharing_id, now),
+            Coord::Hello { boot_id } => self.on_hello(from, boot_id),
         }
     }
 
     fn on_remote_abort(&mut self, _session: &SessionId) {}
+
+    /// A peer that restarted has discarded its triples and presignatures: every item it takes
+    /// part in is useless now (and runs would only wait for its refusal).
+    fn on_hello(&mut self, from: ParticipantId, boot_id: [u8; 16]) {
+        let previous = self.peer_boots.insert(from, boot_id);
+        if previous.is_none_or(|b| b == boot_id) {
+            return;
+        }
+        let triples: Vec<[u8; 32]> = self.triples.iter().filter(|(_, t)| t.share.participants.contains(from)).map(|(k, _)| *k).collect();
+        let presigs: Vec<[u8; 32]> = self.presigs.iter().filter(|(_, p)| p.share.participants.contains(from)).map(|(k, _)| *k).collect();
+        for t in triples {
+            self.consume_triple(&t);
+        }
+        for p in presigs {
+            self.consume_presig(&p);
+        }
+    }
 }

@@ -216,16 +216,20 @@ impl<D: BlockDevice> Node<D> {
     pub(super) fn held_starts_step<E: Env + ?Sized>(&mut self, env: &mut E, now: u64) {
         let held = core::mem::take(&mut self.held_starts);
         for h in held {
-            let ready = match &h.msg {
+            // (precondition met, item present): a missing item is waited for only briefly, a
+            // missing proof for longer (our chain view may lag the leader's).
+            let (ready, have_item) = match &h.msg {
                 Coord::StartSign { request_id, presignature, .. } => {
-                    self.requests.contains_key(&CryptoHash(*request_id))
-                        && self.presigs.get(presignature).is_some_and(|p| p.owner == h.from)
+                    let item = self.presigs.get(presignature).is_some_and(|p| p.owner == h.from);
+                    (item && self.requests.contains_key(&CryptoHash(*request_id)), item)
                 }
                 Coord::StartPresign { triple0, triple1, .. } => {
-                    [triple0, triple1].iter().all(|t| self.triples.get(*t).is_some_and(|x| x.owner == h.from))
+                    let item = [triple0, triple1].iter().all(|t| self.triples.get(*t).is_some_and(|x| x.owner == h.from));
+                    (item, item)
                 }
-                _ => false,
+                _ => (false, false),
             };
+            let limit = if have_item { self.cfg.hold_start_ms } else { self.cfg.hold_item_ms };
             if ready {
                 match h.msg {
                     Coord::StartSign { session, request_id, presignature } => {
@@ -234,13 +238,8 @@ impl<D: BlockDevice> Node<D> {
                     Coord::StartPresign { session, triple0, triple1 } => self.on_start_presign(env, h.from, session, triple0, triple1, now),
                     _ => {}
                 }
-            } else if now.saturating_sub(h.at_ms) > self.cfg.hold_start_ms {
-                let reason = match &h.msg {
-                    Coord::StartSign { request_id, .. } if !self.requests.contains_key(&CryptoHash(*request_id)) => {
-                        DeclineReason::NotProven
-                    }
-                    _ => DeclineReason::UnknownItem,
-                };
+            } else if now.saturating_sub(h.at_ms) > limit {
+                let reason = if have_item { DeclineReason::NotProven } else { DeclineReason::UnknownItem };
                 let session = *h.msg.session();
                 self.decline(env, h.from, session, reason);
             } else {
