@@ -10,7 +10,6 @@
 //! (refresh) confirms it.
 
 use alloc::collections::{BTreeMap, BTreeSet};
-use alloc::string::String;
 use alloc::vec::Vec;
 
 use serde_json::{json, Value};
@@ -666,17 +665,17 @@ impl<D: BlockDevice> Node<D> {
         r.root_key.is_some() && uncompressed(&a.share.public_key()) == r.root_key
     }
 
-    /// The running parameters' participant ids (the leader order is over these).
+    /// Who may lead signing (the leader order is over these): the running participants; while
+    /// resharing, those of them that stay (the contract takes `respond` only from participants
+    /// of the new set).
     pub(super) fn running_ids(&self) -> Vec<ParticipantId> {
-        self.contract
-            .as_ref()
-            .and_then(ContractState::running)
-            .map(|r| r.parameters.ids().into_iter().map(ParticipantId).collect())
-            .unwrap_or_default()
-    }
-
-    #[allow(dead_code)]
-    fn describe_key(k: &StoredKey) -> String {
-        alloc::format!("{} epoch {} attempt {}", k.origin.name(), k.contract_epoch, k.attempt)
+        match &self.contract {
+            Some(ContractState::Running(r)) => r.parameters.ids().into_iter().map(ParticipantId).collect(),
+            Some(ContractState::Resharing { previous, resharing }) => {
+                let new = resharing.parameters.ids();
+                previous.parameters.ids().into_iter().filter(|i| new.contains(i)).map(ParticipantId).collect()
+            }
+            _ => Vec::new(),
+        }
     }
 }

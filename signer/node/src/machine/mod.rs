@@ -20,7 +20,7 @@
 //! }
 //! ```
 //!
-//! See [`env`] for the contract of each method.
+//! See [`mod@env`] for the contract of each method.
 //!
 //! # What a driver does (kernel or host)
 //!
@@ -73,14 +73,38 @@
 //! durable before the vote that makes it count; it replaces the active share only once the
 //! contract (keygen, reshare) or all participants (refresh) confirm it.
 //!
+//! # Protocol flow between nodes
+//!
+//! Each node *owns* the triples and presignatures it starts (near/mpc's model) and keeps its
+//! owned pools between water marks; coordination messages ([`coord`]) start runs, and every
+//! participant checks them against its own state (its key sharing, the owner of the named
+//! material, its own proof of the request) before taking part, or declines. A sign request's
+//! leader is the first *eligible* participant (connected, not blamed recently) in near/mpc's
+//! per-request order; it signs with one of its presignatures and submits `respond`. A node
+//! announces a random boot id on every connection, so peers drop the material a restarted
+//! node no longer has. Refresh is started by the lowest participant id every
+//! `refresh_interval_blocks` and switched to only when every participant reports the same new
+//! sharing (two-phase over P2P; confirmations are repeated on reconnection).
+//!
 //! # Not done
 //!
-//! - Contract state proofs (views are cross-checked only; see [`contract`]).
+//! - Contract state proofs (views are cross-checked only; see [`contract`]); a disagreement
+//!   between endpoints stops the node from acting on views (liveness, not safety).
 //! - Anchoring the store generation on chain (rollback of the key share itself is detected
 //!   only by an external anchor; nothing publishes one yet).
-//! - EdDSA / several domains: the node serves one secp256k1 domain (the contract's domain 0).
-//! - Attestation renewal uses the contract's reported expiry when it reports one, otherwise
-//!   `attestation_resubmit_s`; quote collateral is whatever the platform hands over.
+//! - EdDSA / several domains: the node serves one secp256k1 domain (the contract's domain 0);
+//!   other requests are dropped (counted).
+//! - Attestation: renewal uses the expiry the contract reports, if any, otherwise
+//!   `attestation_resubmit_s`; "attested" means `get_attestation` returned an entry naming this
+//!   account (the simulator's shape; near/mpc's exact view shape is not pinned). Collateral is
+//!   whatever the platform hands over.
+//! - Leader eligibility is P2P connectivity and blame only (near/mpc also drops participants
+//!   whose indexer lags).
+//! - A malicious *authenticated* participant can make this node compute (start many triple
+//!   runs); foreign material is capped (`max_foreign_items`, oldest evicted) but runs are not
+//!   rate-limited per peer.
+//! - The host driver's TLS RPC path builds a TLS configuration per call and is untested
+//!   against real endpoints (no network here); the simulator is plain HTTP.
 
 pub mod codec;
 pub mod config;
