@@ -335,6 +335,29 @@ impl Cluster {
         Ok(self.call("sim_requests", json!({}))?["requests"].as_array().cloned().unwrap_or_default())
     }
 
+    /// Waits until every request in `ids` is responded; returns the records.
+    pub fn wait_answered(&self, ids: &[String], timeout: Duration) -> Result<Vec<Value>, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let all = self.requests()?;
+            let mine: Vec<Value> = all.iter().filter(|r| ids.iter().any(|i| r["request_id"] == *i)).cloned().collect();
+            if let Some(t) = mine.iter().find(|r| r["status"] == "timed_out") {
+                return Err(format!("request timed out on chain: {t}"));
+            }
+            if mine.len() == ids.len() && mine.iter().all(|r| r["status"] == "responded") {
+                return Ok(mine);
+            }
+            if Instant::now() > deadline {
+                let done = mine.iter().filter(|r| r["status"] == "responded").count();
+                let logs: Vec<String> = (0..self.members.len())
+                    .filter_map(|i| self.members[i].node.as_ref().map(|n| format!("node {i}:\n{}", tail(&n.serial(), 6))))
+                    .collect();
+                return Err(format!("{done}/{} requests answered within {timeout:?}\n{}", ids.len(), logs.join("\n")));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Stops member `i`'s QEMU (by PID).
     pub fn stop(&mut self, i: usize) {
         if let Some(mut n) = self.members[i].node.take() {

@@ -2,16 +2,17 @@
 //! drivers, written without I/O so it runs unchanged in the image and in host
 //! tests.
 //!
-//! Today this crate owns the parts the bootable skeleton needs:
+//! This crate owns:
 //! - [`config`]: the measured kernel command line, parsed strictly;
 //! - [`http`]: a bounded HTTP/1.1 request-head parser and response writer;
 //! - [`health`]: the `GET /health` document;
 //! - [`boot_counter`]: the boot-counter sector that proves the block path;
 //! - [`public_data`]: the `GET /public_data` document (measurements, event log);
-//! - [`bootstrap`]: sealing key, sealed store and node identity at boot.
-//!
-//! The node state machine (P2P, contract following, signing) lands here later;
-//! it is not written yet.
+//! - [`bootstrap`]: sealing key, sealed store and node identity at boot;
+//! - [`machine`]: the node state machine — follows the signer contract through
+//!   the light client, runs the threshold protocols over P2P, answers proven
+//!   sign requests — behind the small `Env` trait the kernel (and, on the
+//!   host, `machine::host`) implements.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 

@@ -3,7 +3,8 @@
 //! in-memory network, for both implementations, so the figures are cluster CPU throughput
 //! (every participant's work added up), not wall-clock latency over a network.
 //!
-//! Run: `cargo bench -p tdsigner-tss --bench protocols` (env `TSS_BENCH_ITERS`, default 3).
+//! Run: `cd signer/tss/bench && cargo run --release` (env `TSS_BENCH_ITERS`, default 3). This crate
+//! sits outside the workspace so that `cargo test --workspace` does not compile the peer.
 
 #![allow(clippy::needless_range_loop, clippy::type_complexity)]
 

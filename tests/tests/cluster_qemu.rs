@@ -1,0 +1,96 @@
+//! The end-to-end cluster under QEMU TCG: four emulated nodes against the
+//! chain simulator, keygen through the contract, signatures verified against
+//! derived keys; then a node is killed (the other three, still ≥ t, keep
+//! signing) and restarted on the same disk (it reopens its sealed store with
+//! the same identity and holds the running key again).
+//!
+//! The in-process node tests (signer/node/tests/cluster.rs) cover the same
+//! faults plus a lying RPC, a malicious peer and resharing, faster; this test
+//! proves the image itself does it.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tdsigner_cli::cluster::{verify_response, Cluster, ClusterOptions};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+}
+
+fn image() -> PathBuf {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            tdsigner_image_build::build(&tdsigner_image_build::BuildOptions {
+                source_dir: root(),
+                out_dir: root().join("target/test-image"),
+                target_dir: None,
+            })
+            .unwrap_or_else(|e| panic!("image build failed: {e}"))
+            .image
+        })
+        .clone()
+}
+
+fn log(msg: &str) {
+    eprintln!("cluster_qemu: {msg}");
+}
+
+#[test]
+#[ignore = "boots four QEMU nodes; run with --ignored (CI does)"]
+fn four_nodes_sign_survive_a_kill_and_a_restart() {
+    let work_dir = root().join("target/test-runs/cluster").join(std::process::id().to_string());
+    let _ = std::fs::remove_dir_all(&work_dir);
+    let opts = ClusterOptions {
+        source_root: root(),
+        image: image(),
+        work_dir,
+        nodes: 4,
+        threshold: 3,
+        memory: "256M".into(),
+        block_time_ms: 500,
+    };
+    let mut c = Cluster::start_chain(opts).expect("simulator");
+    let trust = c.trust_hex().expect("trust anchor");
+    for i in 0..4 {
+        c.add_member(&trust).expect("member");
+        c.boot(i).expect("boot");
+    }
+    for i in 0..4 {
+        c.wait_ready(i, Duration::from_secs(180)).expect("ready");
+        c.register(i).expect("register");
+    }
+    let parts: Vec<_> = (0..4).map(|i| c.participant_json(i).expect("participant")).collect();
+    c.call("sim_init_contract", serde_json::json!({"participants": parts, "threshold": 3})).expect("init");
+    let root_key = c.wait_running(&[0, 1, 2, 3], Duration::from_secs(600), &log).expect("keygen");
+    c.create_user().expect("user");
+
+    let first: Vec<String> = (0..2).map(|k| c.submit(k).expect("submit")).collect();
+    for rec in c.wait_answered(&first, Duration::from_secs(600)).expect("first requests") {
+        verify_response(&root_key, &rec).expect("signature verifies");
+    }
+    log("first requests signed");
+
+    // Kill node 3: three nodes remain, which is still the threshold.
+    let tls_before = c.public_data(3).expect("public_data")["node"]["tls_public_key"].clone();
+    c.stop(3);
+    let second: Vec<String> = (2..4).map(|k| c.submit(k).expect("submit")).collect();
+    for rec in c.wait_answered(&second, Duration::from_secs(600)).expect("requests with a node down") {
+        verify_response(&root_key, &rec).expect("signature verifies");
+    }
+    log("requests signed with node 3 down");
+
+    // Restart node 3 on its disk: same identity, store reopened, running key held again.
+    c.boot(3).expect("restart");
+    c.wait_ready(3, Duration::from_secs(180)).expect("ready again");
+    let public = c.public_data(3).expect("public_data");
+    assert_eq!(public["node"]["tls_public_key"], tls_before, "identity changed across the restart");
+    let serial = c.members[3].node.as_ref().expect("running").serial();
+    assert!(serial.contains("store: opened"), "{serial}");
+    c.wait_running(&[0, 1, 2, 3], Duration::from_secs(300), &log).expect("node 3 holds the key again");
+    let third: Vec<String> = (4..6).map(|k| c.submit(k).expect("submit")).collect();
+    for rec in c.wait_answered(&third, Duration::from_secs(600)).expect("requests after the restart") {
+        verify_response(&root_key, &rec).expect("signature verifies");
+    }
+}
