@@ -2,8 +2,11 @@
 //!
 //! The order is fixed because of what each step makes measurable:
 //! 1. the sealing-key source is chosen from the (already measured) config and
-//!    its `tdsigner.key-source` event is extended into RTMR3 *before* the key
-//!    is used, so a verifier sees e.g. `test` in the event log;
+//!    its `tdsigner.key-source` event is extended into RTMR3 *before* the
+//!    source runs, so a verifier sees e.g. `test` in the event log and a
+//!    `local-sgx` provider derives its key from measurements that include it;
+//!    the source is then driven to completion through a [`KeyTransport`]
+//!    (quotes and the provider connection are the kernel's);
 //! 2. the store is opened with that key, bound to the node's account id; a
 //!    blank disk is formatted, any other failure is fatal (never reformat: a
 //!    host could otherwise wipe the node's secrets by corrupting one sector);
@@ -12,17 +15,24 @@
 //!    ed25519 — is read from the store, or created from the hardware RNG on
 //!    first boot and committed before it is used.
 //!
-//! The caller supplies the RTMR extension (platform) and the RNG; this module
-//! does no I/O of its own beyond the block device.
+//! Nothing else is extended into RTMR3 between the key-source event and the
+//! end of the key exchange: a `local-sgx` provider derives the key from RTMR3
+//! at quote time, which must therefore be the same on every boot.
+//!
+//! The caller supplies the RTMR extension (platform), the RNG and the
+//! transport; this module does no I/O of its own beyond the block device.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 
 use ed25519_dalek::SigningKey;
 use rand_core::CryptoRngCore;
-use tdsigner_store::keysource::{KeySourceInput, KeySourceStep, TestKeySource};
+use tdsigner_store::keysource::{
+    KeySourceInput, KeySourceStep, LocalSgxKeySource, LocalSgxPolicy, ProviderQuoteVerifier, TestKeySource,
+};
 use tdsigner_store::{
-    BlockDevice, FormatOptions, OpenOptions, OpenReport, RecordKind, RuntimeEvent, SealingKeySource,
+    BlockDevice, FormatOptions, OpenOptions, OpenReport, RecordKind, RuntimeEvent, SealingKey, SealingKeySource,
     Store, StoreError,
 };
 use zeroize::Zeroizing;
@@ -140,8 +150,104 @@ pub struct Booted<'a, D: BlockDevice> {
     pub open_report: Option<OpenReport>,
 }
 
-/// Runs the bootstrap sequence. `extend` must extend RTMR3 with the dstack
-/// runtime-event digest of the event and log it.
+/// What a key source needs from the outside world: quotes and one connection
+/// to its key provider. Every call is bounded in time by the implementation;
+/// an error aborts the key exchange (no retry with a weaker source).
+pub trait KeyTransport {
+    /// A TD quote over exactly `report_data`.
+    fn quote(&mut self, report_data: &[u8; 64]) -> Result<Vec<u8>, String>;
+    /// Sends `bytes` to the provider (connecting on first use).
+    fn send(&mut self, bytes: &[u8]) -> Result<(), String>;
+    /// Reads the next bytes from the provider: at least one byte, at most a
+    /// bounded chunk; an error on timeout or when the provider closes.
+    fn receive(&mut self) -> Result<Vec<u8>, String>;
+}
+
+/// For sources that need no transport (`test`): every call fails.
+pub struct NoTransport;
+
+impl KeyTransport for NoTransport {
+    fn quote(&mut self, _: &[u8; 64]) -> Result<Vec<u8>, String> {
+        Err(String::from("this key source has no quote service"))
+    }
+    fn send(&mut self, _: &[u8]) -> Result<(), String> {
+        Err(String::from("this key source has no provider connection"))
+    }
+    fn receive(&mut self) -> Result<Vec<u8>, String> {
+        Err(String::from("this key source has no provider connection"))
+    }
+}
+
+/// The configured source, built. `verifier` checks a `local-sgx` provider's
+/// quote (the kernel picks it by platform; see `provider_quote`).
+pub enum ConfiguredSource<V> {
+    Test(TestKeySource),
+    LocalSgx(LocalSgxKeySource<V>),
+}
+
+impl<V: ProviderQuoteVerifier> ConfiguredSource<V> {
+    /// Builds the source `config` names. A fresh X25519 key pair for
+    /// `local-sgx` comes from `rng`.
+    pub fn new(config: &KeySourceConfig, verifier: V, rng: &mut impl CryptoRngCore) -> Result<Self, BootError> {
+        Ok(match config {
+            KeySourceConfig::Test(key) => ConfiguredSource::Test(TestKeySource::new(**key)),
+            KeySourceConfig::LocalSgx { mr_enclaves, .. } => ConfiguredSource::LocalSgx(
+                LocalSgxKeySource::new(LocalSgxPolicy { allowed_mr_enclaves: mr_enclaves.clone() }, verifier, rng)
+                    .map_err(|e| BootError::KeySource(alloc::format!("{e}")))?,
+            ),
+        })
+    }
+
+    fn source(&mut self) -> &mut dyn SealingKeySource {
+        match self {
+            ConfiguredSource::Test(s) => s,
+            ConfiguredSource::LocalSgx(s) => s,
+        }
+    }
+}
+
+/// Most state-machine steps one key exchange may take (a response frame
+/// arrives in bounded chunks, so a provider trickling bytes is cut off by the
+/// transport's deadline long before this; it only guards against a loop).
+const MAX_KEY_SOURCE_STEPS: usize = 1 << 20;
+
+/// Extends the source's event, then drives it to its key.
+fn unseal_key<E: fmt::Display>(
+    source: &mut dyn SealingKeySource,
+    transport: &mut dyn KeyTransport,
+    extend: &mut dyn FnMut(&RuntimeEvent) -> Result<(), E>,
+) -> Result<SealingKey, BootError> {
+    extend(&source.event()).map_err(|e| BootError::Measure(alloc::format!("{e}")))?;
+    let name = source.kind().name();
+    let fail = |what: &str, e: &dyn fmt::Display| BootError::KeySource(alloc::format!("{name}: {what}: {e}"));
+    let mut quote_buf;
+    let mut received;
+    let mut input = KeySourceInput::Start;
+    for _ in 0..MAX_KEY_SOURCE_STEPS {
+        let step = source.step(input).map_err(|e| fail("refused", &e))?;
+        input = match step {
+            KeySourceStep::Ready(key) => return Ok(key),
+            KeySourceStep::NeedQuote { report_data } => {
+                quote_buf = transport.quote(&report_data).map_err(|e| fail("TD quote", &e))?;
+                KeySourceInput::Quote(&quote_buf)
+            }
+            KeySourceStep::Transmit(bytes) => {
+                transport.send(&bytes).map_err(|e| fail("provider", &e))?;
+                received = transport.receive().map_err(|e| fail("provider", &e))?;
+                KeySourceInput::Received(&received)
+            }
+            KeySourceStep::NeedMoreBytes => {
+                received = transport.receive().map_err(|e| fail("provider", &e))?;
+                KeySourceInput::Received(&received)
+            }
+        };
+    }
+    Err(BootError::KeySource(alloc::format!("{name}: key exchange did not finish")))
+}
+
+/// Runs the bootstrap sequence with the `test` source (no transport).
+/// `extend` must extend RTMR3 with the dstack runtime-event digest of the
+/// event and log it.
 pub fn bootstrap<'a, D: BlockDevice, E: fmt::Display>(
     dev: &'a mut D,
     key_source: &KeySourceConfig,
@@ -149,16 +255,31 @@ pub fn bootstrap<'a, D: BlockDevice, E: fmt::Display>(
     rng: &mut impl CryptoRngCore,
     extend: &mut dyn FnMut(&RuntimeEvent) -> Result<(), E>,
 ) -> Result<Booted<'a, D>, BootError> {
-    let mut source = match key_source {
-        KeySourceConfig::Test(key) => TestKeySource::new(**key),
-    };
+    let mut source = ConfiguredSource::new(key_source, RefuseProviderQuotes, rng)?;
+    bootstrap_with(dev, &mut source, &mut NoTransport, account, rng, extend)
+}
+
+/// A verifier that accepts nothing (for callers that have none).
+pub struct RefuseProviderQuotes;
+
+impl ProviderQuoteVerifier for RefuseProviderQuotes {
+    fn verify_sgx_quote(&self, _: &[u8]) -> Result<tdsigner_store::keysource::VerifiedSgxReport, String> {
+        Err(String::from("no provider quote verifier on this platform"))
+    }
+}
+
+/// Runs the bootstrap sequence with a built source and its transport.
+pub fn bootstrap_with<'a, D: BlockDevice, E: fmt::Display, V: ProviderQuoteVerifier>(
+    dev: &'a mut D,
+    source: &mut ConfiguredSource<V>,
+    transport: &mut dyn KeyTransport,
+    account: &str,
+    rng: &mut impl CryptoRngCore,
+    extend: &mut dyn FnMut(&RuntimeEvent) -> Result<(), E>,
+) -> Result<Booted<'a, D>, BootError> {
+    let source = source.source();
     let kind = source.kind().name();
-    extend(&source.event()).map_err(|e| BootError::Measure(alloc::format!("{e}")))?;
-    let key = match source.step(KeySourceInput::Start) {
-        Ok(KeySourceStep::Ready(key)) => key,
-        Ok(_) => return Err(BootError::KeySource(String::from("test source asked for more than config"))),
-        Err(e) => return Err(BootError::KeySource(alloc::format!("{e}"))),
-    };
+    let key = unseal_key(source, transport, extend)?;
 
     let identity_bytes = account.as_bytes();
     let blank = Store::<&mut D>::is_blank(&mut &mut *dev).map_err(BootError::Open)?;

@@ -18,7 +18,7 @@
 //! | `http` | TCP port 1..=65535             | yes                       |
 //! | `probe`| `HOST:PORT` (name or A.B.C.D)  | no                        |
 //! | `account` | the node's NEAR account id  | yes                       |
-//! | `key_source` | `test:<64 hex digits>`   | yes                       |
+//! | `key_source` | `test:<64 hex>` or `local-sgx:HOST:PORT;mrenclave=<64 hex>[,<64 hex>...]` | yes |
 //!
 //! Signer mode (all four together, or none: without them the image only
 //! serves `/health` and `/public_data`):
@@ -36,11 +36,17 @@
 //! networks, too large for mainnet's, where a measured config disk is needed;
 //! not done.)
 //!
-//! `key_source` names where the sealing key comes from. Only `test` (the key
-//! is in the config, so the host knows it; for CI and development, and
-//! recorded as such in RTMR3 and `/public_data`) is wired into the image
-//! today; `local-sgx` exists in `tdsigner-store` but its transport is not
-//! wired yet, so it is refused with a clear error.
+//! `key_source` names where the sealing key comes from:
+//! - `test:<64 hex>`: the key is in the config, so the host knows it; for CI
+//!   and development, recorded as such in RTMR3 and `/public_data`.
+//! - `local-sgx:HOST:PORT;mrenclave=M1[,M2...]`: the host's SGX local key
+//!   provider (`tdsigner_store::keysource::LocalSgxKeySource`) at HOST (DNS
+//!   name or A.B.C.D) and TCP PORT, accepted only if its SGX quote names one
+//!   of the pinned MRENCLAVEs (1..=8 distinct values, 64 hex digits each).
+//!   What the image does with it depends on the platform (kernel README):
+//!   on the emulated platform the provider's quote is checked against the
+//!   EMULATED test root; on TDX the image refuses local-sgx because checking
+//!   the provider's SGX quote against Intel's root is not done in the image.
 //!
 //! `probe` is an operator diagnostic: at boot the image resolves HOST (DNS)
 //! and opens a TCP connection to it, logging the outcome, so reachability of
@@ -97,17 +103,33 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+/// Most provider MRENCLAVEs one `local-sgx` config may pin.
+pub const MAX_PINNED_ENCLAVES: usize = 8;
+
 /// Where the sealing key comes from.
 #[derive(Clone, PartialEq, Eq)]
 pub enum KeySourceConfig {
     /// A key given in the config (test only).
     Test(zeroize::Zeroizing<[u8; 32]>),
+    /// The host's SGX local key provider.
+    LocalSgx {
+        /// Where the provider listens.
+        provider: Endpoint,
+        /// MRENCLAVEs of provider builds this config trusts, in config order
+        /// (distinct, 1..=[`MAX_PINNED_ENCLAVES`]).
+        mr_enclaves: alloc::vec::Vec<[u8; 32]>,
+    },
 }
 
 impl fmt::Debug for KeySourceConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeySourceConfig::Test(_) => f.write_str("Test(<redacted>)"),
+            KeySourceConfig::LocalSgx { provider, mr_enclaves } => f
+                .debug_struct("LocalSgx")
+                .field("provider", provider)
+                .field("mr_enclaves", &mr_enclaves.len())
+                .finish(),
         }
     }
 }
@@ -333,9 +355,48 @@ fn parse_key_source(s: &str) -> Result<KeySourceConfig, ConfigError> {
             }
             Ok(KeySourceConfig::Test(key))
         }
-        Some(("local-sgx", _)) => Err(bad("local-sgx is not wired into the image yet")),
-        _ => Err(bad("expected test:<64 hex digits>")),
+        Some(("local-sgx", rest)) => parse_local_sgx(rest),
+        _ => Err(bad("expected test:<64 hex digits> or local-sgx:HOST:PORT;mrenclave=<64 hex>[,...]")),
     }
+}
+
+/// `HOST:PORT;mrenclave=<64 hex>[,<64 hex>...]` (after `local-sgx:`).
+fn parse_local_sgx(s: &str) -> Result<KeySourceConfig, ConfigError> {
+    let bad = |reason| ConfigError::BadValue { key: "key_source", reason };
+    let (endpoint, policy) = s.split_once(';').ok_or(bad("local-sgx needs HOST:PORT;mrenclave=..."))?;
+    let (host, port) = endpoint.rsplit_once(':').ok_or(bad("local-sgx provider must be HOST:PORT"))?;
+    let port = parse_decimal(port)
+        .filter(|p| (1..=u16::MAX as u64).contains(p))
+        .ok_or(bad("local-sgx provider port must be 1..=65535"))? as u16;
+    let host = if let Ok(addr) = host.parse::<Ipv4Addr>() {
+        Host::Ipv4(addr)
+    } else if is_dns_name(host) {
+        Host::Name(String::from(host))
+    } else {
+        return Err(bad("local-sgx provider host must be a DNS name or A.B.C.D"));
+    };
+    let list = policy.strip_prefix("mrenclave=").ok_or(bad("local-sgx policy must be mrenclave=<64 hex>[,...]"))?;
+    let mut mr_enclaves: alloc::vec::Vec<[u8; 32]> = alloc::vec::Vec::new();
+    for item in list.split(',') {
+        if mr_enclaves.len() == MAX_PINNED_ENCLAVES {
+            return Err(bad("local-sgx pins at most 8 mrenclave values"));
+        }
+        let bytes = item.as_bytes();
+        if bytes.len() != 64 {
+            return Err(bad("mrenclave must be 64 hex digits"));
+        }
+        let mut mr = [0u8; 32];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let hi = hex_digit(pair[0]).ok_or(bad("mrenclave must be 64 hex digits"))?;
+            let lo = hex_digit(pair[1]).ok_or(bad("mrenclave must be 64 hex digits"))?;
+            mr[i] = hi << 4 | lo;
+        }
+        if mr_enclaves.contains(&mr) {
+            return Err(bad("mrenclave listed twice"));
+        }
+        mr_enclaves.push(mr);
+    }
+    Ok(KeySourceConfig::LocalSgx { provider: Endpoint { host, port }, mr_enclaves })
 }
 
 fn parse_rpc_list(s: &str) -> Result<alloc::vec::Vec<RpcUrl>, ConfigError> {
@@ -458,7 +519,7 @@ mod tests {
         let c = parse("net=dhcp http=8080").unwrap();
         assert_eq!((c.net, c.dns, c.http_port, c.probe), (NetConfig::Dhcp, None, 8080, None));
         assert_eq!(c.account, "node0.tdsigner.test");
-        let KeySourceConfig::Test(key) = &c.key_source;
+        let KeySourceConfig::Test(key) = &c.key_source else { panic!("test source expected") };
         assert_eq!(key[31], 0x1f);
         assert_eq!(alloc::format!("{:?}", c.key_source), "Test(<redacted>)");
     }
@@ -561,6 +622,53 @@ mod tests {
             "contract=C rpc=http://a.test p2p=9 trust=00",
         ] {
             assert!(matches!(parse(&alloc::format!("net=dhcp http=80 {bad}")), Err(BadValue { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn local_sgx_source() {
+        let a = "ab".repeat(32);
+        let b = "CD".repeat(32);
+        let c = NodeConfig::parse(&alloc::format!(
+            "net=dhcp http=80 account=a.test key_source=local-sgx:10.0.2.2:3443;mrenclave={a},{b}"
+        ))
+        .unwrap();
+        match &c.key_source {
+            KeySourceConfig::LocalSgx { provider, mr_enclaves } => {
+                assert_eq!(*provider, Endpoint { host: Host::Ipv4(Ipv4Addr::new(10, 0, 2, 2)), port: 3443 });
+                assert_eq!(mr_enclaves.as_slice(), &[[0xab; 32], [0xcd; 32]]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(alloc::format!("{:?}", c.key_source).contains("mr_enclaves: 2"), true);
+        let c = NodeConfig::parse(&alloc::format!(
+            "net=dhcp http=80 account=a.test key_source=local-sgx:kp.host.test:1;mrenclave={a}"
+        ))
+        .unwrap();
+        assert!(matches!(&c.key_source, KeySourceConfig::LocalSgx { provider, .. } if provider.host == Host::Name("kp.host.test".into())));
+        let nine = alloc::vec![a.clone(); 1].into_iter().chain((0..8).map(|i| alloc::format!("{i:064x}"))).collect::<alloc::vec::Vec<_>>().join(",");
+        for bad in [
+            alloc::format!("local-sgx:10.0.2.2:3443"),
+            alloc::format!("local-sgx:10.0.2.2;mrenclave={a}"),
+            alloc::format!("local-sgx:10.0.2.2:0;mrenclave={a}"),
+            alloc::format!("local-sgx:10.0.2.2:65536;mrenclave={a}"),
+            alloc::format!("local-sgx:a_b:1;mrenclave={a}"),
+            alloc::format!("local-sgx::1;mrenclave={a}"),
+            alloc::format!("local-sgx:h.test:1;mrenclave="),
+            alloc::format!("local-sgx:h.test:1;mrenclave={a},"),
+            alloc::format!("local-sgx:h.test:1;mrenclave={a},{a}"),
+            alloc::format!("local-sgx:h.test:1;mrsigner={a}"),
+            alloc::format!("local-sgx:h.test:1;mrenclave={}", &a[..62]),
+            alloc::format!("local-sgx:h.test:1;mrenclave={}zz", &a[..62]),
+            alloc::format!("local-sgx:h.test:1;mrenclave={nine}"),
+        ] {
+            assert!(
+                matches!(
+                    NodeConfig::parse(&alloc::format!("net=dhcp http=80 account=a.test key_source={bad}")),
+                    Err(ConfigError::BadValue { key: "key_source", .. })
+                ),
+                "{bad} accepted"
+            );
         }
     }
 

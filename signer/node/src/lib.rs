@@ -9,6 +9,8 @@
 //! - [`boot_counter`]: the boot-counter sector that proves the block path;
 //! - [`public_data`]: the `GET /public_data` document (measurements, event log);
 //! - [`bootstrap`]: sealing key, sealed store and node identity at boot;
+//! - [`provider_quote`]: the local key provider's SGX quote (parser, and the
+//!   verifier for the emulated platform);
 //! - [`machine`]: the node state machine — follows the signer contract through
 //!   the light client, runs the threshold protocols over P2P, answers proven
 //!   sign requests — behind the small `Env` trait the kernel (and, on the
@@ -24,6 +26,7 @@ pub mod config;
 pub mod health;
 pub mod http;
 pub mod machine;
+pub mod provider_quote;
 pub mod public_data;
 
 /// The version every output of the image reports.
