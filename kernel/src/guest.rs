@@ -8,7 +8,11 @@
 //!    clean power-off;
 //! 5. hardware RNG (refuse to start without one), APIC timer;
 //! 6. PCI scan → virtio-blk (boot counter) and virtio-net (smoltcp);
-//! 7. the main loop: poll the stack, serve `/health` and `/public_data`, run
+//! 7. secrets (`tdsigner_node::bootstrap`): key-source event into RTMR3, the
+//!    sealing key (for `local-sgx`: after the network has an address, a TD
+//!    quote and one exchange with the host's key provider, see `keysource`),
+//!    sealed store, store generation into RTMR3;
+//! 8. the main loop: poll the stack, serve `/health` and `/public_data`, run
 //!    the optional connectivity probe, sleep until the next deadline.
 
 use alloc::boxed::Box;
@@ -17,7 +21,9 @@ use core::fmt;
 
 use sha2::Digest;
 
-use tdsigner_node::config::NodeConfig;
+use tdsigner_node::bootstrap::{ConfiguredSource, NoTransport, RefuseProviderQuotes};
+use tdsigner_node::config::{KeySourceConfig, NodeConfig};
+use tdsigner_node::provider_quote::EmulatedProviderQuoteVerifier;
 use tdsigner_node::health::{Health, PlatformKind};
 use tdsigner_node::http::{Method, RequestHead, Response};
 use tdsigner_node::public_data::{NodePublic, PublicData};
@@ -28,7 +34,7 @@ use crate::boot::{BootInfo, MAX_LOAD_OPTIONS};
 use crate::net::Network;
 use crate::pci::PortCam;
 use crate::virtio::transport::PlatformPciTransport;
-use crate::{apic, arch, clock, disk, measured_boot, paging, pci, platform, probe, rng, runtime, virtio};
+use crate::{apic, arch, clock, disk, keysource, measured_boot, paging, pci, platform, probe, rng, runtime, virtio};
 
 /// Prints `tdsigner: fatal: <reason>` and powers the machine off.
 pub fn fatal(args: fmt::Arguments) -> ! {
@@ -143,31 +149,7 @@ pub fn start(info: BootInfo) -> ! {
     let boot_count = disk.count_boot().unwrap_or_else(|e| fatal(format_args!("boot counter: {e}")));
     kprintln!("disk: {} MiB, boot_count={}", disk.sectors() / 2048, boot_count);
 
-    // The disk lives for the rest of the kernel's life; the store owns its window.
-    let window: &'static mut disk::StoreWindow =
-        Box::leak(Box::new(disk::StoreWindow::new(Box::leak(Box::new(disk)))));
-    let mut extend_event = |ev: &tdsigner_store::RuntimeEvent| measured_boot::extend_runtime(ev.name, &ev.payload);
-    let booted = tdsigner_node::bootstrap::bootstrap(window, &config.key_source, &config.account, &mut rng, &mut extend_event)
-        .unwrap_or_else(|e| fatal(format_args!("{e}")));
-    if let Err(e) = measured_boot::extend(tdsigner_measure::names::boot_done()) {
-        fatal(format_args!("cannot extend RTMR3: {e}"));
-    }
-    let identity = &booted.identity;
-    let report_data = tdsigner_measure::report_data::report_data_v1(&identity.tls_public(), &identity.account_public());
-    kprintln!(
-        "store: {} (generation {}, key source {}{}); identity {}",
-        if booted.formatted { "formatted a blank disk" } else { "opened" },
-        booted.store.generation(),
-        booted.key_source,
-        if booted.key_source == "test" { ": TEST KEY, not for production" } else { "" },
-        if booted.identity_created { "created" } else { "loaded" }
-    );
-    if let Some(report) = &booted.open_report {
-        if report.other_slot_fault.is_some() || report.uncommitted_tail {
-            kprintln!("store: open found crash traces: {report:?}");
-        }
-    }
-
+    // The network comes up before the secrets: a `local-sgx` key source needs it.
     let mut seed = [0u8; 8];
     rng.fill(&mut seed);
     let mut net = Network::new(net_transport, config.net, config.dns, config.http_port, u64::from_le_bytes(seed))
@@ -181,6 +163,57 @@ pub fn start(info: BootInfo) -> ! {
             tdsigner_node::config::NetConfig::Static { .. } => "static address",
         }
     );
+
+    // The disk lives for the rest of the kernel's life; the store owns its window.
+    let window: &'static mut disk::StoreWindow =
+        Box::leak(Box::new(disk::StoreWindow::new(Box::leak(Box::new(disk)))));
+    let mut extend_event = |ev: &tdsigner_store::RuntimeEvent| measured_boot::extend_runtime(ev.name, &ev.payload);
+    let booted = match &config.key_source {
+        KeySourceConfig::Test(_) => {
+            let mut source = ConfiguredSource::new(&config.key_source, RefuseProviderQuotes, &mut rng)
+                .unwrap_or_else(|e| fatal(format_args!("{e}")));
+            tdsigner_node::bootstrap::bootstrap_with(window, &mut source, &mut NoTransport, &config.account, &mut rng, &mut extend_event)
+        }
+        KeySourceConfig::LocalSgx { provider, .. } => {
+            if kind == PlatformKind::Tdx {
+                // Never accept a key whose provider quote was not verified.
+                fatal(format_args!(
+                    "sealing key source: local-sgx is refused on TDX: verifying the provider's SGX quote to Intel's root is not done in this image"
+                ));
+            }
+            kprintln!("key source: local-sgx via {}:{} (EMULATED: provider quote checked against the emulated test root, not Intel's)", provider.host, provider.port);
+            keysource::wait_for_network(&mut net)
+                .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: {e}")));
+            let mut source = ConfiguredSource::new(&config.key_source, EmulatedProviderQuoteVerifier, &mut rng)
+                .unwrap_or_else(|e| fatal(format_args!("{e}")));
+            let mut transport = keysource::ProviderTransport::new(&mut net, provider.clone());
+            tdsigner_node::bootstrap::bootstrap_with(window, &mut source, &mut transport, &config.account, &mut rng, &mut extend_event)
+        }
+    }
+    .unwrap_or_else(|e| fatal(format_args!("{e}")));
+    if let Err(e) = measured_boot::extend(tdsigner_measure::names::boot_done()) {
+        fatal(format_args!("cannot extend RTMR3: {e}"));
+    }
+    let identity = &booted.identity;
+    let report_data = tdsigner_measure::report_data::report_data_v1(&identity.tls_public(), &identity.account_public());
+    kprintln!(
+        "store: {} (generation {}, key source {}{}); identity {}",
+        if booted.formatted { "formatted a blank disk" } else { "opened" },
+        booted.store.generation(),
+        booted.key_source,
+        match (booted.key_source, kind) {
+            ("test", _) => ": TEST KEY, not for production",
+            (_, PlatformKind::Emulated) => ": EMULATED provider, not for production",
+            _ => "",
+        },
+        if booted.identity_created { "created" } else { "loaded" }
+    );
+    if let Some(report) = &booted.open_report {
+        if report.other_slot_fault.is_some() || report.uncommitted_tail {
+            kprintln!("store: open found crash traces: {report:?}");
+        }
+    }
+
     let (dma_used, dma_pages) = virtio::hal::usage();
     kprintln!("dma: {dma_used} of {dma_pages} shared pages in use");
     if let Some(ip) = net.ipv4() {

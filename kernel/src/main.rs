@@ -51,6 +51,8 @@ mod guest;
 #[cfg(target_os = "uefi")]
 mod heap;
 #[cfg(target_os = "uefi")]
+mod keysource;
+#[cfg(target_os = "uefi")]
 mod measured_boot;
 #[cfg(target_os = "uefi")]
 mod net;

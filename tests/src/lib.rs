@@ -5,8 +5,13 @@
 //!   the documented command-line digest), the boot counter across a restart
 //!   on the same disk, and that bad config halts with one clear line;
 //! - `reproducible.rs`: two builds from two different directories produce
-//!   byte-identical images.
+//!   byte-identical images;
+//! - `local_sgx_boot.rs`: the `local-sgx` sealing-key source against
+//!   [`key_provider`], the emulated SGX local key provider (in process through
+//!   `tdsigner_node::bootstrap`, and the real image under QEMU).
 //!
 //! Both need the Debian image toolchain and QEMU (image-build/setup.sh) and
 //! take minutes, so they are `#[ignore]`d for plain `cargo test`; CI runs them
 //! with `--ignored` (see tests/run.sh).
+
+pub mod key_provider;

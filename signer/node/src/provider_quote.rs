@@ -32,14 +32,13 @@
 //! (dcap-qvl with collateral). The image therefore refuses `local-sgx` on TDX.
 
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::fmt;
 
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 use tdsigner_measure::emulated;
-use tdsigner_measure::quote::{EnclaveReport, ATTESTATION_KEY_TYPE_ECDSA_P256, CERT_TYPE_PCK_CHAIN, INTEL_QE_VENDOR_ID};
+use tdsigner_measure::quote::{ATTESTATION_KEY_TYPE_ECDSA_P256, CERT_TYPE_PCK_CHAIN, INTEL_QE_VENDOR_ID};
 use tdsigner_store::keysource::{ProviderQuoteVerifier, VerifiedSgxReport};
 
 /// SGX quote version.
@@ -300,7 +299,12 @@ impl ProviderQuoteVerifier for EmulatedProviderQuoteVerifier {
 /// emulated QE3 report signed by the emulated PCK key. For host-side test
 /// providers only (the image never produces one).
 #[cfg(feature = "std")]
-pub fn emulated_sgx_quote(mr_enclave: [u8; 32], mr_signer: [u8; 32], report_data: [u8; 64]) -> Result<Vec<u8>, emulated::EmulatedError> {
+pub fn emulated_sgx_quote(
+    mr_enclave: [u8; 32],
+    mr_signer: [u8; 32],
+    report_data: [u8; 64],
+) -> Result<alloc::vec::Vec<u8>, emulated::EmulatedError> {
+    use tdsigner_measure::quote::EnclaveReport;
     let ak = emulated::derive_signing_key(emulated::KeyRole::AttestationKey)?;
     let pck = emulated::derive_signing_key(emulated::KeyRole::Pck)?;
     let ak_xy = emulated::public_key_xy(&ak);
@@ -340,7 +344,7 @@ pub fn emulated_sgx_quote(mr_enclave: [u8; 32], mr_signer: [u8; 32], report_data
         report_data,
     }
     .to_bytes();
-    let mut out = Vec::with_capacity(4096);
+    let mut out = alloc::vec::Vec::with_capacity(4096);
     out.extend_from_slice(&SGX_QUOTE_VERSION.to_le_bytes());
     out.extend_from_slice(&ATTESTATION_KEY_TYPE_ECDSA_P256.to_le_bytes());
     out.extend_from_slice(&TEE_TYPE_SGX.to_le_bytes());

@@ -75,8 +75,9 @@ pub struct VerifiedSgxReport {
 }
 
 /// Verifies the provider's SGX quote: signature chain to Intel's root, collateral, TCB policy.
-/// The node implements this with dcap-qvl (collateral fetched by the kernel or shipped in
-/// config); only a verified report may be returned.
+/// Only a verified report may be returned. Implemented today only for the emulated platform
+/// (`tdsigner_node::provider_quote::EmulatedProviderQuoteVerifier`, EMULATED test PKI); a
+/// verifier to Intel's root inside the image is not done, so the image refuses `local-sgx` on TDX.
 pub trait ProviderQuoteVerifier {
     fn verify_sgx_quote(&self, quote: &[u8]) -> Result<VerifiedSgxReport, String>;
 }
