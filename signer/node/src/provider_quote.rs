@@ -297,8 +297,7 @@ impl ProviderQuoteVerifier for EmulatedProviderQuoteVerifier {
 /// An EMULATED SGX quote v3 for an enclave with `mr_enclave` and
 /// `report_data`, signed by the emulated attestation key, certified by an
 /// emulated QE3 report signed by the emulated PCK key. For host-side test
-/// providers only (the image never produces one).
-#[cfg(feature = "std")]
+/// providers and fuzzing only (the image never calls it).
 pub fn emulated_sgx_quote(
     mr_enclave: [u8; 32],
     mr_signer: [u8; 32],
