@@ -378,6 +378,29 @@ mod tests {
     }
 
     #[test]
+    fn local_sgx_without_transport_fails_before_the_disk_is_touched() {
+        let mut dev = MemDevice::new(4096);
+        let config = KeySourceConfig::LocalSgx {
+            provider: crate::config::Endpoint { host: crate::config::Host::Name("kp.test".into()), port: 3443 },
+            mr_enclaves: alloc::vec![[1; 32]],
+        };
+        let mut events = Vec::new();
+        let result = bootstrap(&mut dev, &config, "node0.test", &mut Rng(5), &mut |e: &RuntimeEvent| {
+            events.push(e.clone());
+            Ok::<(), &str>(())
+        });
+        match result {
+            Err(BootError::KeySource(e)) => assert!(e.starts_with("local-sgx: TD quote:"), "{e}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("local-sgx without a transport produced a key"),
+        }
+        // The event was extended first; nothing after it; the disk is still blank.
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].payload, alloc::format!("local-sgx;mrenclave={}", "01".repeat(32)).into_bytes());
+        assert!(Store::<&mut MemDevice>::is_blank(&mut &mut dev).unwrap());
+    }
+
+    #[test]
     fn debug_shows_only_public_keys() {
         let id = NodeIdentity::generate(&mut Rng(9));
         let dbg = alloc::format!("{id:?}");
