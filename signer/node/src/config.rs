@@ -640,21 +640,21 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(alloc::format!("{:?}", c.key_source).contains("mr_enclaves: 2"), true);
+        assert!(alloc::format!("{:?}", c.key_source).contains("mr_enclaves: 2"));
         let c = NodeConfig::parse(&alloc::format!(
             "net=dhcp http=80 account=a.test key_source=local-sgx:kp.host.test:1;mrenclave={a}"
         ))
         .unwrap();
         assert!(matches!(&c.key_source, KeySourceConfig::LocalSgx { provider, .. } if provider.host == Host::Name("kp.host.test".into())));
-        let nine = alloc::vec![a.clone(); 1].into_iter().chain((0..8).map(|i| alloc::format!("{i:064x}"))).collect::<alloc::vec::Vec<_>>().join(",");
+        let nine = (0..9).map(|i| alloc::format!("{i:064x}")).collect::<alloc::vec::Vec<_>>().join(",");
         for bad in [
-            alloc::format!("local-sgx:10.0.2.2:3443"),
+            alloc::string::String::from("local-sgx:10.0.2.2:3443"),
             alloc::format!("local-sgx:10.0.2.2;mrenclave={a}"),
             alloc::format!("local-sgx:10.0.2.2:0;mrenclave={a}"),
             alloc::format!("local-sgx:10.0.2.2:65536;mrenclave={a}"),
             alloc::format!("local-sgx:a_b:1;mrenclave={a}"),
             alloc::format!("local-sgx::1;mrenclave={a}"),
-            alloc::format!("local-sgx:h.test:1;mrenclave="),
+            alloc::string::String::from("local-sgx:h.test:1;mrenclave="),
             alloc::format!("local-sgx:h.test:1;mrenclave={a},"),
             alloc::format!("local-sgx:h.test:1;mrenclave={a},{a}"),
             alloc::format!("local-sgx:h.test:1;mrsigner={a}"),
