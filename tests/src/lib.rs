@@ -8,10 +8,15 @@
 //!   byte-identical images;
 //! - `local_sgx_boot.rs`: the `local-sgx` sealing-key source against
 //!   [`key_provider`], the emulated SGX local key provider (in process through
-//!   `tdsigner_node::bootstrap`, and the real image under QEMU).
+//!   `tdsigner_node::bootstrap`, and the real image under QEMU);
+//! - `cluster_qemu.rs`: four images against the chain simulator: keygen,
+//!   signatures verified against derived keys, a node killed and restarted on
+//!   its disk.
 //!
-//! Both need the Debian image toolchain and QEMU (image-build/setup.sh) and
-//! take minutes, so they are `#[ignore]`d for plain `cargo test`; CI runs them
-//! with `--ignored` (see tests/run.sh).
+//! [`support`] holds what they share. The QEMU tests need the Debian image
+//! toolchain and QEMU (image-build/setup.sh) and take minutes, so they are
+//! `#[ignore]`d for plain `cargo test`; CI runs them with `--ignored` (see
+//! tests/run.sh).
 
 pub mod key_provider;
+pub mod support;

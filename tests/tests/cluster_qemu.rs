@@ -8,30 +8,10 @@
 //! faults plus a lying RPC, a malicious peer and resharing, faster; this test
 //! proves the image itself does it.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use tdsigner_cli::cluster::{verify_response, Cluster, ClusterOptions};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
-}
-
-fn image() -> PathBuf {
-    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
-    IMAGE
-        .get_or_init(|| {
-            tdsigner_image_build::build(&tdsigner_image_build::BuildOptions {
-                source_dir: root(),
-                out_dir: root().join("target/test-image"),
-                target_dir: None,
-            })
-            .unwrap_or_else(|e| panic!("image build failed: {e}"))
-            .image
-        })
-        .clone()
-}
+use tdsigner_tests::support::{repo_root as root, test_image as image};
 
 fn log(msg: &str) {
     eprintln!("cluster_qemu: {msg}");

@@ -4,40 +4,15 @@
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use sha2::{Digest, Sha384};
 use tdsigner_cli::launch::{self, LaunchOptions, Node};
+use tdsigner_tests::support::{repo_root as root, test_image as image, free_port};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 /// Node identity and the public TEST sealing key every test config carries.
 const ID: &str = "account=node0.tdsigner.test key_source=test:7474747474747474747474747474747474747474747474747474747474747474";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
-}
-
-/// Builds the image once per test binary, into target/test-image.
-fn image() -> PathBuf {
-    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
-    IMAGE
-        .get_or_init(|| {
-            let out = root().join("target/test-image");
-            let built = tdsigner_image_build::build(&tdsigner_image_build::BuildOptions {
-                source_dir: root(),
-                out_dir: out,
-                target_dir: None,
-            })
-            .unwrap_or_else(|e| panic!("image build failed: {e}"));
-            built.image
-        })
-        .clone()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
 
 struct Scratch(PathBuf);
 

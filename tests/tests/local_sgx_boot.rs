@@ -10,10 +10,9 @@
 //! bounded waits.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use tdsigner_cli::launch::{self, LaunchOptions, Node};
@@ -23,6 +22,7 @@ use tdsigner_node::provider_quote::EmulatedProviderQuoteVerifier;
 use tdsigner_store::device::MemDevice;
 use tdsigner_store::RuntimeEvent;
 use tdsigner_tests::key_provider::EmulatedKeyProvider;
+use tdsigner_tests::support::{repo_root as root, test_image as image, free_port};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 const PINNED: [u8; 32] = [0xA1; 32];
@@ -117,30 +117,6 @@ fn in_process_key_release_reopens_the_store_and_refuses_other_enclaves() {
     let refused =
         tdsigner_tests::key_provider::answer(&json, PINNED, &SGX_SEALING_KEY).expect_err("tampered quote refused");
     assert!(refused.contains("TD quote rejected"), "{refused}");
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
-}
-
-/// Builds the image once per test binary, into target/test-image.
-fn image() -> PathBuf {
-    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
-    IMAGE
-        .get_or_init(|| {
-            let built = tdsigner_image_build::build(&tdsigner_image_build::BuildOptions {
-                source_dir: root(),
-                out_dir: root().join("target/test-image"),
-                target_dir: None,
-            })
-            .unwrap_or_else(|e| panic!("image build failed: {e}"));
-            built.image
-        })
-        .clone()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 fn scratch(name: &str) -> PathBuf {
