@@ -28,14 +28,21 @@ cargo test --workspace --locked
 step "image tests (build, QEMU TCG boot, reproducibility)"
 cargo test --locked -p tdsigner-tests -- --ignored --test-threads 1
 
-step "fuzz smoke (${fuzz_seconds}s per target)"
+step "fuzz smoke (${fuzz_seconds}s per target, two at a time)"
 # One cargo-fuzz crate holds every target (tests/fuzz), so the instrumented
-# dependency graph is compiled once.
+# dependency graph is compiled once. The built fuzzers then run directly, two
+# at a time (each is single-threaded; CI has two cores); any crash fails CI.
 export RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$root/target/fuzz"
 (cd tests/fuzz && cargo fuzz build -s none)
-for target in $(cd tests/fuzz && cargo fuzz list); do
-  echo "-- $target"
-  (cd tests/fuzz && cargo fuzz run -s none "$target" -- -max_total_time="$fuzz_seconds" -print_final_stats=0 2>&1 | tail -n 1)
-done
+fuzzers="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release"
+# shellcheck disable=SC2016 # $0..$2 expand in the inner bash, not here
+(cd tests/fuzz && cargo fuzz list) | xargs -P 2 -I '{}' bash -c '
+  set -o pipefail
+  mkdir -p "tests/fuzz/corpus/$1"
+  if out=$("$0/$1" -max_total_time="$2" -print_final_stats=0 "tests/fuzz/corpus/$1" 2>&1); then
+    echo "-- $1: $(printf "%s\n" "$out" | tail -n 1)"
+  else
+    echo "-- $1: FAILED"; printf "%s\n" "$out" | tail -n 40; exit 1
+  fi' "$fuzzers" '{}' "$fuzz_seconds"
 
 step "all tests passed"
