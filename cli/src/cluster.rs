@@ -102,6 +102,9 @@ pub struct Member {
     pub tls_public: Option<[u8; 32]>,
 }
 
+/// Blocks a sign request waits on chain for its response (the contract's yield timeout).
+pub const YIELD_TIMEOUT_BLOCKS: u64 = 600;
+
 /// The running cluster.
 pub struct Cluster {
     pub sim: Simulator,
@@ -143,7 +146,7 @@ impl Cluster {
             epoch_length: 30,
             block_time_ms: opts.block_time_ms,
             contract_account: CONTRACT.into(),
-            contract: ContractConfig { key_event_timeout_blocks: 600, yield_timeout_blocks: 600 },
+            contract: ContractConfig { key_event_timeout_blocks: 600, yield_timeout_blocks: YIELD_TIMEOUT_BLOCKS },
             ..ChainConfig::default()
         };
         let cfg = SimConfig {
@@ -519,7 +522,10 @@ pub fn run_demo(opts: ClusterOptions, requests: usize, progress: &dyn Fn(&str), 
     progress(&format!("{requests} sign requests submitted by {USER}"));
     let mut latencies = vec![None; requests];
     let mut verified = 0;
-    let deadline = Instant::now() + Duration::from_secs(120 + 30 * requests as u64);
+    // The contract decides when a request has failed (its yield timeout); wait that long plus
+    // a margin for the last blocks to be produced and read.
+    let block_time_ms = cluster.opts.block_time_ms;
+    let deadline = Instant::now() + Duration::from_millis(YIELD_TIMEOUT_BLOCKS * block_time_ms) + Duration::from_secs(60);
     while latencies.iter().any(Option::is_none) {
         if stop() {
             return Err("interrupted".into());
