@@ -103,6 +103,12 @@
 //! - A malicious *authenticated* participant can make this node compute (start many triple
 //!   runs); foreign material is capped (`max_foreign_items`, oldest evicted) but runs are not
 //!   rate-limited per peer.
+//! - Slow guests: `protocol_timeout_ms` bounds a run's wall time since start, not its progress,
+//!   and is not settable from the kernel command line. Eight TCG guests on two cores never
+//!   finish an n=8 triple batch inside 30 s, so every run is aborted and restarted and no
+//!   presignature is made (measured with `tdsigner cluster demo --nodes 8 --threshold 5`).
+//!   Needed: a progress-based timeout and command-line knobs for it, `triple_batch` and the
+//!   water marks.
 //! - The host driver's TLS RPC path builds a TLS configuration per call and is untested
 //!   against real endpoints (no network here); the simulator is plain HTTP.
 
