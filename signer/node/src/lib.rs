@@ -28,6 +28,8 @@ pub mod http;
 pub mod machine;
 pub mod provider_quote;
 pub mod public_data;
+#[cfg(test)]
+mod test_rng;
 
 /// The version every output of the image reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

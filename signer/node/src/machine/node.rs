@@ -978,29 +978,7 @@ mod tests {
         LightClientState::from_trusted_header(head, EpochProducers { epoch_id: CryptoHash([1; 32]), producers: Vec::new() }).unwrap()
     }
 
-    struct Rng(u64);
-    impl rand_core::RngCore for Rng {
-        fn next_u32(&mut self) -> u32 {
-            self.next_u64() as u32
-        }
-        fn next_u64(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn fill_bytes(&mut self, dest: &mut [u8]) {
-            for c in dest.chunks_mut(8) {
-                let v = self.next_u64().to_le_bytes();
-                c.copy_from_slice(&v[..c.len()]);
-            }
-        }
-        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-            self.fill_bytes(dest);
-            Ok(())
-        }
-    }
-    impl rand_core::CryptoRng for Rng {}
+    use crate::test_rng::Rng;
 
     #[test]
     fn boot_discards_one_time_material_and_resumes_the_light_client() {
