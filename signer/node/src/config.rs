@@ -365,16 +365,8 @@ fn parse_local_sgx(s: &str) -> Result<KeySourceConfig, ConfigError> {
     let bad = |reason| ConfigError::BadValue { key: "key_source", reason };
     let (endpoint, policy) = s.split_once(';').ok_or(bad("local-sgx needs HOST:PORT;mrenclave=..."))?;
     let (host, port) = endpoint.rsplit_once(':').ok_or(bad("local-sgx provider must be HOST:PORT"))?;
-    let port = parse_decimal(port)
-        .filter(|p| (1..=u16::MAX as u64).contains(p))
-        .ok_or(bad("local-sgx provider port must be 1..=65535"))? as u16;
-    let host = if let Ok(addr) = host.parse::<Ipv4Addr>() {
-        Host::Ipv4(addr)
-    } else if is_dns_name(host) {
-        Host::Name(String::from(host))
-    } else {
-        return Err(bad("local-sgx provider host must be a DNS name or A.B.C.D"));
-    };
+    let port = parse_port(port).ok_or(bad("local-sgx provider port must be 1..=65535"))?;
+    let host = parse_host(host).ok_or(bad("local-sgx provider host must be a DNS name or A.B.C.D"))?;
     let list = policy.strip_prefix("mrenclave=").ok_or(bad("local-sgx policy must be mrenclave=<64 hex>[,...]"))?;
     let mut mr_enclaves: alloc::vec::Vec<[u8; 32]> = alloc::vec::Vec::new();
     for item in list.split(',') {
@@ -411,13 +403,7 @@ fn parse_rpc_list(s: &str) -> Result<alloc::vec::Vec<RpcUrl>, ConfigError> {
         if port == 0 {
             return Err(bad("port must be 1..=65535"));
         }
-        let host = if let Ok(addr) = host.parse::<Ipv4Addr>() {
-            Host::Ipv4(addr)
-        } else if is_dns_name(&host) {
-            Host::Name(host)
-        } else {
-            return Err(bad("host must be a DNS name or A.B.C.D"));
-        };
+        let host = parse_host(&host).ok_or(bad("host must be a DNS name or A.B.C.D"))?;
         if !path.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(bad("path must be printable ASCII"));
         }
@@ -452,17 +438,25 @@ pub const MAX_HOST_LEN: usize = 253;
 fn parse_endpoint(s: &str) -> Result<Endpoint, ConfigError> {
     let bad = |reason| ConfigError::BadValue { key: "probe", reason };
     let (host, port) = s.rsplit_once(':').ok_or(bad("expected HOST:PORT"))?;
-    let port = parse_decimal(port)
-        .filter(|p| (1..=u16::MAX as u64).contains(p))
-        .ok_or(bad("port must be 1..=65535"))? as u16;
-    let host = if let Ok(addr) = host.parse::<Ipv4Addr>() {
-        Host::Ipv4(addr)
-    } else if is_dns_name(host) {
-        Host::Name(String::from(host))
-    } else {
-        return Err(bad("host must be a DNS name or A.B.C.D"));
-    };
+    let port = parse_port(port).ok_or(bad("port must be 1..=65535"))?;
+    let host = parse_host(host).ok_or(bad("host must be a DNS name or A.B.C.D"))?;
     Ok(Endpoint { host, port })
+}
+
+/// A TCP port, 1..=65535, in decimal.
+fn parse_port(s: &str) -> Option<u16> {
+    parse_decimal(s).filter(|p| (1..=u16::MAX as u64).contains(p)).map(|p| p as u16)
+}
+
+/// An IPv4 literal or a DNS name (see [`is_dns_name`]).
+fn parse_host(s: &str) -> Option<Host> {
+    if let Ok(addr) = s.parse::<Ipv4Addr>() {
+        Some(Host::Ipv4(addr))
+    } else if is_dns_name(s) {
+        Some(Host::Name(String::from(s)))
+    } else {
+        None
+    }
 }
 
 /// Letters, digits and hyphens in dot-separated labels of 1..=63 bytes, not
