@@ -49,6 +49,9 @@ pub struct ClusterOptions {
     pub threshold: u64,
     pub memory: String,
     pub block_time_ms: u64,
+    /// Extra `key=value` tokens for every node's command line (tuning keys; the image
+    /// refuses unknown ones).
+    pub node_args: Vec<String>,
 }
 
 /// Accepts a `submit_participant_info` only with an emulated quote that
@@ -195,10 +198,14 @@ impl Cluster {
         let i = self.members.len();
         let account = format!("node{i}.tdsigner.test");
         let key = hex(&[i as u8 + 1; 32]);
-        let cmdline = format!(
+        let mut cmdline = format!(
             "net=dhcp http={GUEST_HTTP} account={account} key_source=test:{key} contract={CONTRACT} rpc=http://10.0.2.2:{} p2p={GUEST_P2P} trust={trust_hex}",
             self.sim_port
         );
+        for arg in &self.opts.node_args {
+            cmdline.push(' ');
+            cmdline.push_str(arg);
+        }
         std::fs::create_dir_all(&self.opts.work_dir).map_err(|e| e.to_string())?;
         self.members.push(Member {
             account,

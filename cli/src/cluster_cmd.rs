@@ -32,6 +32,11 @@ pub struct DemoArgs {
     /// Simulated block time.
     #[arg(long, default_value_t = 500)]
     block_time_ms: u64,
+    /// Extra KEY=VALUE for every node's kernel command line (tuning, e.g.
+    /// `--node-arg protocol_idle_ms=120000 --node-arg triple_batch=4`; see
+    /// signer/node/src/config.rs). Repeatable.
+    #[arg(long = "node-arg", value_name = "KEY=VALUE")]
+    node_args: Vec<String>,
     /// Use the existing out/tdsigner.efi instead of building first.
     #[arg(long)]
     no_build: bool,
@@ -79,6 +84,7 @@ pub fn run(cmd: Command) -> ExitCode {
         threshold: args.threshold,
         memory: args.memory,
         block_time_ms: args.block_time_ms,
+        node_args: args.node_args,
     };
     let stop = || interrupted.load(Ordering::SeqCst);
     match cluster::run_demo(opts, args.requests, &progress, &stop) {

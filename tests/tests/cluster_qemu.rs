@@ -30,6 +30,8 @@ fn four_nodes_sign_survive_a_kill_and_a_restart() {
         threshold: 3,
         memory: "256M".into(),
         block_time_ms: 500,
+        // Exercises the tuning keys end to end (the log line is checked below).
+        node_args: vec!["protocol_idle_ms=90000".into(), "triple_batch=4".into()],
     };
     let mut c = Cluster::start_chain(opts).expect("simulator");
     let trust = c.trust_hex().expect("trust anchor");
@@ -68,6 +70,10 @@ fn four_nodes_sign_survive_a_kill_and_a_restart() {
     assert_eq!(public["node"]["tls_public_key"], tls_before, "identity changed across the restart");
     let serial = c.members[3].node.as_ref().expect("running").serial();
     assert!(serial.contains("store: opened"), "{serial}");
+    assert!(
+        serial.contains("signer: protocol runs abort after 90000 ms silent or 600000 ms total; triple batch 4,"),
+        "the tuning keys did not reach the node state machine:\n{serial}"
+    );
     c.wait_running(&[0, 1, 2, 3], Duration::from_secs(300), &log).expect("node 3 holds the key again");
     let third: Vec<String> = (4..6).map(|k| c.submit(k).expect("submit")).collect();
     for rec in c.wait_answered(&third, Duration::from_secs(600)).expect("requests after the restart") {

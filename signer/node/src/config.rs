@@ -30,6 +30,21 @@
 //! | `p2p`      | TCP port the node accepts peer connections on           |
 //! | `trust`    | hex of a `LightClientState` (tdsigner-near) to start from |
 //!
+//! Tuning (signer mode only, each optional; defaults in
+//! `machine::MachineConfig::new`). Measured like every other key, so a verifier sees how a
+//! node was tuned:
+//!
+//! | key                  | value (decimal)                  | what                                   |
+//! |----------------------|----------------------------------|----------------------------------------|
+//! | `protocol_idle_ms`   | 1000..=3600000                   | abort a run silent this long           |
+//! | `protocol_max_ms`    | 1000..=86400000, >= idle         | abort any run this old                 |
+//! | `triple_batch`       | 1..=64                           | triples per generation run             |
+//! | `triples_low`/`_high`| 1..=4096, low <= high            | triple pool water marks                |
+//! | `presignatures_low`/`_high` | 1..=4096, low <= high     | presignature pool water marks          |
+//!
+//! Slow hosts (many TCG guests on few cores) need a longer `protocol_idle_ms` and smaller
+//! batches; the defaults suit one guest per core.
+//!
 //! `trust` is the light-client trust anchor: because it is part of the
 //! measured command line, a verifier sees exactly which chain state the node
 //! started from. (Its size grows with the validator set: fine for test
@@ -153,6 +168,43 @@ pub struct SignerConfig {
     pub p2p_port: u16,
     /// `LightClientState` bytes (decoded from hex; checked when the node starts).
     pub trust: alloc::vec::Vec<u8>,
+    /// Overrides of the state machine's defaults.
+    pub tuning: Tuning,
+}
+
+/// Optional overrides of [`crate::machine::MachineConfig`]'s defaults (range-checked).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tuning {
+    pub protocol_idle_ms: Option<u64>,
+    pub protocol_max_ms: Option<u64>,
+    pub triple_batch: Option<usize>,
+    pub triples_low: Option<usize>,
+    pub triples_high: Option<usize>,
+    pub presignatures_low: Option<usize>,
+    pub presignatures_high: Option<usize>,
+}
+
+impl Tuning {
+    /// Writes the overrides into `cfg`; unset values keep its defaults.
+    pub fn apply(&self, cfg: &mut crate::machine::MachineConfig) {
+        let set_u64 = |v: Option<u64>, slot: &mut u64| {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        };
+        let set = |v: Option<usize>, slot: &mut usize| {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        };
+        set_u64(self.protocol_idle_ms, &mut cfg.protocol_idle_ms);
+        set_u64(self.protocol_max_ms, &mut cfg.protocol_max_ms);
+        set(self.triple_batch, &mut cfg.triple_batch);
+        set(self.triples_low, &mut cfg.triples_low);
+        set(self.triples_high, &mut cfg.triples_high);
+        set(self.presignatures_low, &mut cfg.presignatures_low);
+        set(self.presignatures_high, &mut cfg.presignatures_high);
+    }
 }
 
 /// The parsed configuration.
@@ -250,8 +302,27 @@ impl fmt::Display for ConfigError {
     }
 }
 
-const KEYS: [&str; 12] =
-    ["net", "ip", "gw", "dns", "http", "probe", "account", "key_source", "contract", "rpc", "p2p", "trust"];
+const KEYS: [&str; 19] = [
+    "net",
+    "ip",
+    "gw",
+    "dns",
+    "http",
+    "probe",
+    "account",
+    "key_source",
+    "contract",
+    "rpc",
+    "p2p",
+    "trust",
+    "protocol_idle_ms",
+    "protocol_max_ms",
+    "triple_batch",
+    "triples_low",
+    "triples_high",
+    "presignatures_low",
+    "presignatures_high",
+];
 
 impl NodeConfig {
     /// Parses a command line. Leading/trailing spaces and runs of spaces are
@@ -283,7 +354,8 @@ impl NodeConfig {
         if tokens == 0 {
             return Err(ConfigError::Empty);
         }
-        let [net, ip, gw, dns, http, probe, account, key_source, contract, rpc, p2p, trust] = values;
+        let [net, ip, gw, dns, http, probe, account, key_source, contract, rpc, p2p, trust, protocol_idle_ms, protocol_max_ms, triple_batch, triples_low, triples_high, presignatures_low, presignatures_high] =
+            values;
 
         let net = match net.ok_or(ConfigError::MissingKey { key: "net" })? {
             "dhcp" => {
@@ -315,8 +387,16 @@ impl NodeConfig {
             return Err(ConfigError::BadValue { key: "account", reason: "not a valid NEAR account id" });
         }
         let key_source = parse_key_source(key_source.ok_or(ConfigError::MissingKey { key: "key_source" })?)?;
+        let tuning = parse_tuning(
+            [protocol_idle_ms, protocol_max_ms, triple_batch, triples_low, triples_high, presignatures_low, presignatures_high],
+        )?;
         let signer = match (contract, rpc, p2p, trust) {
-            (None, None, None, None) => None,
+            (None, None, None, None) => {
+                if tuning != Tuning::default() {
+                    return Err(ConfigError::BadValue { key: "contract", reason: "tuning keys need signer mode" });
+                }
+                None
+            }
             (contract, rpc, p2p, trust) => {
                 let contract = contract.ok_or(ConfigError::MissingKey { key: "contract" })?;
                 if !tdsigner_near::view::is_valid_account_id(contract) {
@@ -332,11 +412,49 @@ impl NodeConfig {
                 }
                 let trust = decode_hex(trust.ok_or(ConfigError::MissingKey { key: "trust" })?)
                     .ok_or(ConfigError::BadValue { key: "trust", reason: "expected hex" })?;
-                Some(SignerConfig { contract: String::from(contract), rpc, p2p_port, trust })
+                Some(SignerConfig { contract: String::from(contract), rpc, p2p_port, trust, tuning })
             }
         };
         Ok(NodeConfig { net, dns, http_port, probe, account: String::from(account), key_source, signer })
     }
+}
+
+/// The tuning keys, in `KEYS` order from `protocol_idle_ms`.
+fn parse_tuning(v: [Option<&str>; 7]) -> Result<Tuning, ConfigError> {
+    let [idle, max, batch, tl, th, pl, ph] = v;
+    let num = |key: &'static str, v: Option<&str>, lo: u64, hi: u64, reason: &'static str| {
+        v.map(|s| parse_decimal(s).filter(|n| (lo..=hi).contains(n)).ok_or(ConfigError::BadValue { key, reason }))
+            .transpose()
+    };
+    let idle = num("protocol_idle_ms", idle, 1_000, 3_600_000, "expected 1000..=3600000")?;
+    let max = num("protocol_max_ms", max, 1_000, 86_400_000, "expected 1000..=86400000")?;
+    let batch = num("triple_batch", batch, 1, 64, "expected 1..=64")?;
+    let tl = num("triples_low", tl, 1, 4096, "expected 1..=4096")?;
+    let th = num("triples_high", th, 1, 4096, "expected 1..=4096")?;
+    let pl = num("presignatures_low", pl, 1, 4096, "expected 1..=4096")?;
+    let ph = num("presignatures_high", ph, 1, 4096, "expected 1..=4096")?;
+    // Pairs are checked against the defaults when only one side is given.
+    let d = crate::machine::MachineConfig::new(String::new(), String::new());
+    if max.unwrap_or(d.protocol_max_ms) < idle.unwrap_or(d.protocol_idle_ms) {
+        return Err(ConfigError::BadValue { key: "protocol_max_ms", reason: "must be >= protocol_idle_ms" });
+    }
+    if th.unwrap_or(d.triples_high as u64) < tl.unwrap_or(d.triples_low as u64) {
+        return Err(ConfigError::BadValue { key: "triples_high", reason: "must be >= triples_low" });
+    }
+    if ph.unwrap_or(d.presignatures_high as u64) < pl.unwrap_or(d.presignatures_low as u64) {
+        return Err(ConfigError::BadValue { key: "presignatures_high", reason: "must be >= presignatures_low" });
+    }
+    // Ranges above fit usize on every target this builds for.
+    let us = |v: Option<u64>| v.map(|n| n as usize);
+    Ok(Tuning {
+        protocol_idle_ms: idle,
+        protocol_max_ms: max,
+        triple_batch: us(batch),
+        triples_low: us(tl),
+        triples_high: us(th),
+        presignatures_low: us(pl),
+        presignatures_high: us(ph),
+    })
 }
 
 fn parse_key_source(s: &str) -> Result<KeySourceConfig, ConfigError> {
@@ -617,6 +735,49 @@ mod tests {
         ] {
             assert!(matches!(parse(&alloc::format!("net=dhcp http=80 {bad}")), Err(BadValue { .. })), "{bad}");
         }
+    }
+
+    #[test]
+    fn tuning_keys() {
+        let signer = "net=dhcp http=80 contract=c.test rpc=http://a.test p2p=9 trust=00";
+        let s = parse(signer).unwrap().signer.unwrap();
+        assert_eq!(s.tuning, Tuning::default());
+        let c = parse(&alloc::format!(
+            "{signer} protocol_idle_ms=120000 protocol_max_ms=1800000 triple_batch=2 triples_low=2 triples_high=4 presignatures_low=1 presignatures_high=2"
+        ))
+        .unwrap();
+        let tuning = c.signer.unwrap().tuning;
+        let mut m = crate::machine::MachineConfig::new("a.test".into(), "c.test".into());
+        tuning.apply(&mut m);
+        assert_eq!((m.protocol_idle_ms, m.protocol_max_ms, m.triple_batch), (120_000, 1_800_000, 2));
+        assert_eq!((m.triples_low, m.triples_high, m.presignatures_low, m.presignatures_high), (2, 4, 1, 2));
+        // Unset keys keep the defaults.
+        let mut only_batch = crate::machine::MachineConfig::new("a.test".into(), "c.test".into());
+        parse(&alloc::format!("{signer} triple_batch=3")).unwrap().signer.unwrap().tuning.apply(&mut only_batch);
+        let defaults = crate::machine::MachineConfig::new("a.test".into(), "c.test".into());
+        assert_eq!(only_batch, crate::machine::MachineConfig { triple_batch: 3, ..defaults });
+        use ConfigError::*;
+        for (bad, key) in [
+            ("protocol_idle_ms=999", "protocol_idle_ms"),
+            ("protocol_idle_ms=3600001", "protocol_idle_ms"),
+            ("protocol_max_ms=x", "protocol_max_ms"),
+            ("triple_batch=0", "triple_batch"),
+            ("triple_batch=65", "triple_batch"),
+            ("triples_low=5000", "triples_low"),
+            ("protocol_idle_ms=60000 protocol_max_ms=30000", "protocol_max_ms"),
+            // Checked against the default of the other side (30 s idle).
+            ("protocol_max_ms=20000", "protocol_max_ms"),
+            ("triples_low=8 triples_high=4", "triples_high"),
+            ("presignatures_low=100", "presignatures_high"),
+        ] {
+            match parse(&alloc::format!("{signer} {bad}")) {
+                Err(BadValue { key: k, .. }) => assert_eq!(k, key, "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        assert_eq!(parse(&alloc::format!("{signer} triple_batch=2 triple_batch=2")), Err(DuplicateKey { key: "triple_batch" }));
+        // Without signer mode they would be ignored silently: refused instead.
+        assert!(matches!(parse("net=dhcp http=80 triple_batch=2"), Err(BadValue { key: "contract", .. })));
     }
 
     #[test]

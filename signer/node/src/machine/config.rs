@@ -47,8 +47,13 @@ pub struct MachineConfig {
     /// Shares of other owners' triples/presignatures held at most (bounds memory against peers
     /// that keep starting generations).
     pub max_foreign_items: usize,
-    /// A protocol run that has not finished after this long is aborted.
-    pub protocol_timeout_ms: u64,
+    /// A protocol run that has made no progress (no message accepted from a peer, nothing
+    /// sent) for this long is aborted. Progress, not age: on slow or crowded hosts a large
+    /// batch legitimately takes minutes, and a run that still exchanges messages is alive.
+    pub protocol_idle_ms: u64,
+    /// ... and any run older than this is aborted regardless (a peer trickling messages
+    /// cannot hold this node's resources forever).
+    pub protocol_max_ms: u64,
     /// A participant blamed for an abort is not chosen for new runs for this long.
     pub blame_cooldown_ms: u64,
     /// A leader re-checks and retries an unanswered request after this long.
@@ -96,7 +101,8 @@ impl MachineConfig {
             max_concurrent_presigns: 2,
             max_concurrent_triple_runs: 1,
             max_foreign_items: 512,
-            protocol_timeout_ms: 30_000,
+            protocol_idle_ms: 30_000,
+            protocol_max_ms: 600_000,
             blame_cooldown_ms: 120_000,
             sign_retry_ms: 5_000,
             hold_start_ms: 20_000,

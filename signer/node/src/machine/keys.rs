@@ -231,7 +231,7 @@ impl<D: BlockDevice> Node<D> {
             participants: list.as_slice().to_vec(),
             me: ParticipantId(me),
             started_ms: now,
-            deadline_ms: self.deadline(now),
+            last_progress_ms: now,
         };
         self.start_instance(env, session, inst, now);
     }
@@ -341,7 +341,7 @@ impl<D: BlockDevice> Node<D> {
             participants: all.as_slice().to_vec(),
             me: my_pid,
             started_ms: now,
-            deadline_ms: self.deadline(now),
+            last_progress_ms: now,
         };
         self.old_sharings.remove(&session);
         self.start_instance(env, session, inst, now);
@@ -534,7 +534,7 @@ impl<D: BlockDevice> Node<D> {
             participants: share.public.participants.as_slice().to_vec(),
             me: share.me,
             started_ms: now,
-            deadline_ms: self.deadline(now),
+            last_progress_ms: now,
         };
         self.start_instance(env, session, inst, now);
     }

@@ -78,7 +78,7 @@ impl fmt::Display for NodeError {
 pub(super) enum Abort {
     /// A protocol error (a message failed a check); it may name a culprit.
     Error(tdsigner_tss::ProtocolError),
-    /// No progress within `protocol_timeout_ms`.
+    /// No progress within `protocol_idle_ms`, or older than `protocol_max_ms`.
     Timeout,
     /// A participant declined to take part.
     Declined,
@@ -525,6 +525,7 @@ impl<D: BlockDevice> Node<D> {
             if let Err(e) = inst.message(from, &payload) {
                 self.abort_instance(env, session, Abort::Error(e), now);
             } else {
+                inst.last_progress_ms = now;
                 self.drive(env, session, now);
             }
             return;
@@ -572,6 +573,7 @@ impl<D: BlockDevice> Node<D> {
                 self.abort_instance(env, session, Abort::Error(err), now);
                 return;
             }
+            inst.last_progress_ms = now;
         }
     }
 
@@ -636,6 +638,9 @@ impl<D: BlockDevice> Node<D> {
         let channel = inst.purpose.channel();
         let steps = inst.pump();
         let did = !steps.is_empty();
+        if did {
+            inst.last_progress_ms = now;
+        }
         for step in steps {
             match step {
                 Pumped::Send(msgs) => {
@@ -717,7 +722,13 @@ impl<D: BlockDevice> Node<D> {
     }
 
     fn timeouts<E: Env + ?Sized>(&mut self, env: &mut E, now: u64) {
-        let late: Vec<SessionId> = self.instances.iter().filter(|(_, i)| now >= i.deadline_ms).map(|(s, _)| *s).collect();
+        let (idle, max) = (self.cfg.protocol_idle_ms, self.cfg.protocol_max_ms);
+        let late: Vec<SessionId> = self
+            .instances
+            .iter()
+            .filter(|(_, i)| now.saturating_sub(i.last_progress_ms) >= idle || now.saturating_sub(i.started_ms) >= max)
+            .map(|(s, _)| *s)
+            .collect();
         for s in late {
             self.abort_instance(env, s, Abort::Timeout, now);
         }
@@ -734,10 +745,6 @@ impl<D: BlockDevice> Node<D> {
     pub(super) fn next_run_id(&mut self) -> [u8; 8] {
         self.run_counter += 1;
         self.run_counter.to_le_bytes()
-    }
-
-    pub(super) fn deadline(&self, now: u64) -> u64 {
-        now + self.cfg.protocol_timeout_ms
     }
 
     // ---------------------------------------------------------------------------------------
@@ -1011,5 +1018,60 @@ mod tests {
         assert!(w.at_ms >= 1_000);
         assert_eq!(node.status().contract_state, "Unknown");
         assert!(node.metrics().rpc_failures > 0);
+    }
+
+    /// Runs are aborted for silence, not for age: a run whose peers keep talking outlives
+    /// `protocol_idle_ms` (slow hosts), but none outlives `protocol_max_ms`.
+    #[test]
+    fn protocol_runs_time_out_on_silence_not_age() {
+        use super::super::protocols::{session_id, Proto};
+        use tdsigner_tss::{Action, ParticipantList, Protocol, TripleGeneration};
+
+        let mut dev = MemDevice::new(8192);
+        let key = KeySourceConfig::Test(Zeroizing::new([4; 32]));
+        let mut cfg = MachineConfig::new("node0.test".into(), "v1.signer.test".into());
+        cfg.protocol_idle_ms = 1_000;
+        cfg.protocol_max_ms = 10_000;
+        let b = crate::bootstrap::bootstrap(&mut dev, &key, "node0.test", &mut Rng(3), &mut |_e: &tdsigner_store::RuntimeEvent| {
+            Ok::<(), &str>(())
+        })
+        .unwrap();
+        let mut env = Offline(0);
+        let mut node = Node::new(cfg, b.store, &b.identity, trusted(100), &mut env).unwrap();
+
+        let (me, peer) = (ParticipantId(0), ParticipantId(1));
+        let list = ParticipantList::new(&[me, peer]).unwrap();
+        let run = |id: &[u8]| session_id(b"triples", &[id]);
+        let instance = |session, who, seed: u8, started_ms, last_progress_ms| Instance {
+            purpose: Purpose::Triples { owner: peer },
+            proto: Proto::Triples(TripleGeneration::new(session, &list, 2, [9; 32], 1, who, ChaCha20Rng::from_seed([seed; 32])).unwrap()),
+            participants: alloc::vec![me, peer],
+            me,
+            started_ms,
+            last_progress_ms,
+        };
+        let talking = run(b"talking");
+        node.instances.insert(talking, instance(talking, me, 1, 0, 0));
+        // The peer's side of the same run, to produce genuine messages for it.
+        let mut theirs = TripleGeneration::new(talking, &list, 2, [9; 32], 1, peer, ChaCha20Rng::from_seed([2; 32])).unwrap();
+        let Ok(Action::SendMany(first) | Action::SendPrivate(_, first)) = theirs.poke() else { panic!("peer sent nothing") };
+
+        node.timeouts(&mut env, 999);
+        assert!(node.instances.contains_key(&talking), "aborted before protocol_idle_ms");
+        node.on_protocol_message(&mut env, peer, Channel::TRIPLES, talking, first, 900);
+        node.timeouts(&mut env, 1_500);
+        assert!(node.instances.contains_key(&talking), "a run that just received a message was aborted for its age");
+        node.timeouts(&mut env, 1_900);
+        assert!(!node.instances.contains_key(&talking), "a run silent for protocol_idle_ms was kept");
+        assert_eq!(node.metrics().protocol_timeouts.get("triples"), Some(&1));
+
+        // Progress a moment ago does not extend a run past protocol_max_ms.
+        let old = run(b"old");
+        node.instances.insert(old, instance(old, me, 3, 0, 9_800));
+        node.timeouts(&mut env, 9_999);
+        assert!(node.instances.contains_key(&old));
+        node.timeouts(&mut env, 10_000);
+        assert!(!node.instances.contains_key(&old), "a run older than protocol_max_ms was kept");
+        assert_eq!(node.metrics().protocol_timeouts.get("triples"), Some(&2));
     }
 }

@@ -157,7 +157,7 @@ impl<D: BlockDevice> Node<D> {
             participants: chosen,
             me,
             started_ms: now,
-            deadline_ms: self.deadline(now),
+            last_progress_ms: now,
         };
         self.start_instance(env, session, inst, now);
     }
@@ -193,7 +193,7 @@ impl<D: BlockDevice> Node<D> {
             participants: list.as_slice().to_vec(),
             me,
             started_ms: now,
-            deadline_ms: self.deadline(now),
+            last_progress_ms: now,
         };
         self.start_instance(env, session, inst, now);
     }
@@ -284,7 +284,7 @@ impl<D: BlockDevice> Node<D> {
             participants,
             me,
             started_ms: now,
-            deadline_ms: self.deadline(now),
+            last_progress_ms: now,
         };
         self.start_instance(env, session, inst, now);
     }
@@ -320,7 +320,7 @@ impl<D: BlockDevice> Node<D> {
                     participants,
                     me: key.me,
                     started_ms: now,
-                    deadline_ms: self.deadline(now),
+                    last_progress_ms: now,
                 };
                 self.start_instance(env, session, inst, now);
             }

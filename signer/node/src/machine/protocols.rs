@@ -1,5 +1,5 @@
 //! Running threshold-protocol instances: one per session, each a tdsigner-tss state machine
-//! with what it is for, who takes part, and a deadline. [`Instance::pump`] advances one as far
+//! with what it is for, who takes part, and when it last made progress. [`Instance::pump`] advances one as far
 //! as it goes and returns what to send and how it ended; the node carries that out.
 
 use alloc::boxed::Box;
@@ -89,7 +89,8 @@ pub struct Instance {
     pub participants: Vec<ParticipantId>,
     pub me: ParticipantId,
     pub started_ms: u64,
-    pub deadline_ms: u64,
+    /// When the run last made progress (a peer message accepted, or messages sent).
+    pub last_progress_ms: u64,
 }
 
 fn poke_one<P: Protocol>(p: &mut P, me: ParticipantId, all: &[ParticipantId], wrap: impl Fn(P::Output) -> Output) -> Vec<Pumped> {

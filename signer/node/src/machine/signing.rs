@@ -147,7 +147,7 @@ impl<D: BlockDevice> Node<D> {
             participants,
             me,
             started_ms: now,
-            deadline_ms: self.deadline(now),
+            last_progress_ms: now,
         };
         self.start_instance(env, session, inst, now);
     }
@@ -194,7 +194,7 @@ impl<D: BlockDevice> Node<D> {
                     participants,
                     me: key.me,
                     started_ms: now,
-                    deadline_ms: self.deadline(now),
+                    last_progress_ms: now,
                 };
                 self.start_instance(env, session, inst, now);
             }

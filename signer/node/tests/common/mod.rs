@@ -124,7 +124,7 @@ pub fn test_config(account: &str) -> MachineConfig {
     c.triple_batch = 8;
     c.presignatures_low = 2;
     c.presignatures_high = 4;
-    c.protocol_timeout_ms = 20_000;
+    c.protocol_idle_ms = 20_000;
     c.sign_retry_ms = 4_000;
     c.tx_retry_ms = 3_000;
     c
