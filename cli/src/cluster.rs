@@ -259,6 +259,17 @@ impl Cluster {
         serde_json::from_slice(&r.body).map_err(|e| format!("/public_data: {e}"))
     }
 
+    /// One gauge from member `i`'s `/metrics` (Prometheus text, unlabelled sample).
+    pub fn metric(&self, i: usize, name: &str) -> Result<u64, String> {
+        let node = self.members[i].node.as_ref().ok_or("not started")?;
+        let r = crate::http::get(node.http, "/metrics", Duration::from_secs(10))?;
+        let text = r.text();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| format!("/metrics has no {name}"))
+    }
+
     /// Creates member `i`'s account with its key as a function-call key.
     pub fn register(&self, i: usize) -> Result<(), String> {
         let m = &self.members[i];
@@ -440,6 +451,8 @@ pub struct DemoSummary {
     /// First submission to last verified response.
     pub signing_window_ms: u64,
     pub rss_kib: Vec<Option<u64>>,
+    /// Each node's kernel-heap high-water mark (`tdsigner_heap_peak_bytes`) and heap size.
+    pub heap: Vec<Option<(u64, u64)>>,
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -461,13 +474,22 @@ impl DemoSummary {
             .enumerate()
             .map(|(i, r)| format!("node{i} {}", r.map_or("-".to_string(), |k| format!("{} MiB", k / 1024))))
             .collect();
+        let heap: Vec<String> = self
+            .heap
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                format!("node{i} {}", h.map_or("-".to_string(), |(peak, size)| format!("{:.1}/{} MiB", peak as f64 / 1048576.0, size >> 20)))
+            })
+            .collect();
         let per_s = if self.signing_window_ms == 0 { 0.0 } else { self.verified as f64 * 1000.0 / self.signing_window_ms as f64 };
         format!(
             "platform: emulated TDX (QEMU TCG, emulated quotes); not a hardware measurement\n\
              | requests | signed | verified | signatures/s | p50 latency | p95 latency | nodes ready | keygen |\n\
              |---|---|---|---|---|---|---|---|\n\
              | {} | {} | {} | {:.3} | {} ms | {} ms | {:.1} s | {:.1} s |\n\
-             QEMU RSS: {}",
+             QEMU RSS: {}\n\
+             kernel heap peak/size: {}",
             self.requests,
             self.signed,
             self.verified,
@@ -476,7 +498,8 @@ impl DemoSummary {
             percentile(&l, 0.95),
             self.ready_ms as f64 / 1000.0,
             self.keygen_ms as f64 / 1000.0,
-            rss.join(", ")
+            rss.join(", "),
+            heap.join(", ")
         )
     }
 }
@@ -563,6 +586,9 @@ pub fn run_demo(opts: ClusterOptions, requests: usize, progress: &dyn Fn(&str), 
     }
     let signing_window_ms = signing_start.elapsed().as_millis() as u64;
     let rss_kib = cluster.members.iter().map(|m| m.node.as_ref().and_then(Node::rss_kib)).collect();
+    let heap = (0..n)
+        .map(|i| Some((cluster.metric(i, "tdsigner_heap_peak_bytes").ok()?, cluster.metric(i, "tdsigner_heap_bytes").ok()?)))
+        .collect();
     Ok(DemoSummary {
         signing_window_ms,
         requests,
@@ -572,6 +598,7 @@ pub fn run_demo(opts: ClusterOptions, requests: usize, progress: &dyn Fn(&str), 
         keygen_ms,
         ready_ms,
         rss_kib,
+        heap,
     })
 }
 

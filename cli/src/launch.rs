@@ -139,10 +139,14 @@ impl Node {
         if self.stopped {
             return;
         }
-        let _ = Command::new("kill").arg("-TERM").arg(self.pid.to_string()).status();
-        if !self.wait_for_exit(Duration::from_secs(5)) {
-            let _ = Command::new("kill").arg("-KILL").arg(self.pid.to_string()).status();
-            self.wait_for_exit(Duration::from_secs(5));
+        // A QEMU that already exited (failed boot, power-off) needs no signal; kill's own
+        // complaint about a vanished process would only be noise in the output.
+        if pid_alive(self.pid) {
+            let _ = Command::new("kill").arg("-TERM").arg(self.pid.to_string()).stderr(std::process::Stdio::null()).status();
+            if !self.wait_for_exit(Duration::from_secs(5)) {
+                let _ = Command::new("kill").arg("-KILL").arg(self.pid.to_string()).stderr(std::process::Stdio::null()).status();
+                self.wait_for_exit(Duration::from_secs(5));
+            }
         }
         self.stopped = true;
     }

@@ -364,11 +364,16 @@ fn route(head: &RequestHead, ctx: &HttpContext, node: Option<&NodeView>) -> Resp
             use core::fmt::Write;
             let mut text = alloc::string::String::new();
             let (dma_used, dma_pages) = virtio::hal::usage();
+            let (heap_size, heap_in_use, heap_peak) = crate::heap::usage();
             let _ = write!(
                 text,
                 "# TYPE tdsigner_uptime_ms gauge\ntdsigner_uptime_ms {}\n# TYPE tdsigner_boot_count gauge\ntdsigner_boot_count {}\n# TYPE tdsigner_dma_pages_in_use gauge\ntdsigner_dma_pages_in_use {dma_used}\n# TYPE tdsigner_dma_pages gauge\ntdsigner_dma_pages {dma_pages}\n",
                 clock::now_ms(),
                 ctx.boot_count
+            );
+            let _ = write!(
+                text,
+                "# HELP tdsigner_heap_bytes Kernel heap size.\n# TYPE tdsigner_heap_bytes gauge\ntdsigner_heap_bytes {heap_size}\n# HELP tdsigner_heap_in_use_bytes Bytes requested by live allocations.\n# TYPE tdsigner_heap_in_use_bytes gauge\ntdsigner_heap_in_use_bytes {heap_in_use}\n# HELP tdsigner_heap_peak_bytes High-water mark of tdsigner_heap_in_use_bytes since boot.\n# TYPE tdsigner_heap_peak_bytes gauge\ntdsigner_heap_peak_bytes {heap_peak}\n"
             );
             if let Some(n) = node {
                 n.node.metrics().render_prometheus(&mut text);

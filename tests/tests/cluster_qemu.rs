@@ -53,6 +53,13 @@ fn four_nodes_sign_survive_a_kill_and_a_restart() {
         verify_response(&root_key, &rec).expect("signature verifies");
     }
     log("first requests signed");
+    // The heap counters behind the smallest-`-m` figure are live and consistent.
+    let (size, in_use, peak) = (
+        c.metric(0, "tdsigner_heap_bytes").expect("heap size"),
+        c.metric(0, "tdsigner_heap_in_use_bytes").expect("heap in use"),
+        c.metric(0, "tdsigner_heap_peak_bytes").expect("heap peak"),
+    );
+    assert!(0 < in_use && in_use <= peak && peak < size, "heap {in_use}/{peak}/{size}");
 
     // Kill node 3: three nodes remain, which is still the threshold.
     let tls_before = c.public_data(3).expect("public_data")["node"]["tls_public_key"].clone();
