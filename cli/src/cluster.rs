@@ -105,7 +105,8 @@ pub struct Member {
     pub tls_public: Option<[u8; 32]>,
 }
 
-/// Blocks a sign request waits on chain for its response (the contract's yield timeout).
+/// Blocks a sign request waits on chain for its response (the contract's yield timeout);
+/// every node is told the same (`request_max_age_blocks`), or it would give up first.
 pub const YIELD_TIMEOUT_BLOCKS: u64 = 600;
 
 /// The running cluster.
@@ -199,7 +200,7 @@ impl Cluster {
         let account = format!("node{i}.tdsigner.test");
         let key = hex(&[i as u8 + 1; 32]);
         let mut cmdline = format!(
-            "net=dhcp http={GUEST_HTTP} account={account} key_source=test:{key} contract={CONTRACT} rpc=http://10.0.2.2:{} p2p={GUEST_P2P} trust={trust_hex}",
+            "net=dhcp http={GUEST_HTTP} account={account} key_source=test:{key} contract={CONTRACT} rpc=http://10.0.2.2:{} p2p={GUEST_P2P} trust={trust_hex} request_max_age_blocks={YIELD_TIMEOUT_BLOCKS}",
             self.sim_port
         );
         for arg in &self.opts.node_args {

@@ -285,14 +285,15 @@ pub fn start(info: BootInfo) -> ! {
     let mut machine = tdsigner_node::machine::MachineConfig::new(config.account.clone(), signer.contract.clone());
     signer.tuning.apply(&mut machine);
     kprintln!(
-        "signer: protocol runs abort after {} ms silent or {} ms total; triple batch {}, triples {}..{}, presignatures {}..{}",
+        "signer: protocol runs abort after {} ms silent or {} ms total; triple batch {}, triples {}..{}, presignatures {}..{}; requests kept {} blocks",
         machine.protocol_idle_ms,
         machine.protocol_max_ms,
         machine.triple_batch,
         machine.triples_low,
         machine.triples_high,
         machine.presignatures_low,
-        machine.presignatures_high
+        machine.presignatures_high,
+        machine.request_max_age_blocks
     );
     let mut node = tdsigner_node::machine::Node::new(machine, booted.store, &booted.identity, trusted, &mut rt)
         .unwrap_or_else(|e| fatal(format_args!("node: {e}")));

@@ -41,6 +41,7 @@
 //! | `triple_batch`       | 1..=64                           | triples per generation run             |
 //! | `triples_low`/`_high`| 1..=4096, low <= high            | triple pool water marks                |
 //! | `presignatures_low`/`_high` | 1..=4096, low <= high     | presignature pool water marks          |
+//! | `request_max_age_blocks` | 1..=100000                   | drop requests older (= the contract's yield timeout; NEAR: 200) |
 //!
 //! Slow hosts (many TCG guests on few cores) need a longer `protocol_idle_ms` and smaller
 //! batches; the defaults suit one guest per core.
@@ -182,6 +183,7 @@ pub struct Tuning {
     pub triples_high: Option<usize>,
     pub presignatures_low: Option<usize>,
     pub presignatures_high: Option<usize>,
+    pub request_max_age_blocks: Option<u64>,
 }
 
 impl Tuning {
@@ -204,6 +206,7 @@ impl Tuning {
         set(self.triples_high, &mut cfg.triples_high);
         set(self.presignatures_low, &mut cfg.presignatures_low);
         set(self.presignatures_high, &mut cfg.presignatures_high);
+        set_u64(self.request_max_age_blocks, &mut cfg.request_max_age_blocks);
     }
 }
 
@@ -302,7 +305,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 20] = [
     "net",
     "ip",
     "gw",
@@ -322,6 +325,7 @@ const KEYS: [&str; 19] = [
     "triples_high",
     "presignatures_low",
     "presignatures_high",
+    "request_max_age_blocks",
 ];
 
 impl NodeConfig {
@@ -354,7 +358,7 @@ impl NodeConfig {
         if tokens == 0 {
             return Err(ConfigError::Empty);
         }
-        let [net, ip, gw, dns, http, probe, account, key_source, contract, rpc, p2p, trust, protocol_idle_ms, protocol_max_ms, triple_batch, triples_low, triples_high, presignatures_low, presignatures_high] =
+        let [net, ip, gw, dns, http, probe, account, key_source, contract, rpc, p2p, trust, protocol_idle_ms, protocol_max_ms, triple_batch, triples_low, triples_high, presignatures_low, presignatures_high, request_max_age_blocks] =
             values;
 
         let net = match net.ok_or(ConfigError::MissingKey { key: "net" })? {
@@ -388,7 +392,7 @@ impl NodeConfig {
         }
         let key_source = parse_key_source(key_source.ok_or(ConfigError::MissingKey { key: "key_source" })?)?;
         let tuning = parse_tuning(
-            [protocol_idle_ms, protocol_max_ms, triple_batch, triples_low, triples_high, presignatures_low, presignatures_high],
+            [protocol_idle_ms, protocol_max_ms, triple_batch, triples_low, triples_high, presignatures_low, presignatures_high, request_max_age_blocks],
         )?;
         let signer = match (contract, rpc, p2p, trust) {
             (None, None, None, None) => {
@@ -420,8 +424,8 @@ impl NodeConfig {
 }
 
 /// The tuning keys, in `KEYS` order from `protocol_idle_ms`.
-fn parse_tuning(v: [Option<&str>; 7]) -> Result<Tuning, ConfigError> {
-    let [idle, max, batch, tl, th, pl, ph] = v;
+fn parse_tuning(v: [Option<&str>; 8]) -> Result<Tuning, ConfigError> {
+    let [idle, max, batch, tl, th, pl, ph, max_age] = v;
     let num = |key: &'static str, v: Option<&str>, lo: u64, hi: u64, reason: &'static str| {
         v.map(|s| parse_decimal(s).filter(|n| (lo..=hi).contains(n)).ok_or(ConfigError::BadValue { key, reason }))
             .transpose()
@@ -433,6 +437,7 @@ fn parse_tuning(v: [Option<&str>; 7]) -> Result<Tuning, ConfigError> {
     let th = num("triples_high", th, 1, 4096, "expected 1..=4096")?;
     let pl = num("presignatures_low", pl, 1, 4096, "expected 1..=4096")?;
     let ph = num("presignatures_high", ph, 1, 4096, "expected 1..=4096")?;
+    let max_age = num("request_max_age_blocks", max_age, 1, 100_000, "expected 1..=100000")?;
     // Pairs are checked against the defaults when only one side is given.
     let d = crate::machine::MachineConfig::new(String::new(), String::new());
     if max.unwrap_or(d.protocol_max_ms) < idle.unwrap_or(d.protocol_idle_ms) {
@@ -454,6 +459,7 @@ fn parse_tuning(v: [Option<&str>; 7]) -> Result<Tuning, ConfigError> {
         triples_high: us(th),
         presignatures_low: us(pl),
         presignatures_high: us(ph),
+        request_max_age_blocks: max_age,
     })
 }
 
@@ -743,7 +749,7 @@ mod tests {
         let s = parse(signer).unwrap().signer.unwrap();
         assert_eq!(s.tuning, Tuning::default());
         let c = parse(&alloc::format!(
-            "{signer} protocol_idle_ms=120000 protocol_max_ms=1800000 triple_batch=2 triples_low=2 triples_high=4 presignatures_low=1 presignatures_high=2"
+            "{signer} protocol_idle_ms=120000 protocol_max_ms=1800000 triple_batch=2 triples_low=2 triples_high=4 presignatures_low=1 presignatures_high=2 request_max_age_blocks=600"
         ))
         .unwrap();
         let tuning = c.signer.unwrap().tuning;
@@ -751,6 +757,7 @@ mod tests {
         tuning.apply(&mut m);
         assert_eq!((m.protocol_idle_ms, m.protocol_max_ms, m.triple_batch), (120_000, 1_800_000, 2));
         assert_eq!((m.triples_low, m.triples_high, m.presignatures_low, m.presignatures_high), (2, 4, 1, 2));
+        assert_eq!(m.request_max_age_blocks, 600);
         // Unset keys keep the defaults.
         let mut only_batch = crate::machine::MachineConfig::new("a.test".into(), "c.test".into());
         parse(&alloc::format!("{signer} triple_batch=3")).unwrap().signer.unwrap().tuning.apply(&mut only_batch);
@@ -769,6 +776,7 @@ mod tests {
             ("protocol_max_ms=20000", "protocol_max_ms"),
             ("triples_low=8 triples_high=4", "triples_high"),
             ("presignatures_low=100", "presignatures_high"),
+            ("request_max_age_blocks=0", "request_max_age_blocks"),
         ] {
             match parse(&alloc::format!("{signer} {bad}")) {
                 Err(BadValue { key: k, .. }) => assert_eq!(k, key, "{bad}"),
