@@ -177,12 +177,18 @@ impl Cluster {
         loop {
             if let Ok(v) = self.call("sim_trusted_start", json!({})) {
                 let header = tdsigner_near::view::header_lite_from_value(v["header"].clone()).map_err(|e| format!("{e:?}"))?;
-                let producers = tdsigner_near::view::producers_from_value(v["producers"].clone()).map_err(|e| format!("{e:?}"))?;
-                let epoch_id = tdsigner_near::CryptoHash::from_base58(v["epoch_id"].as_str().unwrap_or(""))
-                    .map_err(|e| format!("{e:?}"))?;
-                let state = tdsigner_near::LightClientState::from_trusted_header(
+                // Both epochs' producers: nodes ask long after this (boot takes seconds to
+                // minutes under TCG), when the chain may be epochs further on.
+                let set = |ids: &str, ps: &str| -> Result<tdsigner_near::light_client::EpochProducers, String> {
+                    Ok(tdsigner_near::light_client::EpochProducers {
+                        epoch_id: tdsigner_near::CryptoHash::from_base58(v[ids].as_str().unwrap_or("")).map_err(|e| format!("{e:?}"))?,
+                        producers: tdsigner_near::view::producers_from_value(v[ps].clone()).map_err(|e| format!("{e:?}"))?,
+                    })
+                };
+                let state = tdsigner_near::LightClientState::from_trusted_header_and_next(
                     header,
-                    tdsigner_near::light_client::EpochProducers { epoch_id, producers },
+                    set("epoch_id", "producers")?,
+                    set("next_epoch_id", "next_producers")?,
                 )
                 .map_err(|e| format!("{e:?}"))?;
                 return Ok(hex(&state.to_bytes()));

@@ -169,6 +169,24 @@ impl LightClientState {
         Ok(s)
     }
 
+    /// Starts from a trusted header and the producers of both its epoch and the next. A
+    /// client that starts late needs both: when the chain has moved two or more epochs past
+    /// the header, `next_light_client_block` answers with the last block of the header's
+    /// *next* epoch, which only that epoch's producers sign.
+    pub fn from_trusted_header_and_next(
+        head: BlockHeaderLite,
+        current: EpochProducers,
+        next: EpochProducers,
+    ) -> Result<Self, HeaderError> {
+        if current.epoch_id != head.inner_lite.epoch_id {
+            return Err(HeaderError::UnknownEpoch { epoch_id: current.epoch_id });
+        }
+        if next.epoch_id != head.inner_lite.next_epoch_id || next.epoch_id == current.epoch_id {
+            return Err(HeaderError::UnknownEpoch { epoch_id: next.epoch_id });
+        }
+        Ok(Self { head_hash: head.hash(), current: Some(current), next: Some(next), head })
+    }
+
     pub fn head(&self) -> &BlockHeaderLite {
         &self.head
     }

@@ -86,6 +86,13 @@
 //! `refresh_interval_blocks` and switched to only when every participant reports the same new
 //! sharing (two-phase over P2P; confirmations are repeated on reconnection).
 //!
+//! Timeouts: a run is aborted after `protocol_idle_ms` without progress (a peer message
+//! accepted or messages sent), or after `protocol_max_ms` in all. Until stop 8 the limit was
+//! 30 s of age, and eight TCG guests on two cores never finished an n=8 triple batch inside
+//! it (every run aborted and restarted, no presignature made). Both limits, `triple_batch`,
+//! the pool water marks and `request_max_age_blocks` are kernel command-line keys
+//! (`crate::config`); the defaults suit one guest per core.
+//!
 //! # Not done
 //!
 //! - Contract state proofs (views are cross-checked only; see [`contract`]); a disagreement
@@ -103,12 +110,6 @@
 //! - A malicious *authenticated* participant can make this node compute (start many triple
 //!   runs); foreign material is capped (`max_foreign_items`, oldest evicted) but runs are not
 //!   rate-limited per peer.
-//! - Slow guests: `protocol_timeout_ms` bounds a run's wall time since start, not its progress,
-//!   and is not settable from the kernel command line. Eight TCG guests on two cores never
-//!   finish an n=8 triple batch inside 30 s, so every run is aborted and restarted and no
-//!   presignature is made (measured with `tdsigner cluster demo --nodes 8 --threshold 5`).
-//!   Needed: a progress-based timeout and command-line knobs for it, `triple_batch` and the
-//!   water marks.
 //! - The host driver's TLS RPC path builds a TLS configuration per call and is untested
 //!   against real endpoints (no network here); the simulator is plain HTTP.
 
