@@ -262,14 +262,14 @@ impl Cluster {
     /// Member `i`'s /public_data.
     pub fn public_data(&self, i: usize) -> Result<Value, String> {
         let node = self.members[i].node.as_ref().ok_or("not started")?;
-        let r = crate::http::get(node.http, "/public_data", Duration::from_secs(10))?;
+        let r = get_patiently(node.http, "/public_data")?;
         serde_json::from_slice(&r.body).map_err(|e| format!("/public_data: {e}"))
     }
 
     /// One gauge from member `i`'s `/metrics` (Prometheus text, unlabelled sample).
     pub fn metric(&self, i: usize, name: &str) -> Result<u64, String> {
         let node = self.members[i].node.as_ref().ok_or("not started")?;
-        let r = crate::http::get(node.http, "/metrics", Duration::from_secs(10))?;
+        let r = get_patiently(node.http, "/metrics")?;
         let text = r.text();
         text.lines()
             .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
@@ -438,6 +438,21 @@ pub fn verify_response(root: &str, rec: &Value) -> Result<(), String> {
         return Err("recovery id does not recover the derived key".into());
     }
     Ok(())
+}
+
+/// GET with a few retries: a busy guest's small TCP stack can refuse or reset a
+/// connection now and then (eight TCG guests on two cores did), which is not a failure of
+/// the node.
+fn get_patiently(addr: std::net::SocketAddr, path: &str) -> Result<crate::http::HttpResponse, String> {
+    let mut last = String::new();
+    for attempt in 0..5u64 {
+        match crate::http::get(addr, path, Duration::from_secs(10)) {
+            Ok(r) => return Ok(r),
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(500 * (attempt + 1)));
+    }
+    Err(format!("GET {path} failed 5 times, last: {last}"))
 }
 
 /// The last `n` lines of a serial log.

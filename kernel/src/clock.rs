@@ -2,12 +2,15 @@
 //!
 //! Calibration prefers CPUID leaf 0x15 (the TDX module reports the virtual
 //! TSC frequency there); otherwise the TSC is measured against the firmware's
-//! Stall() while boot services still exist, over several windows, keeping the
-//! shortest: a host that deschedules the vCPU can only make a window look
-//! longer (Stall never returns early, but the TSC read after it can be late),
-//! so the shortest window is the closest to the truth. One window was not
-//! enough: with eight TCG guests booting on two cores, single 20 ms windows
-//! overestimated the frequency by up to 2x and guest clocks ran at half speed. Time never goes backwards: it is
+//! Stall() while boot services still exist. A host that deschedules the vCPU
+//! can only make a Stall look longer (it never returns early, but the TSC read
+//! after it can be late), so each length is measured several times and the
+//! shortest kept; short windows are the likeliest to fit between two
+//! preemptions. Two lengths (1 ms and 3 ms) are used and the frequency taken
+//! from their difference, which cancels the fixed cost of calling Stall.
+//! History: one 20 ms window overestimated the frequency by up to 2x with eight
+//! TCG guests booting on two cores (guest clocks ran at half speed); the
+//! shortest of seven 10 ms windows still erred by up to 13%. Time never goes backwards: it is
 //! derived from a counter that only increases on one vCPU.
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -27,8 +30,9 @@ pub fn rdtsc() -> u64 {
 pub enum Calibration {
     /// CPUID leaf 0x15.
     Cpuid,
-    /// Measured against UEFI Stall(): the shortest of `windows` windows; the longest was
-    /// `spread_permille` per mille longer (a large spread means a busy host).
+    /// Measured against UEFI Stall(): the shortest of `windows` 1 ms and of `windows` 3 ms
+    /// windows; the longest 3 ms window was `spread_permille` per mille longer than the
+    /// shortest (a large spread means a busy host).
     FirmwareStall { windows: u32, spread_permille: u64 },
 }
 
@@ -46,20 +50,30 @@ pub fn calibrate() -> (u64, Calibration) {
             }
         }
     }
-    const WINDOW_US: u64 = 10_000;
-    const WINDOWS: u32 = 7;
-    let (mut shortest, mut longest) = (u64::MAX, 0u64);
-    for _ in 0..WINDOWS {
+    const SHORT_US: u64 = 1_000;
+    const LONG_US: u64 = 3_000;
+    const WINDOWS: u32 = 10;
+    let window = |us: u64| {
         let start = rdtsc();
-        uefi::boot::stall(core::time::Duration::from_micros(WINDOW_US));
-        let ticks = rdtsc().wrapping_sub(start);
-        shortest = shortest.min(ticks);
-        longest = longest.max(ticks);
+        uefi::boot::stall(core::time::Duration::from_micros(us));
+        rdtsc().wrapping_sub(start)
+    };
+    let (mut short, mut long, mut longest) = (u64::MAX, u64::MAX, 0u64);
+    for _ in 0..WINDOWS {
+        short = short.min(window(SHORT_US));
+        let l = window(LONG_US);
+        long = long.min(l);
+        longest = longest.max(l);
     }
-    let shortest = shortest.max(1);
-    let hz = shortest.saturating_mul(1_000_000 / WINDOW_US).max(1);
+    let hz = if long > short {
+        (long - short).saturating_mul(1_000_000 / (LONG_US - SHORT_US))
+    } else {
+        // Cannot happen with a working Stall; the long window alone is still an estimate.
+        long.saturating_mul(1_000_000 / LONG_US)
+    }
+    .max(1);
     TSC_HZ.store(hz, Ordering::Relaxed);
-    let spread_permille = (u128::from(longest - shortest) * 1000 / u128::from(shortest)) as u64;
+    let spread_permille = (u128::from(longest - long) * 1000 / u128::from(long.max(1))) as u64;
     (hz, Calibration::FirmwareStall { windows: WINDOWS, spread_permille })
 }
 

@@ -51,6 +51,7 @@ impl<D: BlockDevice> Node<D> {
             let req = near_req::next_light_client_block(self.rpc.id(), &self.lc.head_hash());
             let lc: &LightClientState = &self.lc;
             let mut rejected = 0u64;
+            let mut why: Option<alloc::string::String> = None;
             let got = self.rpc.call_with(env, &req, |v: Value| {
                 // Nothing newer: nearcore answers `{}` (some versions `null`).
                 if v.is_null() || v.as_object().is_some_and(|m| m.is_empty()) {
@@ -61,23 +62,30 @@ impl<D: BlockDevice> Node<D> {
                     Ok(_) => Ok(Some(block)),
                     Err(e) => {
                         rejected += 1;
-                        Err(e.to_string())
+                        let text = e.to_string();
+                        why = Some(text.chars().take(200).collect());
+                        Err(text)
                     }
                 }
             });
             self.metrics.light_client_rejected += rejected;
+            if why.is_some() {
+                self.lc_rejection = why;
+            }
             match got {
                 Ok(Some(block)) => match self.lc.advance(&block) {
                     Ok(adv) => {
                         moved = true;
+                        self.lc_rejection = None;
                         self.metrics.light_client_advances += 1;
                         self.lc_dirty = true;
                         if adv.epoch_changed {
                             self.persist_light_client(now, true);
                         }
                     }
-                    Err(_) => {
+                    Err(e) => {
                         self.metrics.light_client_rejected += 1;
+                        self.lc_rejection = Some(e.to_string().chars().take(200).collect());
                         break;
                     }
                 },

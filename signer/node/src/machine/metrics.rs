@@ -178,6 +178,9 @@ pub struct Status {
     pub triples_owned: usize,
     pub presignatures_owned: usize,
     pub pending_requests: usize,
+    /// Why the last light-client block offered was refused, if the last offer was refused
+    /// (an operator's first clue when a node stops following the chain).
+    pub light_client_rejection: Option<String>,
 }
 
 impl Status {
@@ -196,6 +199,7 @@ impl Status {
             "triples_owned": self.triples_owned,
             "presignatures_owned": self.presignatures_owned,
             "pending_requests": self.pending_requests,
+            "light_client_rejection": self.light_client_rejection,
         });
         serde_json::to_string(&v).unwrap_or_default()
     }

@@ -220,6 +220,8 @@ pub struct Node<D: BlockDevice> {
     // chain
     pub(super) lc: LightClientState,
     pub(super) lc_dirty: bool,
+    /// The last light-client refusal (cleared by the next advance).
+    pub(super) lc_rejection: Option<String>,
     pub(super) lc_persisted_ms: u64,
     pub(super) scan_next: Option<u64>,
     pub(super) candidates: BTreeMap<CryptoHash, Candidate>,
@@ -376,6 +378,7 @@ impl<D: BlockDevice> Node<D> {
             metrics: Metrics::default(),
             lc,
             lc_dirty: false,
+            lc_rejection: None,
             lc_persisted_ms: now,
             scan_next,
             candidates: BTreeMap::new(),
@@ -896,6 +899,7 @@ impl<D: BlockDevice> Node<D> {
             triples_owned: self.metrics.triples_owned as usize,
             presignatures_owned: self.metrics.presignatures_owned as usize,
             pending_requests: self.requests.len(),
+            light_client_rejection: self.lc_rejection.clone(),
         }
     }
 
