@@ -100,7 +100,7 @@ pub fn start(info: BootInfo) -> ! {
         }
     );
     kprintln!(
-        "memory: {} MiB conventional, heap {} MiB, DMA pool {} MiB; tsc {} MHz ({:?})",
+        "memory: {} MiB conventional, heap {} MiB, DMA pool {} MiB; tsc {} MHz ({})",
         mib(info.conventional_bytes),
         mib(info.heap.1 - info.heap.0),
         mib(info.dma_pool.1 - info.dma_pool.0),

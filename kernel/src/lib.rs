@@ -1,6 +1,8 @@
 //! The parts of the tdsigner kernel that are plain logic, kept apart from the
 //! hardware code so they carry host unit tests.
 //!
+//! - [`acpi_pm`]: finding the ACPI PM timer in the firmware's tables (TSC
+//!   calibration on platforms without CPUID 0x15).
 //! - [`page_pool`]: the page-granular allocator behind the DMA (shared-memory)
 //!   pool that virtio bounce buffers and queues come from.
 //! - [`utf16`]: decoding of the UEFI load options (the kernel command line).
@@ -10,5 +12,6 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod acpi_pm;
 pub mod page_pool;
 pub mod utf16;

@@ -59,6 +59,17 @@ fn boots_serves_health_and_counts_boots_across_restarts() {
     let (mut node, health) = boot(&opts);
     let serial = node.serial();
     assert!(serial.contains("tdsigner 0.1.0 platform=emulated (NOT a TDX guest"), "banner missing:\n{serial}");
+    // Without CPUID 0x15 the TSC is calibrated against the ACPI PM timer QEMU's FADT names,
+    // and the two measurements agree closely (a Stall-based fallback would say so instead).
+    let calibration = serial.lines().find(|l| l.contains("tsc ")).unwrap_or_default();
+    assert!(calibration.contains("(ACPI PM timer at port 0x"), "TSC not calibrated against the PM timer: {calibration}");
+    let ppm: u64 = calibration
+        .split("two measurements ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!(ppm <= 1000, "{calibration}");
     assert_eq!(health["platform"], "emulated");
     assert_eq!(health["attestation"], "emulated");
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
