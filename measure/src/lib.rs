@@ -49,6 +49,7 @@ pub mod pe;
 pub mod quote;
 pub mod report_data;
 pub mod rtmr;
+pub mod sgx_dcap;
 pub mod tdvf;
 
 #[cfg(feature = "std")]
