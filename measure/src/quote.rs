@@ -70,6 +70,8 @@ pub enum QuoteError {
     UnsupportedKeyType(u16),
     /// TEE type is not TDX.
     NotTdx(u32),
+    /// TEE type is not SGX (in [`SgxQuote::parse`]).
+    NotSgx(u32),
     /// A certification-data block has an unexpected type.
     UnexpectedCertType { expected: u16, found: u16 },
     /// A length field points past its enclosing block.
@@ -88,6 +90,7 @@ impl fmt::Display for QuoteError {
             }
             QuoteError::UnsupportedKeyType(t) => write!(f, "attestation key type {t} (only ECDSA-P256 = 2)"),
             QuoteError::NotTdx(t) => write!(f, "TEE type {t:#x} is not TDX (0x81)"),
+            QuoteError::NotSgx(t) => write!(f, "TEE type {t:#x} is not SGX (0)"),
             QuoteError::UnexpectedCertType { expected, found } => {
                 write!(f, "certification data type {found}, expected {expected}")
             }
@@ -428,6 +431,107 @@ impl<'a> Quote<'a> {
             td15,
             signed_bytes,
             signature,
+            attestation_public_key,
+            qe_report,
+            qe_report_bytes,
+            qe_report_signature,
+            qe_auth_data,
+            pck_chain_pem,
+        })
+    }
+}
+
+/// SGX quote version.
+pub const SGX_QUOTE_VERSION: u16 = 3;
+/// TEE type of SGX.
+pub const TEE_TYPE_SGX: u32 = 0;
+
+/// A parsed SGX DCAP quote v3 with ECDSA-P256 attestation key and a PEM PCK
+/// chain. Byte slices borrow from the input.
+///
+/// ```text
+/// header (48)        version u16 = 3, attestation_key_type u16 = 2, tee_type u32 = 0 (SGX),
+///                    qe_svn u16, pce_svn u16, qe_vendor_id [16], user_data [20]
+/// enclave report (384)
+/// sig_data_len u32
+/// sig_data           isv_signature [64] (attestation key, over header ‖ enclave report)
+///                    attestation_public_key [64]
+///                    qe_report [384], qe_report_signature [64] (PCK key, over qe_report)
+///                    qe_auth_data: size u16, data
+///                    certification data: type u16 = 5, size u32, PEM PCK chain (leaf first)
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SgxQuote<'a> {
+    pub header: QuoteHeader,
+    /// The quoted enclave's report body.
+    pub report: EnclaveReport,
+    /// header ‖ enclave report: what the attestation key signs.
+    pub signed_bytes: &'a [u8],
+    pub isv_signature: [u8; 64],
+    pub attestation_public_key: [u8; 64],
+    pub qe_report: EnclaveReport,
+    /// The 384 bytes the PCK key signs.
+    pub qe_report_bytes: &'a [u8],
+    pub qe_report_signature: [u8; 64],
+    pub qe_auth_data: &'a [u8],
+    /// PEM PCK certificate chain, leaf first.
+    pub pck_chain_pem: &'a [u8],
+}
+
+impl<'a> SgxQuote<'a> {
+    /// Parses an SGX quote v3 (structure only; signatures are the verifier's job).
+    /// Zero padding after the signature data is accepted, as for TD quotes.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, QuoteError> {
+        if bytes.len() > MAX_QUOTE_LEN {
+            return Err(QuoteError::TooLong(bytes.len()));
+        }
+        let mut r = Reader::new(bytes, 0);
+        let header = QuoteHeader::read(&mut r)?;
+        if header.version != SGX_QUOTE_VERSION {
+            return Err(QuoteError::UnsupportedVersion(header.version));
+        }
+        if header.attestation_key_type != ATTESTATION_KEY_TYPE_ECDSA_P256 {
+            return Err(QuoteError::UnsupportedKeyType(header.attestation_key_type));
+        }
+        if header.tee_type != TEE_TYPE_SGX {
+            return Err(QuoteError::NotSgx(header.tee_type));
+        }
+        let report = EnclaveReport::read(&mut r)?;
+        let signed_bytes = bytes.get(..r.at()).ok_or(QuoteError::Truncated { at: HEADER_LEN })?;
+        let sig_len_at = r.at();
+        let sig_len = usize::try_from(r.u32()?).map_err(|_| QuoteError::LengthMismatch { at: sig_len_at })?;
+        if sig_len > r.remaining() {
+            return Err(QuoteError::LengthMismatch { at: sig_len_at });
+        }
+        let sig_base = r.at();
+        let mut s = Reader::new(r.take(sig_len)?, sig_base);
+        let padding = r.take(r.remaining())?;
+        if padding.iter().any(|&b| b != 0) {
+            return Err(QuoteError::TrailingBytes(padding.len()));
+        }
+        let isv_signature = s.array()?;
+        let attestation_public_key = s.array()?;
+        let qe_base = s.at();
+        let qe_report_bytes = s.take(ENCLAVE_REPORT_LEN)?;
+        let qe_report = EnclaveReport::read(&mut Reader::new(qe_report_bytes, qe_base))?;
+        let qe_report_signature = s.array()?;
+        let auth_len = usize::from(s.u16()?);
+        let qe_auth_data = s.take(auth_len)?;
+        let cert_type = s.u16()?;
+        if cert_type != CERT_TYPE_PCK_CHAIN {
+            return Err(QuoteError::UnexpectedCertType { expected: CERT_TYPE_PCK_CHAIN, found: cert_type });
+        }
+        let chain_len_at = s.at();
+        let chain_len = usize::try_from(s.u32()?).map_err(|_| QuoteError::LengthMismatch { at: chain_len_at })?;
+        if chain_len != s.remaining() {
+            return Err(QuoteError::LengthMismatch { at: chain_len_at });
+        }
+        let pck_chain_pem = s.take(chain_len)?;
+        Ok(Self {
+            header,
+            report,
+            signed_bytes,
+            isv_signature,
             attestation_public_key,
             qe_report,
             qe_report_bytes,
