@@ -29,7 +29,8 @@ use sha2::{Digest, Sha256, Sha384};
 
 use crate::quote::{
     encode_quote, EnclaveReport, QuoteError, QuoteHeader, TdReportBody, ATTESTATION_KEY_TYPE_ECDSA_P256,
-    INTEL_QE_VENDOR_ID, QUOTE_VERSION_4, TEE_TYPE_TDX,
+    CERT_TYPE_PCK_CHAIN, ENCLAVE_REPORT_LEN, INTEL_QE_VENDOR_ID, QUOTE_VERSION_4, SGX_QUOTE_VERSION,
+    TEE_TYPE_SGX, TEE_TYPE_TDX,
 };
 
 /// The public seed every emulated key derives from.
@@ -283,6 +284,90 @@ impl EmulatedQuotingEnclave {
         )
         .map_err(EmulatedError::Encoding)
     }
+}
+
+/// ISV product id of the emulated SGX quoting enclave (QE3's).
+pub const SGX_QE_ISV_PROD_ID: u16 = 1;
+
+/// The EMULATED root certificate (DER): the last certificate of [`PCK_CHAIN_PEM`]. The image
+/// pins it as the root of `local-sgx` provider quotes on the emulated platform.
+pub fn root_ca_der() -> Option<Vec<u8>> {
+    crate::sgx_dcap::x509::pem_chain(PCK_CHAIN_PEM.as_bytes(), "emulated PCK chain").ok()?.pop()
+}
+
+/// An EMULATED SGX quote v3 for an enclave with `mr_enclave`, `mr_signer` and
+/// `report_data` (the `local-sgx` test provider's), signed by the emulated attestation key and
+/// certified by an emulated QE3 report signed by the emulated PCK key. It verifies with
+/// `sgx_dcap` against the emulated root and the emulated SGX collateral (`testpki`).
+pub fn sgx_quote(mr_enclave: [u8; 32], mr_signer: [u8; 32], report_data: [u8; 64]) -> Result<Vec<u8>, EmulatedError> {
+    let ak = derive_signing_key(KeyRole::AttestationKey)?;
+    let pck = derive_signing_key(KeyRole::Pck)?;
+    let ak_xy = public_key_xy(&ak);
+    let mut binding = Sha256::new();
+    binding.update(ak_xy);
+    binding.update(QE_AUTH_DATA);
+    let mut qe_report_data = [0u8; 64];
+    qe_report_data[..32].copy_from_slice(&binding.finalize());
+    let qe_report = EnclaveReport {
+        cpu_svn: CPU_SVN,
+        misc_select: 0,
+        reserved1: [0; 28],
+        attributes: QE_ATTRIBUTES,
+        mr_enclave: qe_mr_enclave(),
+        reserved2: [0; 32],
+        mr_signer: qe_mr_signer(),
+        reserved3: [0; 96],
+        isv_prod_id: SGX_QE_ISV_PROD_ID,
+        isv_svn: QE_ISV_SVN,
+        reserved4: [0; 60],
+        report_data: qe_report_data,
+    }
+    .to_bytes();
+    let report = EnclaveReport {
+        cpu_svn: CPU_SVN,
+        misc_select: 0,
+        reserved1: [0; 28],
+        // INIT | MODE64BIT, not DEBUG.
+        attributes: QE_ATTRIBUTES,
+        mr_enclave,
+        reserved2: [0; 32],
+        mr_signer,
+        reserved3: [0; 96],
+        isv_prod_id: 0,
+        isv_svn: 0,
+        reserved4: [0; 60],
+        report_data,
+    }
+    .to_bytes();
+    let header = QuoteHeader {
+        version: SGX_QUOTE_VERSION,
+        attestation_key_type: ATTESTATION_KEY_TYPE_ECDSA_P256,
+        tee_type: TEE_TYPE_SGX,
+        qe_svn: QE_ISV_SVN,
+        pce_svn: PCE_SVN,
+        qe_vendor_id: INTEL_QE_VENDOR_ID,
+        user_data: QUOTE_USER_DATA,
+    };
+    let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(&header.to_bytes());
+    out.extend_from_slice(&report);
+    let isv_signature = sign_raw(&ak, &out);
+    let chain = PCK_CHAIN_PEM.as_bytes();
+    let auth_len = u16::try_from(QE_AUTH_DATA.len()).map_err(|_| EmulatedError::Encoding(QuoteError::LengthMismatch { at: 0 }))?;
+    let chain_len = u32::try_from(chain.len()).map_err(|_| EmulatedError::Encoding(QuoteError::LengthMismatch { at: 0 }))?;
+    let sig_len = 64 + 64 + ENCLAVE_REPORT_LEN + 64 + 2 + QE_AUTH_DATA.len() + 2 + 4 + chain.len();
+    let sig_len = u32::try_from(sig_len).map_err(|_| EmulatedError::Encoding(QuoteError::LengthMismatch { at: 0 }))?;
+    out.extend_from_slice(&sig_len.to_le_bytes());
+    out.extend_from_slice(&isv_signature);
+    out.extend_from_slice(&ak_xy);
+    out.extend_from_slice(&qe_report);
+    out.extend_from_slice(&sign_raw(&pck, &qe_report));
+    out.extend_from_slice(&auth_len.to_le_bytes());
+    out.extend_from_slice(&QE_AUTH_DATA);
+    out.extend_from_slice(&CERT_TYPE_PCK_CHAIN.to_le_bytes());
+    out.extend_from_slice(&chain_len.to_le_bytes());
+    out.extend_from_slice(chain);
+    Ok(out)
 }
 
 #[cfg(test)]

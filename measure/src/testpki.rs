@@ -11,7 +11,8 @@
 //! Files written by [`EmulatedPki::write_to`] (`tdsigner measure emulated-pki --out DIR`):
 //! `root_ca.der`, `root_ca.pem`, `pck_chain.pem` (leaf, PCK CA, root: what emulated quotes
 //! carry; committed as `measure/emulated/pck_chain.pem`), `collateral.json` (dcap-qvl's
-//! QuoteCollateralV3 JSON).
+//! QuoteCollateralV3 JSON), `sgx_collateral.json` (the same for EMULATED SGX quotes of the
+//! `local-sgx` test provider: TCB info id "SGX", QE identity id "QE").
 
 use std::fmt;
 use std::path::Path;
@@ -326,6 +327,52 @@ pub fn qe_identity_json() -> String {
     )
 }
 
+/// The emulated SGX TCB info JSON (`id` "SGX", version 3; the signed string) for the
+/// emulated PCK certificate's platform: its CPUSVN/PCESVN are `UpToDate`, one level
+/// below is `OutOfDate`.
+pub fn sgx_tcb_info_json() -> String {
+    let mut older = emulated::CPU_SVN;
+    older[0] = 1;
+    let level = |svns: &[u8], pce: u16, status: &str| {
+        format!(
+            "{{\"tcb\":{{\"sgxtcbcomponents\":{},\"pcesvn\":{pce}}},\"tcbDate\":\"{ISSUE_DATE}\",\"tcbStatus\":\"{status}\"}}",
+            svn_components(svns)
+        )
+    };
+    format!(
+        concat!(
+            "{{\"id\":\"SGX\",\"version\":3,\"issueDate\":\"{issue}\",\"nextUpdate\":\"{next}\",",
+            "\"fmspc\":\"{fmspc}\",\"pceId\":\"{pce}\",\"tcbType\":0,\"tcbEvaluationDataNumber\":1,",
+            "\"tcbLevels\":[{up},{old}]}}"
+        ),
+        issue = ISSUE_DATE,
+        next = NEXT_UPDATE,
+        fmspc = hex::encode(&emulated::FMSPC).to_uppercase(),
+        pce = hex::encode(&emulated::PCE_ID).to_uppercase(),
+        up = level(&emulated::CPU_SVN, emulated::PCE_SVN, "UpToDate"),
+        old = level(&older, 1, "OutOfDate"),
+    )
+}
+
+/// The emulated SGX quoting enclave's identity JSON (`id` "QE", version 2; the signed
+/// string): the QE3 the emulated provider quotes name (ISVPRODID 1).
+pub fn sgx_qe_identity_json() -> String {
+    format!(
+        concat!(
+            "{{\"id\":\"QE\",\"version\":2,\"issueDate\":\"{issue}\",\"nextUpdate\":\"{next}\",",
+            "\"tcbEvaluationDataNumber\":1,\"miscselect\":\"00000000\",\"miscselectMask\":\"FFFFFFFF\",",
+            "\"attributes\":\"{attrs}\",\"attributesMask\":\"FBFFFFFFFFFFFFFF0000000000000000\",",
+            "\"mrsigner\":\"{signer}\",\"isvprodid\":1,",
+            "\"tcbLevels\":[{{\"tcb\":{{\"isvsvn\":{svn}}},\"tcbDate\":\"{issue}\",\"tcbStatus\":\"UpToDate\"}}]}}"
+        ),
+        issue = ISSUE_DATE,
+        next = NEXT_UPDATE,
+        attrs = hex::encode(&emulated::QE_ATTRIBUTES).to_uppercase(),
+        signer = hex::encode(&emulated::qe_mr_signer()).to_uppercase(),
+        svn = emulated::QE_ISV_SVN,
+    )
+}
+
 /// The whole emulated PKI.
 pub struct EmulatedPki {
     pub root_der: Vec<u8>,
@@ -335,6 +382,8 @@ pub struct EmulatedPki {
     pub root_crl_der: Vec<u8>,
     pub pck_crl_der: Vec<u8>,
     pub collateral: dcap_qvl::QuoteCollateralV3,
+    /// Collateral for EMULATED SGX quotes (the `local-sgx` test provider's).
+    pub sgx_collateral: dcap_qvl::QuoteCollateralV3,
 }
 
 impl EmulatedPki {
@@ -371,7 +420,17 @@ impl EmulatedPki {
             qe_identity,
             pck_certificate_chain: None,
         };
+        let sgx_tcb_info = sgx_tcb_info_json();
+        let sgx_qe_identity = sgx_qe_identity_json();
+        let sgx_collateral = dcap_qvl::QuoteCollateralV3 {
+            tcb_info_signature: sign_raw(&tcb.key, sgx_tcb_info.as_bytes()).to_vec(),
+            tcb_info: sgx_tcb_info,
+            qe_identity_signature: sign_raw(&tcb.key, sgx_qe_identity.as_bytes()).to_vec(),
+            qe_identity: sgx_qe_identity,
+            ..collateral.clone()
+        };
         Ok(Self {
+            sgx_collateral,
             root_crl_der: collateral.root_ca_crl.clone(),
             pck_crl_der: collateral.pck_crl.clone(),
             root_der,
@@ -397,6 +456,11 @@ impl EmulatedPki {
         serde_json::to_string_pretty(&self.collateral).unwrap_or_default()
     }
 
+    /// SGX collateral as dcap-qvl's JSON (what the image's `local-sgx` source fetches).
+    pub fn sgx_collateral_json(&self) -> String {
+        serde_json::to_string_pretty(&self.sgx_collateral).unwrap_or_default()
+    }
+
     /// Writes `root_ca.der`, `root_ca.pem`, `pck_chain.pem`, `collateral.json` into `dir`.
     pub fn write_to(&self, dir: &Path) -> Result<(), PkiError> {
         std::fs::create_dir_all(dir).map_err(PkiError::Io)?;
@@ -405,6 +469,7 @@ impl EmulatedPki {
         write("root_ca.pem", pem("CERTIFICATE", &self.root_der).as_bytes())?;
         write("pck_chain.pem", self.pck_chain_pem().as_bytes())?;
         write("collateral.json", self.collateral_json().as_bytes())?;
+        write("sgx_collateral.json", self.sgx_collateral_json().as_bytes())?;
         Ok(())
     }
 }

@@ -184,3 +184,41 @@ fn collateral_json_bounds() {
     v["surprise"] = serde_json::Value::Bool(true);
     assert!(parse_collateral_json(&serde_json::to_vec(&v).unwrap()).is_err(), "unknown fields are refused");
 }
+
+fn emulated_sgx() -> (Vec<u8>, Collateral, Vec<u8>) {
+    let pki = tdsigner_measure::testpki::EmulatedPki::generate().unwrap();
+    let mut rd = [0u8; 64];
+    rd[..32].fill(0x42);
+    let quote = tdsigner_measure::emulated::sgx_quote([0xE1; 32], [0x5A; 32], rd).unwrap();
+    let collateral = parse_collateral_json(pki.sgx_collateral_json().as_bytes()).unwrap();
+    (quote, collateral, pki.root_der)
+}
+
+/// 2026-01-01: inside the emulated PKI's validity.
+const NOW_2026: u64 = 1_767_225_600;
+
+#[test]
+fn emulated_sgx_quote_verifies_with_the_emulated_root_only() {
+    let (quote, collateral, root) = emulated_sgx();
+    assert_eq!(tdsigner_measure::emulated::root_ca_der().as_deref(), Some(root.as_slice()), "committed chain ends at the generated root");
+    let p = Policy { root_ca_der: &root, now_secs: NOW_2026, min_tcb_evaluation_data_number: 1, accept: TcbStatusSet::UP_TO_DATE_ONLY };
+    let v = verify_sgx_quote(&quote, &collateral, &p).expect("emulated quote verifies");
+    assert_eq!((v.report.mr_enclave, v.status), ([0xE1; 32], TcbStatus::UpToDate));
+    // dcap-qvl agrees, with the same root.
+    let pki = tdsigner_measure::testpki::EmulatedPki::generate().unwrap();
+    let reference = dcap_qvl::verify::QuoteVerifier::new(root.clone()).verify(&quote, &pki.sgx_collateral, NOW_2026).unwrap();
+    assert_eq!(reference.status, "UpToDate");
+    // Intel's root refuses it, and so does a stricter evaluation number.
+    let intel = Policy { root_ca_der: INTEL_SGX_ROOT_CA_DER, ..p };
+    assert!(verify_sgx_quote(&quote, &collateral, &intel).is_err());
+    let stale = Policy { min_tcb_evaluation_data_number: 2, ..p };
+    assert!(matches!(verify_sgx_quote(&quote, &collateral, &stale), Err(DcapError::StaleCollateral { .. })));
+    // Bytes before the PEM chain matter (every 17th: a full verify is slow in debug builds;
+    // the offsets cover header, report, both signatures, the key, QE report and auth data).
+    let chain_start = quote.len() - tdsigner_measure::emulated::PCK_CHAIN_PEM.len();
+    for i in (0..chain_start).step_by(17) {
+        let mut t = quote.clone();
+        t[i] ^= 0x01;
+        assert!(verify_sgx_quote(&t, &collateral, &p).is_err(), "flip at {i} accepted");
+    }
+}
