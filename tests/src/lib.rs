@@ -18,5 +18,6 @@
 //! `#[ignore]`d for plain `cargo test`; CI runs them with `--ignored` (see
 //! tests/run.sh).
 
+pub mod collateral_server;
 pub mod key_provider;
 pub mod support;
