@@ -6,7 +6,9 @@
 //! * the EMULATED quoting enclave: setup (two key derivations + QE report signature) and one
 //!   quote (one P-256 signature);
 //! * dcap-qvl verification of an emulated quote against the emulated root, next to
-//!   verification of Intel's real sample quote with its collateral (the peer), with the ratio.
+//!   verification of Intel's real sample quote with its collateral (the peer), with the ratio;
+//! * the image's own SGX DCAP verifier (`sgx_dcap`) on Intel's real sample SGX quote and
+//!   collateral, next to dcap-qvl on the same inputs (the peer), with the ratio.
 
 use std::time::Instant;
 
@@ -116,4 +118,29 @@ fn main() {
         assert!(verify_quote(&real, &coll, &TrustRoot::IntelProduction, now, &real_expected).accepted());
     });
     println!("{:<58} {:>12.2}", "ratio emulated / real verification", emulated_us / real_us);
+
+    // The SGX verifier the image links, against dcap-qvl, on Intel's sample SGX quote.
+    let sgx_quote = std::fs::read(samples.join("sgx_quote")).expect("sample");
+    let sgx_json = std::fs::read(samples.join("sgx_quote_collateral.json")).expect("sample");
+    let ours = tdsigner_measure::sgx_dcap::parse_collateral_json(&sgx_json).expect("collateral");
+    let theirs: dcap_qvl::QuoteCollateralV3 = serde_json::from_slice(&sgx_json).expect("json");
+    let mut accept = tdsigner_measure::sgx_dcap::TcbStatusSet::empty();
+    for s in tdsigner_measure::sgx_dcap::TcbStatus::ALL {
+        let _ = accept.insert(s);
+    }
+    // 2025-07-01T00:00:00Z, inside the sample collateral's windows.
+    let at = 1_751_328_000;
+    let policy = tdsigner_measure::sgx_dcap::Policy {
+        root_ca_der: tdsigner_measure::sgx_dcap::INTEL_SGX_ROOT_CA_DER,
+        now_secs: at,
+        min_tcb_evaluation_data_number: 1,
+        accept,
+    };
+    let ours_us = per_op("sgx_dcap verify of Intel's sample SGX quote (image)", 50, || {
+        assert!(tdsigner_measure::sgx_dcap::verify_sgx_quote(&sgx_quote, &ours, &policy).is_ok());
+    });
+    let peer_us = per_op("dcap-qvl verify of the same SGX quote (peer)", 50, || {
+        assert!(dcap_qvl::verify::verify(&sgx_quote, &theirs, at).is_ok());
+    });
+    println!("{:<58} {:>12.2}", "ratio sgx_dcap / dcap-qvl", ours_us / peer_us);
 }

@@ -26,6 +26,40 @@ use tdsigner_store::keysource::{ProviderQuoteVerifier, VerifiedSgxReport};
 /// An EMULATED SGX quote for the test provider (host tests and fuzzing).
 pub use tdsigner_measure::emulated::sgx_quote as emulated_sgx_quote;
 
+/// The earliest "now" this source vouches for, 2026-11-01T00:00:00Z (it was
+/// written after that day). Part of the measured image, so a verifier knows it.
+pub const SOURCE_TIME_FLOOR_UNIX: u64 = 1_793_491_200;
+
+/// The time collateral is checked at, and where it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckTime {
+    pub unix_secs: u64,
+    pub source: &'static str,
+}
+
+/// The time to check collateral at: the latest of the host's clock (the host
+/// sets it: it can only make collateral look *expired* by moving it forward,
+/// which refuses the key — a denial of service it can cause anyway),
+/// [`SOURCE_TIME_FLOOR_UNIX`], and the light-client trust anchor's block time
+/// (measured config; a lower bound on real time if the anchor is genuine).
+/// A host clock set back in time therefore cannot revive expired collateral
+/// older than the latest floor; the configured minimum
+/// `tcbEvaluationDataNumber` bounds what remains.
+pub fn collateral_check_time(host_clock: Option<u64>, trust_anchor_nanos: Option<u64>) -> CheckTime {
+    let mut best = CheckTime { unix_secs: SOURCE_TIME_FLOOR_UNIX, source: "source floor" };
+    if let Some(anchor) = trust_anchor_nanos.map(|n| n / 1_000_000_000) {
+        if anchor > best.unix_secs {
+            best = CheckTime { unix_secs: anchor, source: "light-client trust anchor" };
+        }
+    }
+    if let Some(clock) = host_clock {
+        if clock > best.unix_secs {
+            best = CheckTime { unix_secs: clock, source: "host clock" };
+        }
+    }
+    best
+}
+
 /// Which root a verifier pins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PinnedRoot {
@@ -121,6 +155,20 @@ mod tests {
     use tdsigner_measure::sgx_dcap::{parse_collateral_json, TcbStatus};
 
     const NOW_2026: u64 = 1_767_225_600;
+
+    #[test]
+    fn check_time_is_the_latest_source_and_the_floor_is_pinned() {
+        assert_eq!(tdsigner_measure::sgx_dcap::collateral::parse_utc("2026-11-01T00:00:00Z"), Some(SOURCE_TIME_FLOOR_UNIX));
+        let floor = CheckTime { unix_secs: SOURCE_TIME_FLOOR_UNIX, source: "source floor" };
+        assert_eq!(collateral_check_time(None, None), floor);
+        assert_eq!(collateral_check_time(Some(NOW_2026), Some(NOW_2026 * 1_000_000_000)), floor, "both behind the floor");
+        let later = SOURCE_TIME_FLOOR_UNIX + 1000;
+        assert_eq!(collateral_check_time(Some(later), None), CheckTime { unix_secs: later, source: "host clock" });
+        assert_eq!(
+            collateral_check_time(Some(later), Some((later + 5) * 1_000_000_000)),
+            CheckTime { unix_secs: later + 5, source: "light-client trust anchor" }
+        );
+    }
 
     fn collateral() -> Collateral {
         let pki = tdsigner_measure::testpki::EmulatedPki::generate().unwrap();
