@@ -6,8 +6,8 @@
 use super::tlv::{self, Tlv};
 use super::DcapError;
 
-/// The SGX extension's OID (dotted, as x509-cert prints it).
-pub const SGX_EXTENSION_OID: &str = "1.2.840.113741.1.13.1";
+/// The SGX extension's OID.
+pub const SGX_EXTENSION_OID: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113741.1.13.1");
 /// DER contents of that OID; sub-entries append one arc.
 const SGX_OID: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf8, 0x4d, 0x01, 0x0d, 0x01];
 const ARC_TCB: u8 = 2;

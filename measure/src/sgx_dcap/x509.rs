@@ -6,6 +6,7 @@
 use alloc::vec::Vec;
 
 use base64ct::Encoding;
+use der::asn1::ObjectIdentifier;
 use der::Decode;
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
@@ -19,12 +20,12 @@ use super::{tlv, DcapError};
 pub const MAX_CHAIN_LEN: usize = 4;
 const PEM_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
 const PEM_END: &str = "-----END CERTIFICATE-----";
-const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
-const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
-const OID_BASIC_CONSTRAINTS: &str = "2.5.29.19";
-const OID_KEY_USAGE: &str = "2.5.29.15";
+const OID_ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
+const OID_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
 /// Critical extensions this verifier understands; any other critical one is refused.
-const KNOWN_CRITICAL: [&str; 2] = [OID_BASIC_CONSTRAINTS, OID_KEY_USAGE];
+const KNOWN_CRITICAL: [ObjectIdentifier; 2] = [OID_BASIC_CONSTRAINTS, OID_KEY_USAGE];
 
 /// Decodes a PEM chain of certificates (leaf first). Only whitespace and NUL
 /// bytes (real quotes end the chain with one) may surround the blocks.
@@ -73,7 +74,7 @@ impl Cert {
     /// The subject's P-256 key.
     pub fn public_key(&self, what: &'static str) -> Result<VerifyingKey, DcapError> {
         let spki = &self.cert.tbs_certificate.subject_public_key_info;
-        if spki.algorithm.oid.to_string() != OID_EC_PUBLIC_KEY {
+        if spki.algorithm.oid != OID_EC_PUBLIC_KEY {
             return Err(DcapError::Certificate { what, reason: "key is not an EC key" });
         }
         let bits = spki.subject_public_key.as_bytes().ok_or(DcapError::Certificate { what, reason: "key bits" })?;
@@ -95,19 +96,19 @@ impl Cert {
 
     fn is_ca(&self) -> bool {
         self.cert.tbs_certificate.extensions.iter().flatten().any(|e| {
-            e.extn_id.to_string() == OID_BASIC_CONSTRAINTS
+            e.extn_id == OID_BASIC_CONSTRAINTS
                 && BasicConstraints::from_der(e.extn_value.as_bytes()).map(|b| b.ca).unwrap_or(false)
         })
     }
 
     /// The value of extension `oid`, if present.
-    pub fn extension(&self, oid: &str) -> Option<&[u8]> {
+    pub fn extension(&self, oid: ObjectIdentifier) -> Option<&[u8]> {
         self.cert
             .tbs_certificate
             .extensions
             .iter()
             .flatten()
-            .find(|e| e.extn_id.to_string() == oid)
+            .find(|e| e.extn_id == oid)
             .map(|e| e.extn_value.as_bytes())
     }
 
@@ -122,8 +123,8 @@ impl Cert {
         if !issuer.is_ca() {
             return Err(fail("issuing certificate is not a CA"));
         }
-        if self.cert.signature_algorithm.oid.to_string() != OID_ECDSA_SHA256
-            || self.cert.tbs_certificate.signature.oid.to_string() != OID_ECDSA_SHA256
+        if self.cert.signature_algorithm.oid != OID_ECDSA_SHA256
+            || self.cert.tbs_certificate.signature.oid != OID_ECDSA_SHA256
         {
             return Err(fail("signature algorithm is not ecdsa-with-SHA256"));
         }
@@ -140,7 +141,7 @@ impl Cert {
             return Err(DcapError::Expired { what, until: not_after, now });
         }
         for ext in self.cert.tbs_certificate.extensions.iter().flatten() {
-            if ext.critical && !KNOWN_CRITICAL.contains(&ext.extn_id.to_string().as_str()) {
+            if ext.critical && !KNOWN_CRITICAL.contains(&ext.extn_id) {
                 return Err(fail("unknown critical extension"));
             }
         }
@@ -166,7 +167,7 @@ impl Crl {
         if issuer_name != issuer.subject_der() {
             return Err(fail("not issued by the expected CA"));
         }
-        if crl.signature_algorithm.oid.to_string() != OID_ECDSA_SHA256 {
+        if crl.signature_algorithm.oid != OID_ECDSA_SHA256 {
             return Err(fail("signature algorithm is not ecdsa-with-SHA256"));
         }
         let sig = Signature::from_der(crl.signature.as_bytes().ok_or(fail("signature bits"))?)
