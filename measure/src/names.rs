@@ -9,6 +9,7 @@
 //! | `tdsigner.config-hash` | 32 bytes: SHA-256 of the launch configuration (the UTF-8 command line) | kernel |
 //! | `tdsigner.key-source` | UTF-8 text the sealing-key source gives (`test`, or the local-sgx provider policy) | store (`signer/store` events) |
 //! | `tdsigner.store-generation` | 24 bytes: store id (16) ‖ generation u64 big-endian | store (`signer/store` events) |
+//! | `tdsigner.provider-tcb` | UTF-8 verdict on the `local-sgx` provider's SGX quote, see [`provider_tcb`] (only with `local-sgx`) | kernel |
 //! | `tdsigner.boot-done` | empty: everything before this was measured during boot | kernel, last boot event |
 //!
 //! An event extended after `tdsigner.boot-done` is a run-time change and a verifier's policy
@@ -26,11 +27,13 @@ pub const CONFIG_HASH: &str = "tdsigner.config-hash";
 pub const KEY_SOURCE: &str = "tdsigner.key-source";
 /// Store generation (payload: store id ‖ u64 big-endian generation).
 pub const STORE_GENERATION: &str = "tdsigner.store-generation";
+/// Verdict on the `local-sgx` key provider's SGX quote (payload: UTF-8, see [`provider_tcb`]).
+pub const PROVIDER_TCB: &str = "tdsigner.provider-tcb";
 /// End of boot measurements (payload: empty).
 pub const BOOT_DONE: &str = "tdsigner.boot-done";
 
-/// All names above, in the order the image emits them.
-pub const ALL: [&str; 5] = [IMAGE_VERSION, CONFIG_HASH, KEY_SOURCE, STORE_GENERATION, BOOT_DONE];
+/// All names above, in the order the image emits them (`PROVIDER_TCB` only with `local-sgx`).
+pub const ALL: [&str; 6] = [IMAGE_VERSION, CONFIG_HASH, KEY_SOURCE, STORE_GENERATION, PROVIDER_TCB, BOOT_DONE];
 
 /// `tdsigner.image-version` event.
 pub fn image_version(version: &str) -> EventLogEntry {
@@ -55,6 +58,22 @@ pub fn store_generation(store_id: &[u8; 16], generation: u64) -> EventLogEntry {
     id.copy_from_slice(store_id);
     generation_bytes.copy_from_slice(&generation.to_be_bytes());
     EventLogEntry::runtime_trusted_name(STORE_GENERATION, &payload)
+}
+
+/// `tdsigner.provider-tcb` event: what the image learnt verifying the key provider's SGX
+/// quote, so a verifier of this TD sees the platform its sealing key came from. Payload:
+/// `root=<intel|emulated>;status=<TCB status>;platform=<status>;qe=<status>;tcb_eval=<n>;fmspc=<12 hex>;checked_at=<unix secs>`.
+pub fn provider_tcb(verdict: &crate::sgx_dcap::VerifiedSgxQuote, emulated_root: bool, checked_at: u64) -> EventLogEntry {
+    let payload = alloc::format!(
+        "root={};status={};platform={};qe={};tcb_eval={};fmspc={};checked_at={checked_at}",
+        if emulated_root { "emulated" } else { "intel" },
+        verdict.status,
+        verdict.platform_status,
+        verdict.qe_status,
+        verdict.tcb_evaluation_data_number,
+        crate::hex::encode(&verdict.fmspc),
+    );
+    EventLogEntry::runtime_trusted_name(PROVIDER_TCB, payload.as_bytes())
 }
 
 /// `tdsigner.boot-done` event.
