@@ -266,15 +266,12 @@ impl Cluster {
         serde_json::from_slice(&r.body).map_err(|e| format!("/public_data: {e}"))
     }
 
-    /// One gauge from member `i`'s `/metrics` (Prometheus text, unlabelled sample).
-    pub fn metric(&self, i: usize, name: &str) -> Result<u64, String> {
+    /// Member `i`'s `/metrics` (Prometheus text). Fetch it once and read
+    /// every gauge needed from it with [`gauge`]: the samples then come from
+    /// one moment, and a busy guest answers one request, not one per gauge.
+    pub fn metrics_text(&self, i: usize) -> Result<String, String> {
         let node = self.members[i].node.as_ref().ok_or("not started")?;
-        let r = get_patiently(node.http, "/metrics")?;
-        let text = r.text();
-        text.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-            .and_then(|v| v.trim().parse().ok())
-            .ok_or_else(|| format!("/metrics has no {name}"))
+        Ok(get_patiently(node.http, "/metrics")?.text())
     }
 
     /// Creates member `i`'s account with its key as a function-call key.
@@ -455,6 +452,17 @@ fn get_patiently(addr: std::net::SocketAddr, path: &str) -> Result<crate::http::
     Err(format!("GET {path} failed 5 times, last: {last}"))
 }
 
+/// The value of gauge `name` in a Prometheus text: the first unlabelled
+/// sample line `name VALUE [TIMESTAMP]`, VALUE a non-negative integer (what
+/// the image exports). `None` if there is no such line or its value is not an
+/// integer.
+pub fn gauge(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// The last `n` lines of a serial log.
 pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -609,7 +617,10 @@ pub fn run_demo(opts: ClusterOptions, requests: usize, progress: &dyn Fn(&str), 
     let signing_window_ms = signing_start.elapsed().as_millis() as u64;
     let rss_kib = cluster.members.iter().map(|m| m.node.as_ref().and_then(Node::rss_kib)).collect();
     let heap = (0..n)
-        .map(|i| Some((cluster.metric(i, "tdsigner_heap_peak_bytes").ok()?, cluster.metric(i, "tdsigner_heap_bytes").ok()?)))
+        .map(|i| {
+            let text = cluster.metrics_text(i).ok()?;
+            Some((gauge(&text, "tdsigner_heap_peak_bytes")?, gauge(&text, "tdsigner_heap_bytes")?))
+        })
         .collect();
     Ok(DemoSummary {
         signing_window_ms,
@@ -627,4 +638,37 @@ pub fn run_demo(opts: ClusterOptions, requests: usize, progress: &dyn Fn(&str), 
 /// Default scratch directory for a cluster under the source tree.
 pub fn default_work_dir(root: &Path) -> PathBuf {
     root.join("out/cluster")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gauge;
+
+    const METRICS: &str = "# HELP tdsigner_heap_bytes Kernel heap size.\n\
+        # TYPE tdsigner_heap_bytes gauge\n\
+        tdsigner_heap_bytes_peak 7\n\
+        tdsigner_heap_bytes 67108864\n\
+        tdsigner_heap_in_use_bytes 1048576 1700000000000\n\
+        tdsigner_requests{kind=\"sign\"} 3\n\
+        tdsigner_bad -1\n\
+        tdsigner_float 1.5\n\
+        tdsigner_empty \n";
+
+    #[test]
+    fn gauge_reads_the_named_unlabelled_sample() {
+        // Present; a longer name sharing the prefix (listed first) is not taken for it.
+        assert_eq!(gauge(METRICS, "tdsigner_heap_bytes"), Some(67_108_864));
+        assert_eq!(gauge(METRICS, "tdsigner_heap_bytes_peak"), Some(7));
+        // An optional timestamp after the value is ignored.
+        assert_eq!(gauge(METRICS, "tdsigner_heap_in_use_bytes"), Some(1_048_576));
+        // Absent, or a prefix of a present name only, or only as a labelled sample.
+        assert_eq!(gauge(METRICS, "tdsigner_heap_peak_bytes"), None);
+        assert_eq!(gauge(METRICS, "tdsigner_heap"), None);
+        assert_eq!(gauge(METRICS, "tdsigner_requests"), None);
+        assert_eq!(gauge("", "tdsigner_heap_bytes"), None);
+        // Malformed values.
+        assert_eq!(gauge(METRICS, "tdsigner_bad"), None);
+        assert_eq!(gauge(METRICS, "tdsigner_float"), None);
+        assert_eq!(gauge(METRICS, "tdsigner_empty"), None);
+    }
 }

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use tdsigner_cli::cluster::{verify_response, Cluster, ClusterOptions};
+use tdsigner_cli::cluster::{gauge, verify_response, Cluster, ClusterOptions};
 use tdsigner_tests::support::{repo_root as root, test_image as image};
 
 fn log(msg: &str) {
@@ -54,10 +54,11 @@ fn four_nodes_sign_survive_a_kill_and_a_restart() {
     }
     log("first requests signed");
     // The heap counters behind the smallest-`-m` figure are live and consistent.
+    let metrics = c.metrics_text(0).expect("/metrics");
     let (size, in_use, peak) = (
-        c.metric(0, "tdsigner_heap_bytes").expect("heap size"),
-        c.metric(0, "tdsigner_heap_in_use_bytes").expect("heap in use"),
-        c.metric(0, "tdsigner_heap_peak_bytes").expect("heap peak"),
+        gauge(&metrics, "tdsigner_heap_bytes").expect("heap size"),
+        gauge(&metrics, "tdsigner_heap_in_use_bytes").expect("heap in use"),
+        gauge(&metrics, "tdsigner_heap_peak_bytes").expect("heap peak"),
     );
     assert!(0 < in_use && in_use <= peak && peak < size, "heap {in_use}/{peak}/{size}");
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tdsigner_cli::launch::{self, LaunchOptions, Node};
 use tdsigner_node::bootstrap::{bootstrap_with, BootError, ConfiguredSource, KeyTransport};
-use tdsigner_node::config::{Endpoint, Host, KeySourceConfig};
+use tdsigner_node::config::{Endpoint, Host, HttpResource, KeySourceConfig};
 use tdsigner_node::provider_quote::EmulatedProviderQuoteVerifier;
 use tdsigner_store::device::MemDevice;
 use tdsigner_store::RuntimeEvent;
@@ -70,6 +70,12 @@ fn in_process_boot(dev: &mut MemDevice, pins: &[[u8; 32]], port: u16, rtmr3: u8)
     let config = KeySourceConfig::LocalSgx {
         provider: Endpoint { host: Host::Ipv4(std::net::Ipv4Addr::LOCALHOST), port },
         mr_enclaves: pins.to_vec(),
+        collateral: HttpResource {
+            endpoint: Endpoint { host: Host::Ipv4(std::net::Ipv4Addr::LOCALHOST), port: 1 },
+            path: "/collateral.json".into(),
+        },
+        min_tcb_evaluation_data_number: 1,
+        tcb_accept: tdsigner_measure::sgx_dcap::TcbStatusSet::UP_TO_DATE_ONLY,
     };
     let mut rng = rand_core::OsRng;
     let mut source = ConfiguredSource::new(&config, EmulatedProviderQuoteVerifier, &mut rng)?;
@@ -140,7 +146,7 @@ fn opts(dir: &std::path::Path, cmdline: String) -> LaunchOptions {
 }
 
 fn cmdline(port: u16, pin: &[u8; 32]) -> String {
-    format!("net=dhcp http=8080 account=node0.tdsigner.test key_source=local-sgx:10.0.2.2:{port};mrenclave={}", hex(pin))
+    format!("net=dhcp http=8080 account=node0.tdsigner.test key_source=local-sgx:10.0.2.2:{port};mrenclave={};collateral=10.0.2.2:1/collateral.json;tcb_eval_min=1", hex(pin))
 }
 
 fn boot(o: &LaunchOptions) -> (Node, serde_json::Value) {

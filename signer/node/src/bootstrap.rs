@@ -360,6 +360,12 @@ mod tests {
         let config = KeySourceConfig::LocalSgx {
             provider: crate::config::Endpoint { host: crate::config::Host::Name("kp.test".into()), port: 3443 },
             mr_enclaves: alloc::vec![[1; 32]],
+            collateral: crate::config::HttpResource {
+                endpoint: crate::config::Endpoint { host: crate::config::Host::Name("kp.test".into()), port: 1 },
+                path: "/collateral.json".into(),
+            },
+            min_tcb_evaluation_data_number: 1,
+            tcb_accept: tdsigner_measure::sgx_dcap::TcbStatusSet::UP_TO_DATE_ONLY,
         };
         let mut events = Vec::new();
         let result = bootstrap(&mut dev, &config, "node0.test", &mut Rng(5), &mut |e: &RuntimeEvent| {

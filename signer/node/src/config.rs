@@ -18,7 +18,7 @@
 //! | `http` | TCP port 1..=65535             | yes                       |
 //! | `probe`| `HOST:PORT` (name or A.B.C.D)  | no                        |
 //! | `account` | the node's NEAR account id  | yes                       |
-//! | `key_source` | `test:<64 hex>` or `local-sgx:HOST:PORT;mrenclave=<64 hex>[,<64 hex>...]` | yes |
+//! | `key_source` | `test:<64 hex>` or `local-sgx:...` (below) | yes |
 //!
 //! Signer mode (all four together, or none: without them the image only
 //! serves `/health` and `/public_data`):
@@ -55,14 +55,26 @@
 //! `key_source` names where the sealing key comes from:
 //! - `test:<64 hex>`: the key is in the config, so the host knows it; for CI
 //!   and development, recorded as such in RTMR3 and `/public_data`.
-//! - `local-sgx:HOST:PORT;mrenclave=M1[,M2...]`: the host's SGX local key
-//!   provider (`tdsigner_store::keysource::LocalSgxKeySource`) at HOST (DNS
-//!   name or A.B.C.D) and TCP PORT, accepted only if its SGX quote names one
-//!   of the pinned MRENCLAVEs (1..=8 distinct values, 64 hex digits each).
-//!   What the image does with it depends on the platform (kernel README):
-//!   on the emulated platform the provider's quote is checked against the
-//!   EMULATED test root; on TDX the image refuses local-sgx because checking
-//!   the provider's SGX quote against Intel's root is not done in the image.
+//! - `local-sgx:HOST:PORT;mrenclave=M1[,M2...];collateral=CHOST:CPORT/PATH;tcb_eval_min=N[;tcb_accept=S1[,S2...]]`:
+//!   the host's SGX local key provider
+//!   (`tdsigner_store::keysource::LocalSgxKeySource`) at HOST (DNS name or
+//!   A.B.C.D) and TCP PORT. The `;` fields come in this order, each once:
+//!
+//!   | field          | value                                                  | required |
+//!   |----------------|--------------------------------------------------------|----------|
+//!   | `mrenclave`    | 1..=8 distinct MRENCLAVEs (64 hex each), comma-separated | yes    |
+//!   | `collateral`   | `HOST:PORT/PATH`: plain-HTTP GET of the SGX collateral JSON; PATH starts with `/`, printable ASCII without spaces, <= 256 bytes | yes |
+//!   | `tcb_eval_min` | decimal 1..=4294967295: the least `tcbEvaluationDataNumber` the TCB info and QE identity must carry | yes |
+//!   | `tcb_accept`   | TCB status names (Intel's spelling, e.g. `UpToDate,SWHardeningNeeded`), distinct, must include `UpToDate`, never `Revoked` | no (default `UpToDate`) |
+//!
+//!   The provider's key is accepted only if its SGX quote names one of the
+//!   pinned MRENCLAVEs and verifies to the pinned root (Intel's on TDX, the
+//!   EMULATED test root on the emulated platform) with the fetched
+//!   collateral. The collateral travels over plain HTTP on purpose: Intel
+//!   signs it, so integrity comes from those signatures, and `tcb_eval_min`
+//!   stops an old, validly signed collateral set from being replayed. The
+//!   verifier is `tdsigner_measure::sgx_dcap` (being written); until the
+//!   kernel wires it, the TDX image still refuses `local-sgx` (kernel README).
 //!
 //! `probe` is an operator diagnostic: at boot the image resolves HOST (DNS)
 //! and opens a TCP connection to it, logging the outcome, so reachability of
@@ -71,6 +83,8 @@
 use alloc::string::String;
 use core::fmt;
 use core::net::Ipv4Addr;
+
+use tdsigner_measure::sgx_dcap::{TcbStatus, TcbStatusSet};
 
 /// Longest command line accepted, in bytes (the kernel copies at most 8192
 /// UTF-16 units of load options).
@@ -119,6 +133,31 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// Longest path of an [`HttpResource`], in bytes.
+pub const MAX_HTTP_PATH_LEN: usize = 256;
+
+/// A resource fetched with a plain-HTTP GET: `HOST:PORT/PATH`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpResource {
+    /// The server.
+    pub endpoint: Endpoint,
+    /// Starts with `/`; printable ASCII without spaces, at most
+    /// [`MAX_HTTP_PATH_LEN`] bytes.
+    pub path: String,
+}
+
+impl fmt::Display for HttpResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.endpoint, self.path)
+    }
+}
+
 /// Most provider MRENCLAVEs one `local-sgx` config may pin.
 pub const MAX_PINNED_ENCLAVES: usize = 8;
 
@@ -134,6 +173,15 @@ pub enum KeySourceConfig {
         /// MRENCLAVEs of provider builds this config trusts, in config order
         /// (distinct, 1..=[`MAX_PINNED_ENCLAVES`]).
         mr_enclaves: alloc::vec::Vec<[u8; 32]>,
+        /// Where the SGX collateral (TCB info, QE identity, CRLs; Intel-signed)
+        /// is fetched from.
+        collateral: HttpResource,
+        /// The least `tcbEvaluationDataNumber` the TCB info and QE identity
+        /// must carry (>= 1), so old signed collateral cannot be replayed.
+        min_tcb_evaluation_data_number: u32,
+        /// TCB statuses accepted for the provider's platform (never
+        /// `Revoked`, always `UpToDate`).
+        tcb_accept: TcbStatusSet,
     },
 }
 
@@ -141,10 +189,13 @@ impl fmt::Debug for KeySourceConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeySourceConfig::Test(_) => f.write_str("Test(<redacted>)"),
-            KeySourceConfig::LocalSgx { provider, mr_enclaves } => f
+            KeySourceConfig::LocalSgx { provider, mr_enclaves, collateral, min_tcb_evaluation_data_number, tcb_accept } => f
                 .debug_struct("LocalSgx")
-                .field("provider", provider)
+                .field("provider", &format_args!("{provider}"))
                 .field("mr_enclaves", &mr_enclaves.len())
+                .field("collateral", &format_args!("{collateral}"))
+                .field("tcb_eval_min", min_tcb_evaluation_data_number)
+                .field("tcb_accept", &format_args!("{tcb_accept}"))
                 .finish(),
         }
     }
@@ -189,24 +240,19 @@ pub struct Tuning {
 impl Tuning {
     /// Writes the overrides into `cfg`; unset values keep its defaults.
     pub fn apply(&self, cfg: &mut crate::machine::MachineConfig) {
-        let set_u64 = |v: Option<u64>, slot: &mut u64| {
+        fn set<T: Copy>(v: Option<T>, slot: &mut T) {
             if let Some(v) = v {
                 *slot = v;
             }
-        };
-        let set = |v: Option<usize>, slot: &mut usize| {
-            if let Some(v) = v {
-                *slot = v;
-            }
-        };
-        set_u64(self.protocol_idle_ms, &mut cfg.protocol_idle_ms);
-        set_u64(self.protocol_max_ms, &mut cfg.protocol_max_ms);
+        }
+        set(self.protocol_idle_ms, &mut cfg.protocol_idle_ms);
+        set(self.protocol_max_ms, &mut cfg.protocol_max_ms);
         set(self.triple_batch, &mut cfg.triple_batch);
         set(self.triples_low, &mut cfg.triples_low);
         set(self.triples_high, &mut cfg.triples_high);
         set(self.presignatures_low, &mut cfg.presignatures_low);
         set(self.presignatures_high, &mut cfg.presignatures_high);
-        set_u64(self.request_max_age_blocks, &mut cfg.request_max_age_blocks);
+        set(self.request_max_age_blocks, &mut cfg.request_max_age_blocks);
     }
 }
 
@@ -480,18 +526,67 @@ fn parse_key_source(s: &str) -> Result<KeySourceConfig, ConfigError> {
             Ok(KeySourceConfig::Test(key))
         }
         Some(("local-sgx", rest)) => parse_local_sgx(rest),
-        _ => Err(bad("expected test:<64 hex digits> or local-sgx:HOST:PORT;mrenclave=<64 hex>[,...]")),
+        _ => Err(bad("expected test:<64 hex digits> or local-sgx:HOST:PORT;mrenclave=...;collateral=...;tcb_eval_min=N")),
     }
 }
 
-/// `HOST:PORT;mrenclave=<64 hex>[,<64 hex>...]` (after `local-sgx:`).
+/// The `;` fields of `local-sgx`, in the order they must appear.
+const LOCAL_SGX_FIELDS: [&str; 4] = ["mrenclave", "collateral", "tcb_eval_min", "tcb_accept"];
+
+/// `HOST:PORT;mrenclave=...;collateral=...;tcb_eval_min=N[;tcb_accept=...]`
+/// (after `local-sgx:`; see the module docs).
 fn parse_local_sgx(s: &str) -> Result<KeySourceConfig, ConfigError> {
     let bad = |reason| ConfigError::BadValue { key: "key_source", reason };
-    let (endpoint, policy) = s.split_once(';').ok_or(bad("local-sgx needs HOST:PORT;mrenclave=..."))?;
+    let mut fields = s.split(';');
+    // `split` yields at least one item.
+    let endpoint = fields.next().unwrap_or("");
     let (host, port) = endpoint.rsplit_once(':').ok_or(bad("local-sgx provider must be HOST:PORT"))?;
     let port = parse_port(port).ok_or(bad("local-sgx provider port must be 1..=65535"))?;
     let host = parse_host(host).ok_or(bad("local-sgx provider host must be a DNS name or A.B.C.D"))?;
-    let list = policy.strip_prefix("mrenclave=").ok_or(bad("local-sgx policy must be mrenclave=<64 hex>[,...]"))?;
+
+    // Each field fills its slot once, in order, so at most four are read
+    // before an error: the loop is bounded by the field list, not the input.
+    let mut values: [Option<&str>; LOCAL_SGX_FIELDS.len()] = [None; LOCAL_SGX_FIELDS.len()];
+    let mut last: Option<usize> = None;
+    for field in fields {
+        let (name, value) = field.split_once('=').ok_or(bad("local-sgx fields must be name=value"))?;
+        let slot = LOCAL_SGX_FIELDS
+            .iter()
+            .position(|f| *f == name)
+            .ok_or(bad("unknown local-sgx field (expected mrenclave, collateral, tcb_eval_min, tcb_accept)"))?;
+        if values[slot].is_some() {
+            return Err(bad(
+                ["local-sgx mrenclave given twice", "local-sgx collateral given twice", "local-sgx tcb_eval_min given twice", "local-sgx tcb_accept given twice"][slot],
+            ));
+        }
+        if last.is_some_and(|l| l > slot) {
+            return Err(bad("local-sgx fields out of order (expected mrenclave;collateral;tcb_eval_min[;tcb_accept])"));
+        }
+        values[slot] = Some(value);
+        last = Some(slot);
+    }
+    let [mr_enclaves, collateral, tcb_eval_min, tcb_accept] = values;
+    let mr_enclaves = parse_mr_enclaves(mr_enclaves.ok_or(bad("local-sgx needs mrenclave=<64 hex>[,...]"))?)?;
+    let collateral = parse_http_resource(collateral.ok_or(bad("local-sgx needs collateral=HOST:PORT/PATH"))?)?;
+    let min_tcb_evaluation_data_number = parse_decimal(tcb_eval_min.ok_or(bad("local-sgx needs tcb_eval_min=N"))?)
+        .filter(|n| (1..=u32::MAX as u64).contains(n))
+        .ok_or(bad("local-sgx tcb_eval_min must be decimal 1..=4294967295"))? as u32;
+    let tcb_accept = match tcb_accept {
+        None => TcbStatusSet::UP_TO_DATE_ONLY,
+        Some(list) => parse_tcb_accept(list)?,
+    };
+    Ok(KeySourceConfig::LocalSgx {
+        provider: Endpoint { host, port },
+        mr_enclaves,
+        collateral,
+        min_tcb_evaluation_data_number,
+        tcb_accept,
+    })
+}
+
+/// `<64 hex>[,<64 hex>...]`: 1..=[`MAX_PINNED_ENCLAVES`] distinct values.
+fn parse_mr_enclaves(list: &str) -> Result<alloc::vec::Vec<[u8; 32]>, ConfigError> {
+    let bad = |reason| ConfigError::BadValue { key: "key_source", reason };
     let mut mr_enclaves: alloc::vec::Vec<[u8; 32]> = alloc::vec::Vec::new();
     for item in list.split(',') {
         if mr_enclaves.len() == MAX_PINNED_ENCLAVES {
@@ -512,7 +607,45 @@ fn parse_local_sgx(s: &str) -> Result<KeySourceConfig, ConfigError> {
         }
         mr_enclaves.push(mr);
     }
-    Ok(KeySourceConfig::LocalSgx { provider: Endpoint { host, port }, mr_enclaves })
+    Ok(mr_enclaves)
+}
+
+/// `HOST:PORT/PATH` (the `collateral` field).
+fn parse_http_resource(s: &str) -> Result<HttpResource, ConfigError> {
+    let bad = |reason| ConfigError::BadValue { key: "key_source", reason };
+    // HOST and PORT hold no `/`, so the first one starts the path.
+    let slash = s.find('/').ok_or(bad("local-sgx collateral must be HOST:PORT/PATH"))?;
+    let (endpoint, path) = s.split_at(slash);
+    let (host, port) = endpoint.rsplit_once(':').ok_or(bad("local-sgx collateral must be HOST:PORT/PATH"))?;
+    let port = parse_port(port).ok_or(bad("local-sgx collateral port must be 1..=65535"))?;
+    let host = parse_host(host).ok_or(bad("local-sgx collateral host must be a DNS name or A.B.C.D"))?;
+    if path.len() > MAX_HTTP_PATH_LEN {
+        return Err(bad("local-sgx collateral path longer than 256 bytes"));
+    }
+    if !path.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad("local-sgx collateral path must be printable ASCII without spaces"));
+    }
+    Ok(HttpResource { endpoint: Endpoint { host, port }, path: String::from(path) })
+}
+
+/// Comma-separated TCB status names (the `tcb_accept` field).
+fn parse_tcb_accept(list: &str) -> Result<TcbStatusSet, ConfigError> {
+    let bad = |reason| ConfigError::BadValue { key: "key_source", reason };
+    let mut set = TcbStatusSet::empty();
+    // Duplicates are refused, so at most `TcbStatus::ALL.len()` names pass.
+    for name in list.split(',') {
+        let status = TcbStatus::from_name(name).ok_or(bad("local-sgx tcb_accept: unknown TCB status name"))?;
+        if set.contains(status) {
+            return Err(bad("local-sgx tcb_accept: status listed twice"));
+        }
+        set.insert(status).map_err(|_| bad("local-sgx tcb_accept: Revoked is never accepted"))?;
+    }
+    // A policy taking a worse status but refusing an up-to-date platform is a
+    // mistake, not a stricter policy.
+    if !set.contains(TcbStatus::UpToDate) {
+        return Err(bad("local-sgx tcb_accept must include UpToDate"));
+    }
+    Ok(set)
 }
 
 fn parse_rpc_list(s: &str) -> Result<alloc::vec::Vec<RpcUrl>, ConfigError> {
@@ -788,51 +921,151 @@ mod tests {
         assert!(matches!(parse("net=dhcp http=80 triple_batch=2"), Err(BadValue { key: "contract", .. })));
     }
 
+    /// The fields after the MRENCLAVE list that every good line needs.
+    const SGX_TAIL: &str = "collateral=10.0.2.2:8081/sgx/collateral.json;tcb_eval_min=17";
+
+    fn sgx(source: &str) -> Result<NodeConfig, ConfigError> {
+        NodeConfig::parse(&alloc::format!("net=dhcp http=80 account=a.test key_source={source}"))
+    }
+
+    fn sgx_refusal(source: &str) -> &'static str {
+        match sgx(source) {
+            Err(ConfigError::BadValue { key: "key_source", reason }) => reason,
+            other => panic!("{source}: {other:?}"),
+        }
+    }
+
     #[test]
     fn local_sgx_source() {
         let a = "ab".repeat(32);
         let b = "CD".repeat(32);
-        let c = NodeConfig::parse(&alloc::format!(
-            "net=dhcp http=80 account=a.test key_source=local-sgx:10.0.2.2:3443;mrenclave={a},{b}"
+        let c = sgx(&alloc::format!("local-sgx:10.0.2.2:3443;mrenclave={a},{b};{SGX_TAIL}")).unwrap();
+        let expected = KeySourceConfig::LocalSgx {
+            provider: Endpoint { host: Host::Ipv4(Ipv4Addr::new(10, 0, 2, 2)), port: 3443 },
+            mr_enclaves: alloc::vec![[0xab; 32], [0xcd; 32]],
+            collateral: HttpResource {
+                endpoint: Endpoint { host: Host::Ipv4(Ipv4Addr::new(10, 0, 2, 2)), port: 8081 },
+                path: "/sgx/collateral.json".into(),
+            },
+            min_tcb_evaluation_data_number: 17,
+            tcb_accept: TcbStatusSet::UP_TO_DATE_ONLY,
+        };
+        assert_eq!(c.key_source, expected);
+        assert_eq!(
+            alloc::format!("{:?}", c.key_source),
+            "LocalSgx { provider: 10.0.2.2:3443, mr_enclaves: 2, collateral: 10.0.2.2:8081/sgx/collateral.json, tcb_eval_min: 17, tcb_accept: UpToDate }"
+        );
+
+        // Names for both hosts, the largest tcb_eval_min, an explicit accepted set.
+        let c = sgx(&alloc::format!(
+            "local-sgx:kp.host.test:1;mrenclave={a};collateral=pccs.host.test:65535/;tcb_eval_min=4294967295;tcb_accept=SWHardeningNeeded,UpToDate,OutOfDate"
         ))
         .unwrap();
-        match &c.key_source {
-            KeySourceConfig::LocalSgx { provider, mr_enclaves } => {
-                assert_eq!(*provider, Endpoint { host: Host::Ipv4(Ipv4Addr::new(10, 0, 2, 2)), port: 3443 });
-                assert_eq!(mr_enclaves.as_slice(), &[[0xab; 32], [0xcd; 32]]);
-            }
-            other => panic!("{other:?}"),
+        let KeySourceConfig::LocalSgx { provider, collateral, min_tcb_evaluation_data_number, tcb_accept, .. } = &c.key_source else {
+            panic!("{:?}", c.key_source)
+        };
+        assert_eq!(provider.host, Host::Name("kp.host.test".into()));
+        assert_eq!(*collateral, HttpResource { endpoint: Endpoint { host: Host::Name("pccs.host.test".into()), port: 65535 }, path: "/".into() });
+        assert_eq!(*min_tcb_evaluation_data_number, u32::MAX);
+        let mut want = TcbStatusSet::empty();
+        for s in [TcbStatus::UpToDate, TcbStatus::SwHardeningNeeded, TcbStatus::OutOfDate] {
+            want.insert(s).unwrap();
         }
-        assert!(alloc::format!("{:?}", c.key_source).contains("mr_enclaves: 2"));
-        let c = NodeConfig::parse(&alloc::format!(
-            "net=dhcp http=80 account=a.test key_source=local-sgx:kp.host.test:1;mrenclave={a}"
-        ))
-        .unwrap();
-        assert!(matches!(&c.key_source, KeySourceConfig::LocalSgx { provider, .. } if provider.host == Host::Name("kp.host.test".into())));
+        assert_eq!(*tcb_accept, want);
+        // Every status but Revoked may be accepted; a 256-byte path is the limit.
+        let all = "UpToDate,SWHardeningNeeded,ConfigurationNeeded,ConfigurationAndSWHardeningNeeded,OutOfDate,OutOfDateConfigurationNeeded";
+        let path = alloc::format!("/{}", "p".repeat(MAX_HTTP_PATH_LEN - 1));
+        let c = sgx(&alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:80{path};tcb_eval_min=1;tcb_accept={all}")).unwrap();
+        let KeySourceConfig::LocalSgx { collateral, tcb_accept, .. } = &c.key_source else { panic!() };
+        assert_eq!(collateral.path, path);
+        assert_eq!(tcb_accept.iter().count(), 6);
+    }
+
+    #[test]
+    fn local_sgx_refusals_name_the_field() {
+        let a = "ab".repeat(32);
+        let t = SGX_TAIL;
         let nine = (0..9).map(|i| alloc::format!("{i:064x}")).collect::<alloc::vec::Vec<_>>().join(",");
-        for bad in [
-            alloc::string::String::from("local-sgx:10.0.2.2:3443"),
-            alloc::format!("local-sgx:10.0.2.2;mrenclave={a}"),
-            alloc::format!("local-sgx:10.0.2.2:0;mrenclave={a}"),
-            alloc::format!("local-sgx:10.0.2.2:65536;mrenclave={a}"),
-            alloc::format!("local-sgx:a_b:1;mrenclave={a}"),
-            alloc::format!("local-sgx::1;mrenclave={a}"),
-            alloc::string::String::from("local-sgx:h.test:1;mrenclave="),
-            alloc::format!("local-sgx:h.test:1;mrenclave={a},"),
-            alloc::format!("local-sgx:h.test:1;mrenclave={a},{a}"),
-            alloc::format!("local-sgx:h.test:1;mrsigner={a}"),
-            alloc::format!("local-sgx:h.test:1;mrenclave={}", &a[..62]),
-            alloc::format!("local-sgx:h.test:1;mrenclave={}zz", &a[..62]),
-            alloc::format!("local-sgx:h.test:1;mrenclave={nine}"),
-        ] {
-            assert!(
-                matches!(
-                    NodeConfig::parse(&alloc::format!("net=dhcp http=80 account=a.test key_source={bad}")),
-                    Err(ConfigError::BadValue { key: "key_source", .. })
-                ),
-                "{bad} accepted"
-            );
+        let long_path = alloc::format!("/{}", "p".repeat(MAX_HTTP_PATH_LEN));
+        let cases: &[(alloc::string::String, &str)] = &[
+            // The provider endpoint.
+            ("local-sgx:10.0.2.2:3443".into(), "local-sgx needs mrenclave"),
+            (alloc::format!("local-sgx:10.0.2.2;mrenclave={a};{t}"), "provider must be HOST:PORT"),
+            (alloc::format!("local-sgx:10.0.2.2:0;mrenclave={a};{t}"), "provider port"),
+            (alloc::format!("local-sgx:10.0.2.2:65536;mrenclave={a};{t}"), "provider port"),
+            (alloc::format!("local-sgx:a_b:1;mrenclave={a};{t}"), "provider host"),
+            (alloc::format!("local-sgx::1;mrenclave={a};{t}"), "provider host"),
+            // mrenclave.
+            (alloc::format!("local-sgx:h.test:1;mrenclave=;{t}"), "mrenclave must be 64 hex"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a},;{t}"), "mrenclave must be 64 hex"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a},{a};{t}"), "mrenclave listed twice"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={};{t}", &a[..62]), "mrenclave must be 64 hex"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={}zz;{t}", &a[..62]), "mrenclave must be 64 hex"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={nine};{t}"), "at most 8"),
+            (alloc::format!("local-sgx:h.test:1;mrsigner={a};{t}"), "unknown local-sgx field"),
+            // Missing fields.
+            (alloc::format!("local-sgx:h.test:1;{t}"), "local-sgx needs mrenclave"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a}"), "local-sgx needs collateral"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};tcb_eval_min=1"), "local-sgx needs collateral"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:1/x"), "local-sgx needs tcb_eval_min"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:1/x;tcb_accept=UpToDate"), "local-sgx needs tcb_eval_min"),
+            // Duplicates.
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};mrenclave={a};{t}"), "mrenclave given twice"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:1/x;{t}"), "collateral given twice"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};{t};tcb_eval_min=2"), "tcb_eval_min given twice"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};{t};tcb_accept=UpToDate;tcb_accept=UpToDate"), "tcb_accept given twice"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};{t};mrenclave={a}"), "mrenclave given twice"),
+            // Out of order.
+            (alloc::format!("local-sgx:h.test:1;collateral=c.test:1/x;mrenclave={a};tcb_eval_min=1"), "out of order"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};tcb_eval_min=1;collateral=c.test:1/x"), "out of order"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:1/x;tcb_accept=UpToDate;tcb_eval_min=1"), "out of order"),
+            // Shape of a field.
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};{t};"), "name=value"),
+            (alloc::format!("local-sgx:h.test:1;;mrenclave={a};{t}"), "name=value"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};{t};tcb_accept"), "name=value"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};{t};tcb_eval=1"), "unknown local-sgx field"),
+            // collateral.
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:80;tcb_eval_min=1"), "collateral must be HOST:PORT/PATH"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test/x;tcb_eval_min=1"), "collateral must be HOST:PORT/PATH"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=/x;tcb_eval_min=1"), "collateral must be HOST:PORT/PATH"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:0/x;tcb_eval_min=1"), "collateral port"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:/x;tcb_eval_min=1"), "collateral port"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:99999/x;tcb_eval_min=1"), "collateral port"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c_d:80/x;tcb_eval_min=1"), "collateral host"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=1.2.3.999:80/x;tcb_eval_min=1"), "collateral host"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=:80/x;tcb_eval_min=1"), "collateral host"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=http://c.test:80/x;tcb_eval_min=1"), "collateral port"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:80{long_path};tcb_eval_min=1"), "longer than 256"),
+            // tcb_eval_min.
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:1/x;tcb_eval_min=0"), "tcb_eval_min must be"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:1/x;tcb_eval_min=4294967296"), "tcb_eval_min must be"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:1/x;tcb_eval_min="), "tcb_eval_min must be"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:1/x;tcb_eval_min=-1"), "tcb_eval_min must be"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:1/x;tcb_eval_min=0x10"), "tcb_eval_min must be"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:1/x;tcb_eval_min=99999999999"), "tcb_eval_min must be"),
+            // tcb_accept.
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};{t};tcb_accept="), "unknown TCB status"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};{t};tcb_accept=UpToDate,"), "unknown TCB status"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};{t};tcb_accept=uptodate"), "unknown TCB status"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};{t};tcb_accept=UpToDate,SwHardeningNeeded"), "unknown TCB status"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};{t};tcb_accept=UpToDate,UpToDate"), "listed twice"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};{t};tcb_accept=UpToDate,Revoked"), "Revoked is never accepted"),
+            (alloc::format!("local-sgx:h.test:1;mrenclave={a};{t};tcb_accept=SWHardeningNeeded"), "must include UpToDate"),
+        ];
+        for (source, expected) in cases {
+            let reason = sgx_refusal(source);
+            assert!(reason.contains(expected), "{source}: got `{reason}`, expected `{expected}`");
         }
+        // Checked in the field parser too, not only by the line's tokeniser.
+        for path in ["/a b", "/a\tb", "/\u{e9}"] {
+            assert!(parse_http_resource(&alloc::format!("c.test:1{path}")).is_err(), "{path:?}");
+        }
+        // A space in the path ends the token: the rest is an unknown key, never part of
+        // the path (other non-printables never get past the line check).
+        assert!(matches!(
+            sgx(&alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:1/a b;tcb_eval_min=1")),
+            Err(ConfigError::UnknownKey { .. })
+        ));
     }
 
     #[test]
