@@ -13,14 +13,13 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::net::Ipv4Addr;
 
 use smoltcp::iface::SocketHandle;
-use smoltcp::socket::tcp::State;
 use tdsigner_node::bootstrap::KeyTransport;
-use tdsigner_node::config::{Endpoint, Host};
+use tdsigner_node::config::Endpoint;
 
-use crate::net::{Network, Resolved};
+use crate::blocking_tcp::{self, Deadline, TcpError};
+use crate::net::Network;
 use crate::{apic, clock};
 
 /// Waiting for an IPv4 address (DHCP) before the key exchange.
@@ -56,76 +55,40 @@ pub struct ProviderTransport<'n> {
     net: &'n mut Network,
     provider: Endpoint,
     conn: Option<SocketHandle>,
-    started_ms: u64,
+    /// Bounds the whole exchange; each step's own limit sits inside it.
+    exchange: Deadline,
 }
 
 impl<'n> ProviderTransport<'n> {
     pub fn new(net: &'n mut Network, provider: Endpoint) -> Self {
-        ProviderTransport { net, provider, conn: None, started_ms: clock::now_ms() }
+        ProviderTransport { net, provider, conn: None, exchange: Deadline::after(EXCHANGE_TIMEOUT_MS) }
     }
 
-    fn pump(&mut self) {
-        self.net.poll_stack();
-        apic::sleep_us(self.net.poll_delay().total_micros().clamp(1, 1_000));
-    }
-
-    fn past(&self, since: u64, limit: u64) -> bool {
-        let now = clock::now_ms();
-        now - since > limit || now - self.started_ms > EXCHANGE_TIMEOUT_MS
-    }
-
-    fn resolve(&mut self) -> Result<Ipv4Addr, String> {
-        let name = match &self.provider.host {
-            Host::Ipv4(addr) => return Ok(*addr),
-            Host::Name(name) => name.clone(),
-        };
-        let query = self.net.resolve(&name).map_err(|e| alloc::format!("resolving {name}: {e}"))?;
-        let start = clock::now_ms();
-        loop {
-            match self.net.poll_resolve(query) {
-                Resolved::Addresses(addrs) => {
-                    return addrs.first().copied().ok_or_else(|| alloc::format!("{name} has no IPv4 address"))
-                }
-                Resolved::Failed => return Err(alloc::format!("DNS lookup of {name} failed")),
-                Resolved::Pending if self.past(start, RESOLVE_TIMEOUT_MS) => {
-                    self.net.cancel_resolve(query);
-                    return Err(alloc::format!("DNS lookup of {name} timed out after {RESOLVE_TIMEOUT_MS} ms"));
-                }
-                Resolved::Pending => self.pump(),
-            }
-        }
+    /// A step's own limit, cut short by the exchange's.
+    fn step(&self, limit_ms: u64) -> Deadline {
+        Deadline::after(limit_ms).within(self.exchange)
     }
 
     fn connect(&mut self) -> Result<SocketHandle, String> {
         if let Some(h) = self.conn {
             return Ok(h);
         }
-        let addr = self.resolve()?;
-        let port = self.provider.port;
-        let h = self.net.tcp_connect(addr, port, SOCKET_BUFFER).map_err(|e| alloc::format!("{addr}:{port}: {e}"))?;
+        let deadline = self.step(RESOLVE_TIMEOUT_MS);
+        let addr = blocking_tcp::resolve(&mut *self.net, &self.provider.host, deadline).map_err(|e| alloc::format!("{e}"))?;
+        let deadline = self.step(CONNECT_TIMEOUT_MS);
+        let h = blocking_tcp::connect(&mut *self.net, addr, self.provider.port, SOCKET_BUFFER, deadline).map_err(|e| match e {
+            TcpError::Refused { .. } | TcpError::ConnectTimeout { .. } => alloc::format!("cannot reach the key provider at {e}"),
+            e => alloc::format!("{e}"),
+        })?;
         self.conn = Some(h);
-        let start = clock::now_ms();
-        loop {
-            match self.net.tcp_state(h) {
-                State::Established => return Ok(h),
-                State::Closed | State::TimeWait | State::CloseWait | State::Closing | State::LastAck => {
-                    return Err(alloc::format!("cannot reach the key provider at {addr}:{port}: connection refused or reset"))
-                }
-                _ if self.past(start, CONNECT_TIMEOUT_MS) => {
-                    return Err(alloc::format!(
-                        "cannot reach the key provider at {addr}:{port}: no connection within {CONNECT_TIMEOUT_MS} ms"
-                    ))
-                }
-                _ => self.pump(),
-            }
-        }
+        Ok(h)
     }
 }
 
 impl Drop for ProviderTransport<'_> {
     fn drop(&mut self) {
         if let Some(h) = self.conn.take() {
-            self.net.tcp_remove(h);
+            blocking_tcp::close(&mut *self.net, h);
         }
     }
 }
@@ -137,43 +100,27 @@ impl KeyTransport for ProviderTransport<'_> {
 
     fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
         let h = self.connect()?;
-        let mut sent = 0;
-        let start = clock::now_ms();
-        while sent < bytes.len() {
-            let socket = self.net.tcp(h);
-            if !socket.may_send() {
-                return Err(String::from("the key provider closed the connection while the request was sent"));
-            }
-            if socket.can_send() {
-                sent += socket.send_slice(&bytes[sent..]).map_err(|e| alloc::format!("send: {e:?}"))?;
-            }
-            if self.past(start, IO_TIMEOUT_MS) {
-                return Err(alloc::format!("request not sent within {IO_TIMEOUT_MS} ms"));
-            }
-            self.pump();
-        }
-        Ok(())
+        let deadline = self.step(IO_TIMEOUT_MS);
+        blocking_tcp::send_all(&mut *self.net, h, bytes, deadline).map_err(|e| match e {
+            TcpError::ClosedWhileSending => String::from("the key provider closed the connection while the request was sent"),
+            e => alloc::format!("{e}"),
+        })
     }
 
     fn receive(&mut self) -> Result<Vec<u8>, String> {
         let h = self.conn.ok_or_else(|| String::from("no provider connection"))?;
-        let start = clock::now_ms();
-        loop {
-            let socket = self.net.tcp(h);
-            if socket.can_recv() {
-                let mut chunk = alloc::vec![0u8; READ_CHUNK];
-                let n = socket.recv_slice(&mut chunk).map_err(|e| alloc::format!("receive: {e:?}"))?;
-                if n > 0 {
-                    chunk.truncate(n);
-                    return Ok(chunk);
-                }
-            } else if !socket.may_recv() {
-                return Err(String::from("the key provider closed the connection before its answer was complete"));
+        let deadline = self.step(IO_TIMEOUT_MS);
+        let mut chunk = alloc::vec![0u8; READ_CHUNK];
+        match blocking_tcp::receive(&mut *self.net, h, &mut chunk, deadline) {
+            Ok(0) => Err(String::from("the key provider closed the connection before its answer was complete")),
+            Ok(n) => {
+                chunk.truncate(n);
+                Ok(chunk)
             }
-            if self.past(start, IO_TIMEOUT_MS) {
-                return Err(alloc::format!("no answer from the key provider within {IO_TIMEOUT_MS} ms"));
+            Err(TcpError::ReceiveTimeout { limit_ms }) => {
+                Err(alloc::format!("no answer from the key provider within {limit_ms} ms"))
             }
-            self.pump();
+            Err(e) => Err(alloc::format!("{e}")),
         }
     }
 }

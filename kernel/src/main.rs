@@ -13,6 +13,9 @@
 //! - [`pci`], [`virtio`], [`disk`], [`net`]: devices and the smoltcp stack;
 //! - [`measured_boot`]: what the image extends into RTMRs, with its event log;
 //! - [`attest`]: quotes (TDX GetQuote, or the emulated quoting enclave);
+//! - [`blocking_tcp`]: the blocking client steps (resolve, connect, send,
+//!   receive, close) under deadlines; [`http_fetch`]: a bounded HTTP GET on
+//!   them (collateral);
 //! - [`runtime`]: the node's environment (RPC, P2P, quotes) over smoltcp;
 //! - [`guest`]: the program — measured config, boot counter, `/health`, and
 //!   in signer mode the node state machine.
@@ -41,6 +44,8 @@ mod attest;
 #[cfg(target_os = "uefi")]
 mod arch;
 #[cfg(target_os = "uefi")]
+mod blocking_tcp;
+#[cfg(target_os = "uefi")]
 mod boot;
 #[cfg(target_os = "uefi")]
 mod clock;
@@ -50,6 +55,8 @@ mod disk;
 mod guest;
 #[cfg(target_os = "uefi")]
 mod heap;
+#[cfg(target_os = "uefi")]
+mod http_fetch;
 #[cfg(target_os = "uefi")]
 mod keysource;
 #[cfg(target_os = "uefi")]

@@ -39,6 +39,7 @@ use tdsigner_p2p::{
 };
 use zeroize::Zeroizing;
 
+use crate::blocking_tcp::{self, Deadline, Pump, TcpError};
 use crate::net::{Network, Resolved};
 use crate::rng::HardwareRng;
 use crate::{apic, clock};
@@ -384,26 +385,6 @@ impl Runtime {
         }
     }
 
-    fn resolve_blocking(&mut self, host: &Host, deadline: u64) -> Result<Ipv4Addr, StreamError> {
-        let name = match host {
-            Host::Ipv4(a) => return Ok(*a),
-            Host::Name(n) => n.clone(),
-        };
-        let q = self.net.resolve(&name).map_err(|_| StreamError::Connect)?;
-        loop {
-            let busy = self.pump();
-            match self.net.poll_resolve(q) {
-                Resolved::Addresses(a) => return a.first().copied().ok_or(StreamError::Connect),
-                Resolved::Failed => return Err(StreamError::Connect),
-                Resolved::Pending if clock::now_ms() > deadline => {
-                    self.net.cancel_resolve(q);
-                    return Err(StreamError::Timeout);
-                }
-                Resolved::Pending => idle(busy),
-            }
-        }
-    }
-
     fn tls_config(&mut self) -> Result<Arc<rustls::ClientConfig>, StreamError> {
         if let Some(c) = &self.tls_config {
             return Ok(c.clone());
@@ -424,50 +405,46 @@ fn idle(busy: bool) {
     }
 }
 
+/// While an RPC call waits, the whole runtime moves (P2P included).
+impl Pump for Runtime {
+    fn net(&mut self) -> &mut Network {
+        &mut self.net
+    }
+
+    fn advance(&mut self) {
+        let busy = self.pump();
+        idle(busy);
+    }
+}
+
+/// How a failed step shows in tdsigner-near's stream errors.
+fn stream_error(e: TcpError) -> StreamError {
+    match e {
+        e if e.is_timeout() => StreamError::Timeout,
+        TcpError::ResolveStart { .. }
+        | TcpError::ResolveFailed { .. }
+        | TcpError::NoAddress { .. }
+        | TcpError::Socket { .. }
+        | TcpError::Refused { .. } => StreamError::Connect,
+        _ => StreamError::Io,
+    }
+}
+
 /// A TCP connection as tdsigner-near's byte stream: every wait pumps the
 /// whole runtime.
 struct KernelStream<'a> {
     rt: &'a mut Runtime,
     handle: SocketHandle,
-    deadline: u64,
+    deadline: Deadline,
 }
 
 impl ByteStream for KernelStream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, StreamError> {
-        loop {
-            let busy = self.rt.pump();
-            let socket = self.rt.net.tcp(self.handle);
-            if socket.can_recv() {
-                return socket.recv_slice(buf).map_err(|_| StreamError::Io);
-            }
-            if !socket.may_recv() {
-                return Ok(0);
-            }
-            if clock::now_ms() > self.deadline {
-                return Err(StreamError::Timeout);
-            }
-            idle(busy);
-        }
+        blocking_tcp::receive(&mut *self.rt, self.handle, buf, self.deadline).map_err(stream_error)
     }
 
-    fn write_all(&mut self, mut data: &[u8]) -> Result<(), StreamError> {
-        while !data.is_empty() {
-            let busy = self.rt.pump();
-            let socket = self.rt.net.tcp(self.handle);
-            if !socket.may_send() {
-                return Err(StreamError::Io);
-            }
-            if socket.can_send() {
-                let n = socket.send_slice(data).map_err(|_| StreamError::Io)?;
-                data = &data[n..];
-                continue;
-            }
-            if clock::now_ms() > self.deadline {
-                return Err(StreamError::Timeout);
-            }
-            idle(busy);
-        }
-        Ok(())
+    fn write_all(&mut self, data: &[u8]) -> Result<(), StreamError> {
+        blocking_tcp::send_all(&mut *self.rt, self.handle, data, self.deadline).map_err(stream_error)
     }
 }
 
@@ -488,29 +465,17 @@ impl Env for Runtime {
         let Some(url) = self.rpc.get(endpoint).cloned() else {
             return Err(CallError::Stream(StreamError::Connect));
         };
-        let deadline = clock::now_ms() + RPC_TIMEOUT_MS;
-        let addr = self.resolve_blocking(&url.host, deadline).map_err(CallError::Stream)?;
-        let handle = self
-            .net
-            .tcp_connect(addr, url.port, RPC_SOCKET_BUFFER)
-            .map_err(|_| CallError::Stream(StreamError::Connect))?;
-        // Wait for the handshake.
-        let connected = loop {
-            let busy = self.pump();
-            match self.net.tcp(handle).state() {
-                State::Established => break Ok(()),
-                State::Closed | State::TimeWait => break Err(StreamError::Connect),
-                _ if clock::now_ms() > deadline => break Err(StreamError::Timeout),
-                _ => idle(busy),
-            }
-        };
+        let deadline = Deadline::after(RPC_TIMEOUT_MS);
+        let addr = blocking_tcp::resolve(self, &url.host, deadline).map_err(|e| CallError::Stream(stream_error(e)))?;
+        let handle = blocking_tcp::connect(self, addr, url.port, RPC_SOCKET_BUFFER, deadline)
+            .map_err(|e| CallError::Stream(stream_error(e)))?;
         let host_header = match &url.host {
             Host::Name(n) => n.clone(),
             Host::Ipv4(a) => alloc::format!("{a}"),
         };
         let limits = Limits { max_body: RPC_MAX_BODY, ..Limits::default() };
         let request = encode_post(&host_header, &url.path, body, false);
-        let result = connected.map_err(CallError::Stream).and_then(|()| {
+        let result = (|| {
             if url.tls {
                 let config = self.tls_config().map_err(CallError::Stream)?;
                 let inner = KernelStream { rt: self, handle, deadline };
@@ -521,10 +486,8 @@ impl Env for Runtime {
                 let mut stream = KernelStream { rt: self, handle, deadline };
                 exchange(&mut stream, &request, limits)
             }
-        });
-        let socket = self.net.tcp(handle);
-        socket.abort();
-        self.net.remove(handle);
+        })();
+        blocking_tcp::close(self, handle);
         let response = result?;
         if response.status != 200 {
             return Err(CallError::Http(tdsigner_near::rpc::http::HttpError::Status { code: response.status }));
