@@ -29,8 +29,6 @@ const READ_CHUNK: usize = 4096;
 /// `GET path` from `endpoint`; the body of a `200` answer of at most
 /// `max_body` bytes, within `total_timeout_ms` for the whole exchange.
 /// Errors say what went wrong and name the request.
-// Used by guest.rs's local-sgx collateral fetch (lead), not wired yet.
-#[allow(dead_code)]
 pub fn http_get<P: Pump + ?Sized>(
     p: &mut P,
     endpoint: &Endpoint,

@@ -68,16 +68,22 @@ pub fn call(sim: &Simulator, method: &str, params: Value) -> Value {
     sim.call(honest, method, params).unwrap_or_else(|e| panic!("{method}: {e}"))
 }
 
-/// The light client's trusted start: the simulator's current light-client head and its
-/// epoch's producers (an operator would take these from a source they trust).
+/// The light client's trusted start: the simulator's current light-client head with its
+/// epoch's and the next epoch's producers (an operator would take these from a source
+/// they trust).
 pub fn trusted_start(sim: &Simulator) -> LightClientState {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(v) = sim.call(sim.addrs().len() - 1, "sim_trusted_start", json!({})) {
             let header = tdsigner_near::view::header_lite_from_value(v["header"].clone()).expect("header");
-            let producers = tdsigner_near::view::producers_from_value(v["producers"].clone()).expect("producers");
-            let epoch_id = tdsigner_near::CryptoHash::from_base58(v["epoch_id"].as_str().unwrap()).unwrap();
-            return LightClientState::from_trusted_header(header, EpochProducers { epoch_id, producers }).expect("trusted state");
+            // Both epochs' producers, as the demo does: a node that first asks an epoch or
+            // more later must still verify the blocks it is given.
+            let set = |ids: &str, ps: &str| EpochProducers {
+                epoch_id: tdsigner_near::CryptoHash::from_base58(v[ids].as_str().expect(ids)).expect(ids),
+                producers: tdsigner_near::view::producers_from_value(v[ps].clone()).expect(ps),
+            };
+            return LightClientState::from_trusted_header_and_next(header, set("epoch_id", "producers"), set("next_epoch_id", "next_producers"))
+                .expect("trusted state");
         }
         assert!(Instant::now() < deadline, "no light-client head");
         std::thread::sleep(Duration::from_millis(100));
