@@ -3,13 +3,15 @@
 //! whatever parsed must never panic. Two modes (first byte): raw bytes, or the
 //! emulated SGX collateral JSON with fuzzer-chosen edits (so the X.509, CRL
 //! and TCB JSON checks are reached). Whatever verifies must carry exactly the
-//! signed content of the original (the PCK CRL issuer chain is not used).
+//! signed content of the original: the same TCB info and QE identity text,
+//! signatures and CRLs, and issuer chains that decode to the same certificates
+//! (PEM whitespace is free; the PCK CRL issuer chain is not used).
 #![no_main]
 
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use tdsigner_measure::sgx_dcap::{parse_collateral_json, verify_sgx_quote, Collateral, Policy, TcbStatusSet};
+use tdsigner_measure::sgx_dcap::{parse_collateral_json, verify_sgx_quote, x509, Collateral, Policy, TcbStatusSet};
 
 const NOW: u64 = 1_767_225_600;
 
@@ -36,8 +38,17 @@ fn check(bytes: &[u8]) {
     let Ok(c) = parse_collateral_json(bytes) else { return };
     let policy = Policy { root_ca_der: &f.root, now_secs: NOW, min_tcb_evaluation_data_number: 1, accept: TcbStatusSet::UP_TO_DATE_ONLY };
     if verify_sgx_quote(&f.quote, &c, &policy).is_ok() {
-        let same = Collateral { pck_crl_issuer_chain: f.collateral.pck_crl_issuer_chain.clone(), ..c.clone() };
-        assert!(same == f.collateral, "edited collateral verified");
+        let der = |pem: &str| x509::pem_chain(pem.as_bytes(), "fuzz").ok();
+        let o = &f.collateral;
+        assert!(der(&c.tcb_info_issuer_chain) == der(&o.tcb_info_issuer_chain), "edited TCB chain verified");
+        assert!(der(&c.qe_identity_issuer_chain) == der(&o.qe_identity_issuer_chain), "edited QE chain verified");
+        let signed = Collateral {
+            pck_crl_issuer_chain: o.pck_crl_issuer_chain.clone(),
+            tcb_info_issuer_chain: o.tcb_info_issuer_chain.clone(),
+            qe_identity_issuer_chain: o.qe_identity_issuer_chain.clone(),
+            ..c.clone()
+        };
+        assert!(&signed == o, "edited collateral verified");
     }
 }
 
