@@ -90,7 +90,32 @@ pub enum Command {
         #[arg(long)]
         event_log: Option<PathBuf>,
     },
-    /// Write the EMULATED test PKI (root_ca.der/pem, pck_chain.pem, collateral.json) to DIR.
+    /// Check an SGX quote (the `local-sgx` key provider's) and the collateral you will serve the
+    /// image, with the image's own verifier (`sgx_dcap`) and the same policy inputs as the
+    /// `key_source` config. Prints the verdict as JSON. Exit 0 accepted, 1 refused, 2 unreadable.
+    VerifySgxQuote {
+        /// SGX quote v3 file (binary, or hex text).
+        #[arg(long)]
+        quote: PathBuf,
+        /// Collateral JSON (dcap-qvl QuoteCollateralV3 shape, what the image fetches). With
+        /// `--root emulated` and no file, the EMULATED SGX collateral is generated.
+        #[arg(long)]
+        collateral: Option<PathBuf>,
+        /// Trust root: `intel` (default, what TDX images pin) or `emulated`.
+        #[arg(long, default_value = "intel")]
+        root: String,
+        /// Check time, Unix seconds (default: now).
+        #[arg(long)]
+        now: Option<u64>,
+        /// Least tcbEvaluationDataNumber (the config's `tcb_eval_min`).
+        #[arg(long, default_value_t = 1)]
+        tcb_eval_min: u32,
+        /// Accepted TCB statuses, comma-separated (the config's `tcb_accept`).
+        #[arg(long, default_value = "UpToDate")]
+        tcb_accept: String,
+    },
+    /// Write the EMULATED test PKI (root_ca.der/pem, pck_chain.pem, collateral.json,
+    /// sgx_collateral.json) to DIR.
     EmulatedPki {
         #[arg(long)]
         out: PathBuf,
@@ -156,6 +181,9 @@ pub fn run(cmd: Command) -> ExitCode {
         }),
         Command::VerifyQuote { quote, collateral, expected, root, now, event_log } => {
             verify_quote(&quote, collateral.as_deref(), &expected, &root, now, event_log.as_deref())
+        }
+        Command::VerifySgxQuote { quote, collateral, root, now, tcb_eval_min, tcb_accept } => {
+            verify_sgx_quote(&quote, collateral.as_deref(), &root, now, tcb_eval_min, &tcb_accept)
         }
         Command::EmulatedPki { out } => match EmulatedPki::generate().and_then(|p| p.write_to(&out)) {
             Ok(()) => {
@@ -370,6 +398,70 @@ fn verify_quote(
     }
 }
 
+fn verify_sgx_quote(quote: &Path, collateral: Option<&Path>, root: &str, now: Option<u64>, min: u32, accept: &str) -> ExitCode {
+    use tdsigner_measure::sgx_dcap::{parse_collateral_json, verify_sgx_quote, Policy, TcbStatus, TcbStatusSet};
+    let quote = match read(quote) {
+        Ok(b) => decode_quote(b),
+        Err(e) => return unreadable(e),
+    };
+    let root_der = match root {
+        "intel" => tdsigner_measure::sgx_dcap::INTEL_SGX_ROOT_CA_DER.to_vec(),
+        "emulated" => match emulated::root_ca_der() {
+            Some(d) => d,
+            None => return unreadable("the committed emulated PCK chain does not decode"),
+        },
+        other => return unreadable(format!("--root must be intel or emulated, not {other:?}")),
+    };
+    let collateral_json = match collateral {
+        Some(path) => match read(path) {
+            Ok(b) => b,
+            Err(e) => return unreadable(e),
+        },
+        None if root == "emulated" => match EmulatedPki::generate() {
+            Ok(p) => p.sgx_collateral_json().into_bytes(),
+            Err(e) => return unreadable(e),
+        },
+        None => return unreadable("--collateral is required (collateral is never fetched from the network)"),
+    };
+    let collateral = match parse_collateral_json(&collateral_json) {
+        Ok(c) => c,
+        Err(e) => return unreadable(e),
+    };
+    let mut set = TcbStatusSet::empty();
+    for name in accept.split(',') {
+        match TcbStatus::from_name(name).map(|s| set.insert(s)) {
+            Some(Ok(())) => {}
+            _ => return unreadable(format!("--tcb-accept: {name:?} is not an acceptable TCB status name")),
+        }
+    }
+    let now = now.unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0));
+    let policy = Policy { root_ca_der: &root_der, now_secs: now, min_tcb_evaluation_data_number: min, accept: set };
+    match verify_sgx_quote(&quote, &collateral, &policy) {
+        Ok(v) => {
+            print_json(&serde_json::json!({
+                "accepted": true,
+                "root": if root == "emulated" { "EMULATED test root, not Intel's" } else { "Intel SGX Root CA" },
+                "checked_at": now,
+                "status": v.status.name(),
+                "platform_status": v.platform_status.name(),
+                "qe_status": v.qe_status.name(),
+                "advisory_ids": v.advisory_ids,
+                "tcb_evaluation_data_number": v.tcb_evaluation_data_number,
+                "fmspc": hex::encode(&v.fmspc),
+                "collateral_valid_until": v.valid_until,
+                "mr_enclave": hex::encode(&v.report.mr_enclave),
+                "mr_signer": hex::encode(&v.report.mr_signer),
+                "report_data": hex::encode(&v.report.report_data),
+            }));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            print_json(&serde_json::json!({ "accepted": false, "checked_at": now, "reason": e.to_string() }));
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn emulated_quote(measurements: &Path, report_data: Option<&str>, out: &Path) -> ExitCode {
     let text = match read(measurements) {
         Ok(t) => t,
@@ -405,5 +497,30 @@ fn emulated_quote(measurements: &Path, report_data: Option<&str>, out: &Path) ->
             ExitCode::SUCCESS
         }
         Err(e) => unreadable(format!("{}: {e}", out.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_sgx_quote_exit_codes() {
+        let dir = std::env::temp_dir().join(format!("tdsigner-verify-sgx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let quote = emulated::sgx_quote([1; 32], [2; 32], [3; 64]).unwrap();
+        let good = dir.join("quote.bin");
+        std::fs::write(&good, &quote).unwrap();
+        let mut tampered = quote.clone();
+        tampered[200] ^= 1;
+        let bad = dir.join("tampered.bin");
+        std::fs::write(&bad, &tampered).unwrap();
+        let now = Some(1_767_225_600);
+        assert_eq!(verify_sgx_quote(&good, None, "emulated", now, 1, "UpToDate"), ExitCode::SUCCESS);
+        assert_eq!(verify_sgx_quote(&bad, None, "emulated", now, 1, "UpToDate"), ExitCode::from(1));
+        assert_eq!(verify_sgx_quote(&good, None, "emulated", now, 2, "UpToDate"), ExitCode::from(1), "stale collateral");
+        assert_eq!(verify_sgx_quote(&good, None, "intel", now, 1, "UpToDate"), ExitCode::from(2), "no collateral given");
+        assert_eq!(verify_sgx_quote(&good, None, "emulated", now, 1, "Revoked"), ExitCode::from(2));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

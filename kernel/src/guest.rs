@@ -23,7 +23,7 @@ use sha2::Digest;
 
 use tdsigner_node::bootstrap::{ConfiguredSource, NoTransport, RefuseProviderQuotes};
 use tdsigner_node::config::{KeySourceConfig, NodeConfig};
-use tdsigner_node::provider_quote::EmulatedProviderQuoteVerifier;
+use tdsigner_node::provider_quote::{collateral_check_time, DcapProviderQuoteVerifier, PinnedRoot};
 use tdsigner_node::health::{Health, PlatformKind};
 use tdsigner_node::http::{Method, RequestHead, Response};
 use tdsigner_node::public_data::{NodePublic, PublicData};
@@ -34,7 +34,12 @@ use crate::boot::{BootInfo, MAX_LOAD_OPTIONS};
 use crate::net::Network;
 use crate::pci::PortCam;
 use crate::virtio::transport::PlatformPciTransport;
-use crate::{apic, arch, clock, disk, keysource, measured_boot, paging, pci, platform, probe, rng, runtime, virtio};
+use crate::{apic, arch, clock, disk, http_fetch, keysource, measured_boot, paging, pci, platform, probe, rng, runtime, virtio};
+
+/// Largest SGX collateral JSON fetched (Intel's is about 14 KiB).
+const MAX_COLLATERAL_LEN: usize = tdsigner_measure::sgx_dcap::collateral::MAX_COLLATERAL_LEN;
+/// The whole collateral fetch, however the server paces its bytes.
+const COLLATERAL_TIMEOUT_MS: u64 = 60_000;
 
 /// Prints `tdsigner: fatal: <reason>` and powers the machine off.
 pub fn fatal(args: fmt::Arguments) -> ! {
@@ -174,20 +179,60 @@ pub fn start(info: BootInfo) -> ! {
                 .unwrap_or_else(|e| fatal(format_args!("{e}")));
             tdsigner_node::bootstrap::bootstrap_with(window, &mut source, &mut NoTransport, &config.account, &mut rng, &mut extend_event)
         }
-        KeySourceConfig::LocalSgx { provider, .. } => {
-            if kind == PlatformKind::Tdx {
-                // Never accept a key whose provider quote was not verified.
-                fatal(format_args!(
-                    "sealing key source: local-sgx is refused on TDX: verifying the provider's SGX quote to Intel's root is not done in this image"
-                ));
-            }
-            kprintln!("key source: local-sgx via {}:{} (EMULATED: provider quote checked against the emulated test root, not Intel's)", provider.host, provider.port);
+        KeySourceConfig::LocalSgx { provider, collateral, min_tcb_evaluation_data_number, tcb_accept, .. } => {
             keysource::wait_for_network(&mut net)
                 .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: {e}")));
-            let mut source = ConfiguredSource::new(&config.key_source, EmulatedProviderQuoteVerifier, &mut rng)
+            // The collateral comes from the host; its Intel signatures are what make it count.
+            let body = http_fetch::http_get(&mut net, &collateral.endpoint, &collateral.path, MAX_COLLATERAL_LEN, COLLATERAL_TIMEOUT_MS)
+                .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: collateral: {e}")));
+            let parsed = tdsigner_measure::sgx_dcap::parse_collateral_json(&body)
+                .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: collateral from {collateral}: {e}")));
+            let host_clock = info.wall_clock.map(|(secs, at_ms)| secs + (clock::now_ms().saturating_sub(at_ms)) / 1000);
+            let anchor_nanos = config
+                .signer
+                .as_ref()
+                .and_then(|s| tdsigner_near::LightClientState::from_bytes(&s.trust).ok())
+                .map(|state| state.head().inner_lite.timestamp);
+            let at = collateral_check_time(host_clock, anchor_nanos);
+            let verifier = match kind {
+                PlatformKind::Tdx => DcapProviderQuoteVerifier::intel(parsed, at.unix_secs, *min_tcb_evaluation_data_number, *tcb_accept),
+                PlatformKind::Emulated => DcapProviderQuoteVerifier::emulated(parsed, at.unix_secs, *min_tcb_evaluation_data_number, *tcb_accept)
+                    .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: {e}"))),
+            };
+            kprintln!(
+                "key source: local-sgx via {provider}; collateral {} bytes from {collateral}; provider quote checked against the {} at {} ({}), tcb_eval_min={}, accepted TCB {}",
+                body.len(),
+                verifier.root().describe(),
+                at.unix_secs,
+                at.source,
+                min_tcb_evaluation_data_number,
+                tcb_accept
+            );
+            let mut source = ConfiguredSource::new(&config.key_source, &verifier, &mut rng)
                 .unwrap_or_else(|e| fatal(format_args!("{e}")));
             let mut transport = keysource::ProviderTransport::new(&mut net, provider.clone());
-            tdsigner_node::bootstrap::bootstrap_with(window, &mut source, &mut transport, &config.account, &mut rng, &mut extend_event)
+            let booted =
+                tdsigner_node::bootstrap::bootstrap_with(window, &mut source, &mut transport, &config.account, &mut rng, &mut extend_event);
+            if let Some(v) = verifier.last_verdict() {
+                kprintln!(
+                    "key source: provider quote verified ({}): TCB {} (platform {}, QE {}), tcbEvaluationDataNumber {}, FMSPC {}, advisories [{}], collateral valid until {}",
+                    verifier.root().describe(),
+                    v.status,
+                    v.platform_status,
+                    v.qe_status,
+                    v.tcb_evaluation_data_number,
+                    tdsigner_measure::hex::encode(&v.fmspc),
+                    v.advisory_ids.join(","),
+                    v.valid_until
+                );
+                if booted.is_ok() {
+                    let event = tdsigner_measure::names::provider_tcb(&v, verifier.root() == PinnedRoot::Emulated, at.unix_secs);
+                    if let Err(e) = measured_boot::extend(event) {
+                        fatal(format_args!("cannot extend RTMR3: {e}"));
+                    }
+                }
+            }
+            booted
         }
     }
     .unwrap_or_else(|e| fatal(format_args!("{e}")));

@@ -4,12 +4,10 @@
 //! `tdsigner_store::keysource::LocalSgxKeySource`, driven by
 //! `tdsigner_node::bootstrap`.
 //!
-//! Which verifier checks the provider's SGX quote depends on the platform:
-//! - `emulated`: `tdsigner_node::provider_quote::EmulatedProviderQuoteVerifier`
-//!   (the EMULATED test PKI); every log line says "emulated".
-//! - `tdx`: none. Verifying a real provider quote to Intel's root inside the
-//!   image (dcap-qvl + collateral) is not done, so `local-sgx` is refused on
-//!   TDX before anything runs; an unverified key is never accepted.
+//! The provider's SGX quote is checked by
+//! `tdsigner_node::provider_quote::DcapProviderQuoteVerifier` with collateral
+//! `guest.rs` fetched first (`http_fetch`): Intel's root on TDX, the EMULATED
+//! test root on the emulated platform (every log line says so).
 
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -2,9 +2,12 @@
 //! provider (`tdsigner_tests::key_provider`):
 //! - in process (fast, not ignored): `tdsigner_node::bootstrap` over a real
 //!   TCP connection with emulated TD quotes;
-//! - the real image under QEMU TCG (ignored like the other image tests):
-//!   first boot formats, a reboot reopens the same store, another pinned
-//!   MRENCLAVE is refused, an unreachable provider halts with one line.
+//! - the real image under QEMU TCG (ignored like the other image tests): the
+//!   image fetches the EMULATED SGX collateral over HTTP and verifies the
+//!   provider's quote with `sgx_dcap` against the emulated root; first boot
+//!   formats, a reboot reopens the same store, another pinned MRENCLAVE is
+//!   refused, collateral that fails its signature or evaluation-number check
+//!   is refused, an unreachable provider halts with one line.
 //!
 //! Every QEMU started here is stopped by its PID (the `Node` guard), with
 //! bounded waits.
@@ -18,9 +21,10 @@ use std::time::Duration;
 use tdsigner_cli::launch::{self, LaunchOptions, Node};
 use tdsigner_node::bootstrap::{bootstrap_with, BootError, ConfiguredSource, KeyTransport};
 use tdsigner_node::config::{Endpoint, Host, HttpResource, KeySourceConfig};
-use tdsigner_node::provider_quote::EmulatedProviderQuoteVerifier;
+use tdsigner_node::provider_quote::DcapProviderQuoteVerifier;
 use tdsigner_store::device::MemDevice;
 use tdsigner_store::RuntimeEvent;
+use tdsigner_tests::collateral_server::StaticHttpServer;
 use tdsigner_tests::key_provider::EmulatedKeyProvider;
 use tdsigner_tests::support::{repo_root as root, test_image as image, free_port};
 
@@ -28,6 +32,14 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 const PINNED: [u8; 32] = [0xA1; 32];
 const OTHER: [u8; 32] = [0xB2; 32];
 const SGX_SEALING_KEY: [u8; 16] = [0x5E; 16];
+
+/// 2026-01-01: inside the emulated PKI's validity.
+const NOW_2026: u64 = 1_767_225_600;
+
+/// The EMULATED SGX collateral (dcap-qvl's JSON shape) the provider's quotes verify with.
+fn emulated_collateral() -> String {
+    tdsigner_measure::testpki::EmulatedPki::generate().expect("emulated PKI").sgx_collateral_json()
+}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -78,7 +90,10 @@ fn in_process_boot(dev: &mut MemDevice, pins: &[[u8; 32]], port: u16, rtmr3: u8)
         tcb_accept: tdsigner_measure::sgx_dcap::TcbStatusSet::UP_TO_DATE_ONLY,
     };
     let mut rng = rand_core::OsRng;
-    let mut source = ConfiguredSource::new(&config, EmulatedProviderQuoteVerifier, &mut rng)?;
+    let collateral = tdsigner_measure::sgx_dcap::parse_collateral_json(emulated_collateral().as_bytes()).expect("collateral");
+    let verifier = DcapProviderQuoteVerifier::emulated(collateral, NOW_2026, 1, tdsigner_measure::sgx_dcap::TcbStatusSet::UP_TO_DATE_ONLY)
+        .expect("emulated root");
+    let mut source = ConfiguredSource::new(&config, verifier, &mut rng)?;
     let mut transport = HostTransport { rtmrs: [[0; 48], [0; 48], [2; 48], [rtmr3; 48]], port, conn: None };
     let mut events = Vec::new();
     let booted = bootstrap_with(dev, &mut source, &mut transport, "node0.tdsigner.test", &mut rng, &mut |e: &RuntimeEvent| {
@@ -145,8 +160,11 @@ fn opts(dir: &std::path::Path, cmdline: String) -> LaunchOptions {
     }
 }
 
-fn cmdline(port: u16, pin: &[u8; 32]) -> String {
-    format!("net=dhcp http=8080 account=node0.tdsigner.test key_source=local-sgx:10.0.2.2:{port};mrenclave={};collateral=10.0.2.2:1/collateral.json;tcb_eval_min=1", hex(pin))
+fn cmdline(port: u16, pin: &[u8; 32], collateral_port: u16, tcb_eval_min: u32) -> String {
+    format!(
+        "net=dhcp http=8080 account=node0.tdsigner.test key_source=local-sgx:10.0.2.2:{port};mrenclave={};collateral=10.0.2.2:{collateral_port}/collateral.json;tcb_eval_min={tcb_eval_min}",
+        hex(pin)
+    )
 }
 
 fn boot(o: &LaunchOptions) -> (Node, serde_json::Value) {
@@ -177,12 +195,19 @@ fn expect_halt(o: &LaunchOptions, expected: &str) {
 #[ignore = "builds the image and boots QEMU; run with --ignored (CI does)"]
 fn image_unseals_with_the_emulated_provider_and_refuses_others() {
     let provider = EmulatedKeyProvider::spawn(PINNED, SGX_SEALING_KEY).expect("provider");
+    let collateral = StaticHttpServer::spawn("/collateral.json", emulated_collateral().into_bytes()).expect("collateral server");
     let dir = scratch("local-sgx");
-    let first = opts(&dir, cmdline(provider.port, &PINNED));
+    let first = opts(&dir, cmdline(provider.port, &PINNED, collateral.port, 1));
 
     let (mut node, public) = boot(&first);
     let serial = node.serial();
     assert!(serial.contains("key source: local-sgx via 10.0.2.2"), "{serial}");
+    assert!(serial.contains("provider quote checked against the EMULATED test root, not Intel's"), "{serial}");
+    assert!(
+        serial.contains("key source: provider quote verified (EMULATED test root, not Intel's): TCB UpToDate (platform UpToDate, QE UpToDate), tcbEvaluationDataNumber 1, FMSPC 454d554c4154"),
+        "{serial}"
+    );
+    assert_eq!(collateral.served.load(Ordering::SeqCst), 1);
     assert!(serial.contains("store: formatted a blank disk"), "{serial}");
     assert!(serial.contains("key source local-sgx: EMULATED provider"), "{serial}");
     assert_eq!(public["node"]["key_source"], "local-sgx");
@@ -190,6 +215,17 @@ fn image_unseals_with_the_emulated_provider_and_refuses_others() {
     let log = public["event_log"].as_array().expect("event log");
     let key_source = log.iter().find(|e| e["event"] == "tdsigner.key-source").expect("key-source event");
     assert_eq!(key_source["event_payload"], hex(format!("local-sgx;mrenclave={}", hex(&PINNED)).as_bytes()));
+    let tcb = log.iter().find(|e| e["event"] == "tdsigner.provider-tcb").expect("provider-tcb event");
+    let payload = String::from_utf8(
+        (0..tcb["event_payload"].as_str().expect("hex").len() / 2)
+            .map(|i| u8::from_str_radix(&tcb["event_payload"].as_str().unwrap_or("")[2 * i..2 * i + 2], 16).unwrap_or(0))
+            .collect(),
+    )
+    .expect("utf-8 payload");
+    assert!(
+        payload.starts_with("root=emulated;status=UpToDate;platform=UpToDate;qe=UpToDate;tcb_eval=1;fmspc=454d554c4154;checked_at="),
+        "{payload}"
+    );
     let tls = public["node"]["tls_public_key"].clone();
     node.stop();
     assert_eq!(provider.log.released.load(Ordering::SeqCst), 1, "refused: {:?}", provider.log.refused.lock().map(|r| r.clone()));
@@ -204,11 +240,25 @@ fn image_unseals_with_the_emulated_provider_and_refuses_others() {
     assert_eq!(provider.log.released.load(Ordering::SeqCst), 2);
 
     // A config pinning another provider build: refused, nothing opened.
-    let third = LaunchOptions { http_port: free_port(), cmdline: Some(cmdline(provider.port, &OTHER)), ..first.clone() };
+    let third = LaunchOptions { http_port: free_port(), cmdline: Some(cmdline(provider.port, &OTHER, collateral.port, 1)), ..first.clone() };
     expect_halt(&third, "provider enclave is not in the pinned set");
+
+    // Collateral older than the configured evaluation number: refused before any key is used.
+    let stale = LaunchOptions { http_port: free_port(), cmdline: Some(cmdline(provider.port, &PINNED, collateral.port, 2)), ..first.clone() };
+    expect_halt(&stale, "tcbEvaluationDataNumber 1, below the configured minimum 2");
+
+    // Collateral whose signed TCB info was edited: its signature fails.
+    let forged = emulated_collateral().replacen("OutOfDate", "UpToDate", 1);
+    let forged_server = StaticHttpServer::spawn("/collateral.json", forged.into_bytes()).expect("collateral server");
+    let fifth = LaunchOptions { http_port: free_port(), cmdline: Some(cmdline(provider.port, &PINNED, forged_server.port, 1)), ..first.clone() };
+    expect_halt(&fifth, "TCB info signature does not verify");
+
+    // No collateral server: one clear line.
+    let no_collateral = LaunchOptions { http_port: free_port(), cmdline: Some(cmdline(provider.port, &PINNED, free_port(), 1)), ..first.clone() };
+    expect_halt(&no_collateral, "collateral: cannot reach the collateral server");
 
     // No provider listening: one clear line, clean power-off.
     let closed = free_port();
-    let fourth = LaunchOptions { http_port: free_port(), cmdline: Some(cmdline(closed, &PINNED)), ..first };
+    let fourth = LaunchOptions { http_port: free_port(), cmdline: Some(cmdline(closed, &PINNED, collateral.port, 1)), ..first };
     expect_halt(&fourth, "cannot reach the key provider");
 }

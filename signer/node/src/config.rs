@@ -73,8 +73,8 @@
 //!   collateral. The collateral travels over plain HTTP on purpose: Intel
 //!   signs it, so integrity comes from those signatures, and `tcb_eval_min`
 //!   stops an old, validly signed collateral set from being replayed. The
-//!   verifier is `tdsigner_measure::sgx_dcap` (being written); until the
-//!   kernel wires it, the TDX image still refuses `local-sgx` (kernel README).
+//!   verifier is `tdsigner_measure::sgx_dcap`; how the image fixes the time
+//!   it checks at is in the kernel README.
 //!
 //! `probe` is an operator diagnostic: at boot the image resolves HOST (DNS)
 //! and opens a TCP connection to it, logging the outcome, so reachability of

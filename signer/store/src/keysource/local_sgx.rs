@@ -74,12 +74,19 @@ pub struct VerifiedSgxReport {
     pub report_data: [u8; 64],
 }
 
-/// Verifies the provider's SGX quote: signature chain to Intel's root, collateral, TCB policy.
-/// Only a verified report may be returned. Implemented today only for the emulated platform
-/// (`tdsigner_node::provider_quote::EmulatedProviderQuoteVerifier`, EMULATED test PKI); a
-/// verifier to Intel's root inside the image is not done, so the image refuses `local-sgx` on TDX.
+/// Verifies the provider's SGX quote: signature chain to a pinned root, collateral, TCB policy.
+/// Only a verified report may be returned. The image's is
+/// `tdsigner_node::provider_quote::DcapProviderQuoteVerifier` (Intel's root on TDX, the
+/// EMULATED test root on the emulated platform).
 pub trait ProviderQuoteVerifier {
     fn verify_sgx_quote(&self, quote: &[u8]) -> Result<VerifiedSgxReport, String>;
+}
+
+/// A borrowed verifier verifies the same way (the caller keeps it to read its verdict).
+impl<V: ProviderQuoteVerifier + ?Sized> ProviderQuoteVerifier for &V {
+    fn verify_sgx_quote(&self, quote: &[u8]) -> Result<VerifiedSgxReport, String> {
+        (**self).verify_sgx_quote(quote)
+    }
 }
 
 /// Which providers the TD accepts a key from.
