@@ -8,13 +8,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tdsigner_cli::launch::{self, LaunchOptions};
-use tdsigner_image_build::{BuildOptions, BuildOutput};
+use tdsigner_image_build::{BuildOptions, BuildOutput, FirmwareInput};
 
 #[derive(clap::Args)]
 pub struct BuildArgs {
     /// Output directory for tdsigner.efi and manifest.json (default: <source>/out).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// TDVF firmware (as for `tdsigner measure image`, e.g. from measure/tdvf/build-tdvf.sh):
+    /// the manifest then states MRTD for the stated launch, and the firmware's SHA-256 and size.
+    #[arg(long)]
+    firmware: Option<PathBuf>,
+    /// Directory with QEMU's fw_cfg ACPI files of the stated launch (table-loader and the files
+    /// it allocates, as for `tdsigner measure image --acpi-dir`): with --firmware, the manifest
+    /// then states RTMR0 too.
+    #[arg(long, requires = "firmware")]
+    acpi_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -46,18 +55,38 @@ pub struct RunArgs {
     detach: bool,
 }
 
-fn build_image(out: Option<PathBuf>) -> Result<BuildOutput, String> {
+fn build_image(out: Option<PathBuf>, firmware: Option<&FirmwareInput>) -> Result<BuildOutput, String> {
     let source_dir = tdsigner_cli::source_root()?;
     let out_dir = out.unwrap_or_else(|| source_dir.join("out"));
-    tdsigner_image_build::build(&BuildOptions { source_dir, out_dir, target_dir: None }).map_err(|e| e.to_string())
+    tdsigner_image_build::build_with_firmware(&BuildOptions { source_dir, out_dir, target_dir: None }, firmware)
+        .map_err(|e| e.to_string())
 }
 
 pub fn build(args: BuildArgs) -> ExitCode {
-    match build_image(args.out) {
+    // Read and check the firmware inputs before the build, which takes minutes.
+    let firmware = match &args.firmware {
+        Some(path) => match FirmwareInput::load(path, args.acpi_dir.as_deref()) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("tdsigner build: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    match build_image(args.out, firmware.as_ref()) {
         Ok(b) => {
+            let m = &b.manifest.measurements;
             println!("image    {} ({} bytes)", b.image.display(), b.manifest.size);
             println!("sha256   {}", b.manifest.sha256);
             println!("sha384   {}", b.manifest.sha384);
+            println!("mrtd     {}", m.mrtd.as_deref().unwrap_or("(not computed)"));
+            println!("rtmr0    {}", m.rtmr0.as_deref().unwrap_or("(not computed)"));
+            println!("rtmr1    {}", m.rtmr1);
+            println!("rtmr2    {}", m.rtmr2);
+            if let Some(missing) = &m.missing {
+                println!("missing  {missing}");
+            }
             println!("manifest {}", b.manifest_path.display());
             ExitCode::SUCCESS
         }
@@ -85,7 +114,7 @@ fn run_emulated(args: RunArgs) -> Result<(), String> {
         root.join("out/tdsigner.efi")
     } else {
         eprintln!("building the image (tdsigner build)...");
-        build_image(None)?.image
+        build_image(None, None)?.image
     };
     let opts = LaunchOptions {
         source_root: root.clone(),
