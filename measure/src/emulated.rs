@@ -225,6 +225,11 @@ impl EmulatedQuotingEnclave {
     /// the QE report's report_data is `SHA-256(attestation key ‖ QE auth data) ‖ 0^32`, signed by
     /// the PCK key (as Intel's QE does with the real PCK key).
     pub fn new() -> Result<Self, EmulatedError> {
+        Self::with_isv_prod_id(QE_ISV_PROD_ID)
+    }
+
+    /// The same, for a quoting enclave with `isv_prod_id` (TD QE or SGX QE3).
+    fn with_isv_prod_id(isv_prod_id: u16) -> Result<Self, EmulatedError> {
         let attestation_key = derive_signing_key(KeyRole::AttestationKey)?;
         let pck_key = derive_signing_key(KeyRole::Pck)?;
         let attestation_public_key = public_key_xy(&attestation_key);
@@ -242,7 +247,7 @@ impl EmulatedQuotingEnclave {
             reserved2: [0; 32],
             mr_signer: qe_mr_signer(),
             reserved3: [0; 96],
-            isv_prod_id: QE_ISV_PROD_ID,
+            isv_prod_id,
             isv_svn: QE_ISV_SVN,
             reserved4: [0; 60],
             report_data,
@@ -300,29 +305,7 @@ pub fn root_ca_der() -> Option<Vec<u8>> {
 /// certified by an emulated QE3 report signed by the emulated PCK key. It verifies with
 /// `sgx_dcap` against the emulated root and the emulated SGX collateral (`testpki`).
 pub fn sgx_quote(mr_enclave: [u8; 32], mr_signer: [u8; 32], report_data: [u8; 64]) -> Result<Vec<u8>, EmulatedError> {
-    let ak = derive_signing_key(KeyRole::AttestationKey)?;
-    let pck = derive_signing_key(KeyRole::Pck)?;
-    let ak_xy = public_key_xy(&ak);
-    let mut binding = Sha256::new();
-    binding.update(ak_xy);
-    binding.update(QE_AUTH_DATA);
-    let mut qe_report_data = [0u8; 64];
-    qe_report_data[..32].copy_from_slice(&binding.finalize());
-    let qe_report = EnclaveReport {
-        cpu_svn: CPU_SVN,
-        misc_select: 0,
-        reserved1: [0; 28],
-        attributes: QE_ATTRIBUTES,
-        mr_enclave: qe_mr_enclave(),
-        reserved2: [0; 32],
-        mr_signer: qe_mr_signer(),
-        reserved3: [0; 96],
-        isv_prod_id: SGX_QE_ISV_PROD_ID,
-        isv_svn: QE_ISV_SVN,
-        reserved4: [0; 60],
-        report_data: qe_report_data,
-    }
-    .to_bytes();
+    let qe = EmulatedQuotingEnclave::with_isv_prod_id(SGX_QE_ISV_PROD_ID)?;
     let report = EnclaveReport {
         cpu_svn: CPU_SVN,
         misc_select: 0,
@@ -351,7 +334,7 @@ pub fn sgx_quote(mr_enclave: [u8; 32], mr_signer: [u8; 32], report_data: [u8; 64
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(&header.to_bytes());
     out.extend_from_slice(&report);
-    let isv_signature = sign_raw(&ak, &out);
+    let isv_signature = sign_raw(&qe.attestation_key, &out);
     let chain = PCK_CHAIN_PEM.as_bytes();
     let auth_len = u16::try_from(QE_AUTH_DATA.len()).map_err(|_| EmulatedError::Encoding(QuoteError::LengthMismatch { at: 0 }))?;
     let chain_len = u32::try_from(chain.len()).map_err(|_| EmulatedError::Encoding(QuoteError::LengthMismatch { at: 0 }))?;
@@ -359,9 +342,9 @@ pub fn sgx_quote(mr_enclave: [u8; 32], mr_signer: [u8; 32], report_data: [u8; 64
     let sig_len = u32::try_from(sig_len).map_err(|_| EmulatedError::Encoding(QuoteError::LengthMismatch { at: 0 }))?;
     out.extend_from_slice(&sig_len.to_le_bytes());
     out.extend_from_slice(&isv_signature);
-    out.extend_from_slice(&ak_xy);
-    out.extend_from_slice(&qe_report);
-    out.extend_from_slice(&sign_raw(&pck, &qe_report));
+    out.extend_from_slice(&qe.attestation_public_key);
+    out.extend_from_slice(&qe.qe_report);
+    out.extend_from_slice(&qe.qe_report_signature);
     out.extend_from_slice(&auth_len.to_le_bytes());
     out.extend_from_slice(&QE_AUTH_DATA);
     out.extend_from_slice(&CERT_TYPE_PCK_CHAIN.to_le_bytes());

@@ -333,6 +333,39 @@ impl EnclaveReport {
     }
 }
 
+/// The quoting enclave's certification of the attestation key, the same in TD and SGX
+/// quotes: QE report, its PCK signature, QE auth data, and a PEM PCK chain (type 5) that
+/// fills the rest of the reader.
+struct QeCertification<'a> {
+    qe_report: EnclaveReport,
+    qe_report_bytes: &'a [u8],
+    qe_report_signature: [u8; 64],
+    qe_auth_data: &'a [u8],
+    pck_chain_pem: &'a [u8],
+}
+
+impl<'a> QeCertification<'a> {
+    fn read(r: &mut Reader<'a>) -> Result<Self, QuoteError> {
+        let qe_base = r.at();
+        let qe_report_bytes = r.take(ENCLAVE_REPORT_LEN)?;
+        let qe_report = EnclaveReport::read(&mut Reader::new(qe_report_bytes, qe_base))?;
+        let qe_report_signature = r.array()?;
+        let auth_len = usize::from(r.u16()?);
+        let qe_auth_data = r.take(auth_len)?;
+        let cert_type = r.u16()?;
+        if cert_type != CERT_TYPE_PCK_CHAIN {
+            return Err(QuoteError::UnexpectedCertType { expected: CERT_TYPE_PCK_CHAIN, found: cert_type });
+        }
+        let chain_len_at = r.at();
+        let chain_len = usize::try_from(r.u32()?).map_err(|_| QuoteError::LengthMismatch { at: chain_len_at })?;
+        if chain_len != r.remaining() {
+            return Err(QuoteError::LengthMismatch { at: chain_len_at });
+        }
+        let pck_chain_pem = r.take(chain_len)?;
+        Ok(Self { qe_report, qe_report_bytes, qe_report_signature, qe_auth_data, pck_chain_pem })
+    }
+}
+
 /// A parsed TD quote v4. Byte slices borrow from the input.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Quote<'a> {
@@ -409,22 +442,8 @@ impl<'a> Quote<'a> {
             return Err(QuoteError::LengthMismatch { at: cert_len_at });
         }
         let qe_base = s.at();
-        let mut q = Reader::new(s.take(cert_len)?, qe_base);
-        let qe_report_bytes = q.take(ENCLAVE_REPORT_LEN)?;
-        let qe_report = EnclaveReport::read(&mut Reader::new(qe_report_bytes, qe_base))?;
-        let qe_report_signature = q.array()?;
-        let auth_len = usize::from(q.u16()?);
-        let qe_auth_data = q.take(auth_len)?;
-        let inner_type = q.u16()?;
-        if inner_type != CERT_TYPE_PCK_CHAIN {
-            return Err(QuoteError::UnexpectedCertType { expected: CERT_TYPE_PCK_CHAIN, found: inner_type });
-        }
-        let chain_len_at = q.at();
-        let chain_len = usize::try_from(q.u32()?).map_err(|_| QuoteError::LengthMismatch { at: chain_len_at })?;
-        if chain_len != q.remaining() {
-            return Err(QuoteError::LengthMismatch { at: chain_len_at });
-        }
-        let pck_chain_pem = q.take(chain_len)?;
+        let QeCertification { qe_report, qe_report_bytes, qe_report_signature, qe_auth_data, pck_chain_pem } =
+            QeCertification::read(&mut Reader::new(s.take(cert_len)?, qe_base))?;
         Ok(Self {
             header,
             body,
@@ -511,22 +530,8 @@ impl<'a> SgxQuote<'a> {
         }
         let isv_signature = s.array()?;
         let attestation_public_key = s.array()?;
-        let qe_base = s.at();
-        let qe_report_bytes = s.take(ENCLAVE_REPORT_LEN)?;
-        let qe_report = EnclaveReport::read(&mut Reader::new(qe_report_bytes, qe_base))?;
-        let qe_report_signature = s.array()?;
-        let auth_len = usize::from(s.u16()?);
-        let qe_auth_data = s.take(auth_len)?;
-        let cert_type = s.u16()?;
-        if cert_type != CERT_TYPE_PCK_CHAIN {
-            return Err(QuoteError::UnexpectedCertType { expected: CERT_TYPE_PCK_CHAIN, found: cert_type });
-        }
-        let chain_len_at = s.at();
-        let chain_len = usize::try_from(s.u32()?).map_err(|_| QuoteError::LengthMismatch { at: chain_len_at })?;
-        if chain_len != s.remaining() {
-            return Err(QuoteError::LengthMismatch { at: chain_len_at });
-        }
-        let pck_chain_pem = s.take(chain_len)?;
+        let QeCertification { qe_report, qe_report_bytes, qe_report_signature, qe_auth_data, pck_chain_pem } =
+            QeCertification::read(&mut s)?;
         Ok(Self {
             header,
             report,
