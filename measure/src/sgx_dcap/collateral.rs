@@ -22,7 +22,8 @@ pub const MAX_TCB_LEVELS: usize = 256;
 /// The collateral for one SGX quote.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Collateral {
-    /// PEM: PCK CA, root (the issuer of `pck_crl`).
+    /// PEM: PCK CA, root (the issuer of `pck_crl`). Not used by the verifier: the PCK
+    /// CRL is checked against the PCK CA in the quote's own chain.
     pub pck_crl_issuer_chain: String,
     /// DER CRL of the root CA.
     pub root_ca_crl: Vec<u8>,
@@ -153,6 +154,7 @@ struct TcbInfoJson {
     next_update: String,
     fmspc: String,
     pce_id: String,
+    tcb_type: u32,
     tcb_evaluation_data_number: u32,
     tcb_levels: Vec<SgxTcbLevelJson>,
 }
@@ -183,6 +185,10 @@ pub fn parse_tcb_info(text: &str) -> Result<TcbInfo, DcapError> {
     let json: TcbInfoJson = serde_json::from_str(text).map_err(|_| bad("not the SGX TCB info JSON shape"))?;
     if json.id != "SGX" || json.version != 3 {
         return Err(bad("not an SGX TCB info version 3"));
+    }
+    // Type 0 is the only TCB type whose levels compare the 16 CPUSVN components this way.
+    if json.tcb_type != 0 {
+        return Err(bad("tcbType is not 0"));
     }
     if json.tcb_levels.is_empty() || json.tcb_levels.len() > MAX_TCB_LEVELS {
         return Err(bad("TCB level count out of range"));

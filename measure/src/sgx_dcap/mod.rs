@@ -1,16 +1,22 @@
 //! Verifying an SGX DCAP quote v3 (ECDSA-P256) to a pinned root, inside the
 //! image: the `local-sgx` key provider's quote on TDX hosts.
 //!
-//! This module owns the whole check Intel's quote verification library makes
-//! for an SGX quote, written on the crates the image already links (p256 0.13,
-//! sha2 0.10, serde_json) plus x509-cert 0.2 / der 0.7, because dcap-qvl does
-//! not build for `x86_64-unknown-uefi` (kernel README). Host tests cross-check
-//! it against dcap-qvl on Intel's real sample quote and collateral
-//! (`measure/tests/sgx_dcap.rs`).
+//! This module owns the checks Intel's quote verification library makes for an
+//! SGX quote, written on the crates the image already links (p256 0.13, sha2
+//! 0.10, serde_json) plus x509-cert 0.2 / der 0.7, because dcap-qvl does not
+//! build for `x86_64-unknown-uefi` (kernel README). Host tests cross-check it
+//! against dcap-qvl on Intel's real sample quote and collateral
+//! (`measure/tests/sgx_dcap.rs`). Where the two references differ it follows
+//! the stricter: QE and platform statuses converge as Intel's QVL does (not
+//! simply the worse of the two, as dcap-qvl does); QE auth data must be 32
+//! bytes (dcap-qvl); issuers need the key usage they use (webpki).
+//! Not read: certificate path length (every chain here has a fixed shape),
+//! SGX TCB info version 2, PCK certification data other than a PEM chain.
 //!
 //! [`verify_sgx_quote`] checks, in order, and refuses at the first failure:
-//! 1. the root CA CRL is signed by the pinned root and current; the quote's PCK
-//!    chain and the TCB signing chains end at the pinned root byte for byte;
+//! 1. the pinned root is self-signed and valid; the root CA CRL is signed by
+//!    it, current, and does not list it; the quote's PCK chain and the TCB
+//!    signing chains end at the pinned root byte for byte;
 //! 2. TCB signing certificate: issued by the root, valid, not revoked; it signs
 //!    the TCB info and the QE identity; both are current, for SGX, and carry a
 //!    `tcbEvaluationDataNumber` of at least the configured minimum;
@@ -24,13 +30,15 @@
 //! 5. the attestation key signs header ‖ enclave report;
 //! 6. the PCK certificate's FMSPC and PCE id equal the TCB info's; its CPUSVN
 //!    and PCESVN select the first TCB level they meet, giving the platform status;
-//! 7. the quoted enclave is not a debug enclave; the worse of platform and QE
-//!    status must be in the configured accepted set.
+//! 7. the quoted enclave is not a debug enclave; the platform and QE statuses
+//!    converged ([`TcbStatus::converge`]) must be in the configured accepted set.
 //!
 //! Time: "now" is the caller's. In the image it is the later of the host's
-//! clock (which the host sets) and a lower bound the host cannot move; see
-//! the kernel README. The minimum `tcbEvaluationDataNumber` is what stops an
-//! old but validly signed collateral set from being replayed.
+//! clock (which the host sets) and lower bounds the host cannot move; see the
+//! kernel README, which also says what that leaves open (a CRL from before a
+//! revocation, replayed with a clock set inside its window). The minimum
+//! `tcbEvaluationDataNumber` stops old TCB info and QE identity from being
+//! replayed; nothing here bounds the age of a CRL beyond its own window.
 //!
 //! Submodules: [`status`] (TCB status names, the accepted set), [`collateral`]
 //! (the collateral JSON and the two signed documents), [`x509`] (chains,
@@ -60,6 +68,8 @@ use crate::quote::{EnclaveReport, QuoteError, SgxQuote, INTEL_QE_VENDOR_ID};
 /// module's tests and its provenance is in `measure/README.md`.
 pub const INTEL_SGX_ROOT_CA_DER: &[u8] = include_bytes!("../../intel/sgx_root_ca.der");
 
+/// Length of the QE authentication data (what Intel's QE writes; dcap-qvl requires it).
+const QE_AUTH_DATA_LEN: usize = 32;
 /// The SGX ATTRIBUTES.DEBUG bit (byte 0, bit 1).
 const ATTRIBUTE_DEBUG: u8 = 0x02;
 
@@ -81,7 +91,7 @@ pub struct Policy<'a> {
 pub struct VerifiedSgxQuote {
     /// The quoted enclave.
     pub report: EnclaveReport,
-    /// The worse of `platform_status` and `qe_status`.
+    /// `platform_status` converged with `qe_status` ([`TcbStatus::converge`]).
     pub status: TcbStatus,
     pub platform_status: TcbStatus,
     pub qe_status: TcbStatus,
@@ -90,7 +100,8 @@ pub struct VerifiedSgxQuote {
     pub fmspc: [u8; 6],
     /// The smaller of the TCB info's and QE identity's numbers.
     pub tcb_evaluation_data_number: u32,
-    /// The earliest `nextUpdate` of everything used: when this verdict lapses.
+    /// The earliest `nextUpdate` of the CRLs, TCB info and QE identity used
+    /// (certificates' `notAfter` not included): when this verdict lapses.
     pub valid_until: u64,
 }
 
@@ -194,7 +205,9 @@ pub fn verify_sgx_quote(quote: &[u8], collateral: &Collateral, policy: &Policy<'
 
     // 1. The root and its CRL.
     let root = x509::Cert::parse(policy.root_ca_der, "root CA certificate")?;
+    root.check_issued_by(&root, now, "root CA certificate")?;
     let root_crl = x509::Crl::parse_checked(&collateral.root_ca_crl, &root, now, "root CA CRL")?;
+    root_crl.check_not_revoked(&root, "root CA certificate")?;
     let mut valid_until = root_crl.next_update;
 
     // 2. TCB info and QE identity, signed by the TCB signing certificate.
@@ -203,6 +216,9 @@ pub fn verify_sgx_quote(quote: &[u8], collateral: &Collateral, policy: &Policy<'
         return Err(DcapError::Certificate { what: "TCB info issuer chain", reason: "is not [TCB signing, root]" });
     };
     tcb_signer.check_issued_by(&root, now, "TCB signing certificate")?;
+    if tcb_signer.is_ca() {
+        return Err(DcapError::Certificate { what: "TCB signing certificate", reason: "is a CA certificate" });
+    }
     root_crl.check_not_revoked(tcb_signer, "TCB signing certificate")?;
     let tcb_key = tcb_signer.public_key("TCB signing certificate")?;
     verify_raw(&tcb_key, collateral.tcb_info.as_bytes(), &collateral.tcb_info_signature, "TCB info signature")?;
@@ -212,6 +228,9 @@ pub fn verify_sgx_quote(quote: &[u8], collateral: &Collateral, policy: &Policy<'
         return Err(DcapError::Certificate { what: "QE identity issuer chain", reason: "is not [TCB signing, root]" });
     };
     qe_signer.check_issued_by(&root, now, "QE identity signing certificate")?;
+    if qe_signer.is_ca() {
+        return Err(DcapError::Certificate { what: "QE identity signing certificate", reason: "is a CA certificate" });
+    }
     root_crl.check_not_revoked(qe_signer, "QE identity signing certificate")?;
     let qe_key = qe_signer.public_key("QE identity signing certificate")?;
     verify_raw(&qe_key, collateral.qe_identity.as_bytes(), &collateral.qe_identity_signature, "QE identity signature")?;
@@ -239,6 +258,9 @@ pub fn verify_sgx_quote(quote: &[u8], collateral: &Collateral, policy: &Policy<'
     let pck_crl = x509::Crl::parse_checked(&collateral.pck_crl, pck_ca, now, "PCK CRL")?;
     valid_until = valid_until.min(pck_crl.next_update);
     pck.check_issued_by(pck_ca, now, "PCK certificate")?;
+    if pck.is_ca() {
+        return Err(DcapError::Certificate { what: "PCK certificate", reason: "is a CA certificate" });
+    }
     pck_crl.check_not_revoked(pck, "PCK certificate")?;
     let platform = pck::parse_sgx_extension(
         pck.extension(pck::SGX_EXTENSION_OID).ok_or(DcapError::PckExtension("absent"))?,
@@ -247,6 +269,9 @@ pub fn verify_sgx_quote(quote: &[u8], collateral: &Collateral, policy: &Policy<'
     // 4. The quoting enclave.
     let pck_key = pck.public_key("PCK certificate")?;
     verify_raw(&pck_key, q.qe_report_bytes, &q.qe_report_signature, "QE report signature (PCK key)")?;
+    if q.qe_auth_data.len() != QE_AUTH_DATA_LEN {
+        return Err(DcapError::Signature("QE auth data of other than 32 bytes"));
+    }
     let mut binding = Sha256::new();
     binding.update(q.attestation_public_key);
     binding.update(q.qe_auth_data);
@@ -305,7 +330,7 @@ pub fn verify_sgx_quote(quote: &[u8], collateral: &Collateral, policy: &Policy<'
     if q.report.attributes[0] & ATTRIBUTE_DEBUG != 0 {
         return Err(DcapError::DebugEnclave);
     }
-    let status = platform_level.status.worst(qe_level.status);
+    let status = TcbStatus::converge(platform_level.status, qe_level.status);
     if !policy.accept.contains(status) {
         return Err(DcapError::StatusNotAccepted { status, accepted: policy.accept });
     }

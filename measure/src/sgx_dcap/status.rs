@@ -45,10 +45,26 @@ impl TcbStatus {
         TcbStatus::ALL.into_iter().find(|s| s.name() == name)
     }
 
-    /// Severity rank (0 = `UpToDate` ... 6 = `Revoked`): the platform's and the
-    /// quoting enclave's statuses combine to the more severe one, as Intel's QVL does.
+    /// Severity rank (0 = `UpToDate` ... 6 = `Revoked`).
     pub const fn severity(self) -> u8 {
         self as u8
+    }
+
+    /// The platform's status combined with the quoting enclave's, as Intel's QVL
+    /// converges them: an out-of-date QE makes an up-to-date or SW-hardening
+    /// platform `OutOfDate` and a configuration-needed one
+    /// `OutOfDateConfigurationNeeded`; a revoked QE makes it `Revoked`; any
+    /// other QE status gives the more severe of the two (Intel's QE identities
+    /// use only `UpToDate`, `OutOfDate` and `Revoked`).
+    pub fn converge(platform: TcbStatus, qe: TcbStatus) -> TcbStatus {
+        use TcbStatus::*;
+        match (qe, platform) {
+            (UpToDate, p) => p,
+            (Revoked, _) => Revoked,
+            (OutOfDate, UpToDate | SwHardeningNeeded) => OutOfDate,
+            (OutOfDate, ConfigurationNeeded | ConfigurationAndSwHardeningNeeded) => OutOfDateConfigurationNeeded,
+            (q, p) => p.worst(q),
+        }
     }
 
     /// The more severe of two statuses.
@@ -140,6 +156,19 @@ mod tests {
         assert_eq!(TcbStatus::UpToDate.worst(TcbStatus::SwHardeningNeeded), TcbStatus::SwHardeningNeeded);
         assert_eq!(TcbStatus::OutOfDate.worst(TcbStatus::ConfigurationNeeded), TcbStatus::OutOfDate);
         assert_eq!(TcbStatus::Revoked.worst(TcbStatus::UpToDate), TcbStatus::Revoked);
+    }
+
+    #[test]
+    fn qe_status_converges_like_intels_qvl() {
+        use TcbStatus::*;
+        assert_eq!(TcbStatus::converge(SwHardeningNeeded, UpToDate), SwHardeningNeeded);
+        assert_eq!(TcbStatus::converge(UpToDate, OutOfDate), OutOfDate);
+        assert_eq!(TcbStatus::converge(SwHardeningNeeded, OutOfDate), OutOfDate);
+        assert_eq!(TcbStatus::converge(ConfigurationNeeded, OutOfDate), OutOfDateConfigurationNeeded);
+        assert_eq!(TcbStatus::converge(ConfigurationAndSwHardeningNeeded, OutOfDate), OutOfDateConfigurationNeeded);
+        assert_eq!(TcbStatus::converge(OutOfDateConfigurationNeeded, OutOfDate), OutOfDateConfigurationNeeded);
+        assert_eq!(TcbStatus::converge(UpToDate, Revoked), Revoked);
+        assert_eq!(TcbStatus::converge(Revoked, UpToDate), Revoked);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The X.509 part of DCAP: PEM chains, certificate and CRL signatures
 //! (ECDSA P-256 with SHA-256 only, which is all Intel's SGX PKI uses),
-//! validity windows, CA constraints and revocation. Decoding is x509-cert's;
-//! signatures are checked over the *received* signed bytes ([`super::tlv`]).
+//! validity windows, the CA flag and key usage of issuers (keyCertSign to
+//! issue certificates, cRLSign to issue CRLs), leaves that must not be CAs,
+//! critical extensions, and revocation. Decoding is x509-cert's; signatures
+//! are checked over the *received* signed bytes ([`super::tlv`]). Path length
+//! is not read: every chain here has a fixed shape (leaf, at most one CA, root).
 
 use alloc::vec::Vec;
 
@@ -12,7 +15,7 @@ use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use x509_cert::certificate::Certificate;
 use x509_cert::crl::CertificateList;
-use x509_cert::ext::pkix::BasicConstraints;
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
 
 use super::{tlv, DcapError};
 
@@ -26,6 +29,10 @@ const OID_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.
 const OID_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
 /// Critical extensions this verifier understands; any other critical one is refused.
 const KNOWN_CRITICAL: [ObjectIdentifier; 2] = [OID_BASIC_CONSTRAINTS, OID_KEY_USAGE];
+const OID_CRL_NUMBER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.20");
+const OID_AUTHORITY_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.35");
+/// CRL extensions that may be critical; any other critical CRL or entry extension is refused.
+const KNOWN_CRITICAL_CRL: [ObjectIdentifier; 2] = [OID_CRL_NUMBER, OID_AUTHORITY_KEY_ID];
 
 /// Decodes a PEM chain of certificates (leaf first). Only whitespace and NUL
 /// bytes (real quotes end the chain with one) may surround the blocks.
@@ -81,12 +88,12 @@ impl Cert {
         VerifyingKey::from_sec1_bytes(bits).map_err(|_| DcapError::Certificate { what, reason: "key is not on P-256" })
     }
 
-    fn subject_der(&self) -> Vec<u8> {
-        der::Encode::to_der(&self.cert.tbs_certificate.subject).unwrap_or_default()
+    fn subject_der(&self, what: &'static str) -> Result<Vec<u8>, DcapError> {
+        der::Encode::to_der(&self.cert.tbs_certificate.subject).map_err(|_| DcapError::Certificate { what, reason: "subject" })
     }
 
-    fn issuer_der(&self) -> Vec<u8> {
-        der::Encode::to_der(&self.cert.tbs_certificate.issuer).unwrap_or_default()
+    fn issuer_der(&self, what: &'static str) -> Result<Vec<u8>, DcapError> {
+        der::Encode::to_der(&self.cert.tbs_certificate.issuer).map_err(|_| DcapError::Certificate { what, reason: "issuer" })
     }
 
     /// The serial number's content bytes.
@@ -94,11 +101,20 @@ impl Cert {
         self.cert.tbs_certificate.serial_number.as_bytes()
     }
 
-    fn is_ca(&self) -> bool {
+    /// Whether basicConstraints says CA.
+    pub fn is_ca(&self) -> bool {
         self.cert.tbs_certificate.extensions.iter().flatten().any(|e| {
             e.extn_id == OID_BASIC_CONSTRAINTS
                 && BasicConstraints::from_der(e.extn_value.as_bytes()).map(|b| b.ca).unwrap_or(false)
         })
+    }
+
+    /// Whether keyUsage is present and grants `usage`.
+    fn may(&self, usage: KeyUsages) -> bool {
+        self.extension(OID_KEY_USAGE)
+            .and_then(|v| KeyUsage::from_der(v).ok())
+            .map(|k| k.0.contains(usage))
+            .unwrap_or(false)
     }
 
     /// The value of extension `oid`, if present.
@@ -117,11 +133,14 @@ impl Cert {
     /// extension this verifier does not understand.
     pub fn check_issued_by(&self, issuer: &Cert, now: u64, what: &'static str) -> Result<(), DcapError> {
         let fail = |reason: &'static str| DcapError::Certificate { what, reason };
-        if self.issuer_der() != issuer.subject_der() {
+        if self.issuer_der(what)? != issuer.subject_der(what)? {
             return Err(fail("issuer name is not the issuing certificate's subject"));
         }
         if !issuer.is_ca() {
             return Err(fail("issuing certificate is not a CA"));
+        }
+        if !issuer.may(KeyUsages::KeyCertSign) {
+            return Err(fail("issuing certificate's key usage lacks keyCertSign"));
         }
         if self.cert.signature_algorithm.oid != OID_ECDSA_SHA256
             || self.cert.tbs_certificate.signature.oid != OID_ECDSA_SHA256
@@ -164,8 +183,16 @@ impl Crl {
         let crl = CertificateList::from_der(der).map_err(|_| fail("does not decode"))?;
         let tbs = tlv::signed_part(der).ok_or(fail("does not decode"))?;
         let issuer_name = der::Encode::to_der(&crl.tbs_cert_list.issuer).map_err(|_| fail("issuer"))?;
-        if issuer_name != issuer.subject_der() {
+        if issuer_name != issuer.subject_der(what)? {
             return Err(fail("not issued by the expected CA"));
+        }
+        if !issuer.may(KeyUsages::CRLSign) {
+            return Err(fail("issuer's key usage lacks cRLSign"));
+        }
+        let mut entry_extensions = crl.tbs_cert_list.revoked_certificates.iter().flatten().flat_map(|r| r.crl_entry_extensions.iter().flatten());
+        let unknown_critical = |e: &x509_cert::ext::Extension| e.critical && !KNOWN_CRITICAL_CRL.contains(&e.extn_id);
+        if crl.tbs_cert_list.crl_extensions.iter().flatten().any(unknown_critical) || entry_extensions.any(|e| e.critical) {
+            return Err(fail("unknown critical extension"));
         }
         if crl.signature_algorithm.oid != OID_ECDSA_SHA256 {
             return Err(fail("signature algorithm is not ecdsa-with-SHA256"));

@@ -38,13 +38,12 @@ pub struct CheckTime {
 }
 
 /// The time to check collateral at: the latest of the host's clock (the host
-/// sets it: it can only make collateral look *expired* by moving it forward,
-/// which refuses the key — a denial of service it can cause anyway),
-/// [`SOURCE_TIME_FLOOR_UNIX`], and the light-client trust anchor's block time
-/// (measured config; a lower bound on real time if the anchor is genuine).
-/// A host clock set back in time therefore cannot revive expired collateral
-/// older than the latest floor; the configured minimum
-/// `tcbEvaluationDataNumber` bounds what remains.
+/// sets it), [`SOURCE_TIME_FLOOR_UNIX`], and the light-client trust anchor's
+/// block time (measured config; a lower bound on real time if the anchor is
+/// genuine). A clock set back cannot revive collateral that expired before
+/// the latest floor. A clock set *forward* is not prevented: the host can pick
+/// any moment after the floor, so CRLs from before a later revocation still
+/// pass (kernel README, "What this leaves open").
 pub fn collateral_check_time(host_clock: Option<u64>, trust_anchor_nanos: Option<u64>) -> CheckTime {
     let mut best = CheckTime { unix_secs: SOURCE_TIME_FLOOR_UNIX, source: "source floor" };
     if let Some(anchor) = trust_anchor_nanos.map(|n| n / 1_000_000_000) {
