@@ -305,6 +305,16 @@ pub fn root_ca_der() -> Option<Vec<u8>> {
 /// certified by an emulated QE3 report signed by the emulated PCK key. It verifies with
 /// `sgx_dcap` against the emulated root and the emulated SGX collateral (`testpki`).
 pub fn sgx_quote(mr_enclave: [u8; 32], mr_signer: [u8; 32], report_data: [u8; 64]) -> Result<Vec<u8>, EmulatedError> {
+    sgx_quote_with_chain(mr_enclave, mr_signer, report_data, PCK_CHAIN_PEM.as_bytes())
+}
+
+/// [`sgx_quote`] carrying another PEM PCK chain (tests of the chain checks).
+pub fn sgx_quote_with_chain(
+    mr_enclave: [u8; 32],
+    mr_signer: [u8; 32],
+    report_data: [u8; 64],
+    chain: &[u8],
+) -> Result<Vec<u8>, EmulatedError> {
     let qe = EmulatedQuotingEnclave::with_isv_prod_id(SGX_QE_ISV_PROD_ID)?;
     let report = EnclaveReport {
         cpu_svn: CPU_SVN,
@@ -335,7 +345,6 @@ pub fn sgx_quote(mr_enclave: [u8; 32], mr_signer: [u8; 32], report_data: [u8; 64
     out.extend_from_slice(&header.to_bytes());
     out.extend_from_slice(&report);
     let isv_signature = sign_raw(&qe.attestation_key, &out);
-    let chain = PCK_CHAIN_PEM.as_bytes();
     let auth_len = u16::try_from(QE_AUTH_DATA.len()).map_err(|_| EmulatedError::Encoding(QuoteError::LengthMismatch { at: 0 }))?;
     let chain_len = u32::try_from(chain.len()).map_err(|_| EmulatedError::Encoding(QuoteError::LengthMismatch { at: 0 }))?;
     let sig_len = 64 + 64 + ENCLAVE_REPORT_LEN + 64 + 2 + QE_AUTH_DATA.len() + 2 + 4 + chain.len();

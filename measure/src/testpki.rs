@@ -473,3 +473,31 @@ impl EmulatedPki {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sgx_dcap::{parse_collateral_json, verify_sgx_quote, DcapError, Policy, TcbStatusSet};
+
+    /// A PCK certificate that is itself a CA must not pass as a leaf, even when every
+    /// signature in its chain verifies to the pinned root.
+    #[test]
+    fn a_ca_certificate_is_refused_as_the_pck_leaf() {
+        let pki = EmulatedPki::generate().unwrap();
+        let pck_ca = Party::new(KeyRole::PckCa, PCK_CA_SUBJECT).unwrap();
+        let pck = Party::new(KeyRole::Pck, PCK_SUBJECT).unwrap();
+        let sgx = extension(ObjectIdentifier::new_unwrap(OID_SGX_EXTENSION), false, sgx_extension_value().unwrap()).unwrap();
+        let pck_as_ca = certificate(&pck, &pck_ca, 4, Some(Some(0)), vec![sgx]).unwrap().to_der().unwrap();
+        let chain = format!("{}{}{}", pem("CERTIFICATE", &pck_as_ca), pem("CERTIFICATE", &pki.pck_ca_der), pem("CERTIFICATE", &pki.root_der));
+        let quote = emulated::sgx_quote_with_chain([1; 32], [2; 32], [3; 64], chain.as_bytes()).unwrap();
+        let collateral = parse_collateral_json(pki.sgx_collateral_json().as_bytes()).unwrap();
+        let policy = Policy { root_ca_der: &pki.root_der, now_secs: 1_767_225_600, min_tcb_evaluation_data_number: 1, accept: TcbStatusSet::UP_TO_DATE_ONLY };
+        match verify_sgx_quote(&quote, &collateral, &policy) {
+            Err(DcapError::Certificate { what: "PCK certificate", reason }) => assert_eq!(reason, "is a CA certificate"),
+            other => panic!("{other:?}"),
+        }
+        // The same quote with the real leaf verifies: only the CA flag differs.
+        let good = emulated::sgx_quote_with_chain([1; 32], [2; 32], [3; 64], pki.pck_chain_pem().as_bytes()).unwrap();
+        assert!(verify_sgx_quote(&good, &collateral, &policy).is_ok());
+    }
+}
