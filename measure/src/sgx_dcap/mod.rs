@@ -195,6 +195,29 @@ fn push_advisories(out: &mut Vec<String>, ids: &[String]) {
     }
 }
 
+/// Checks one signed collateral document (TCB info or QE identity): its issuer
+/// chain is `[signer, root]`, the signer is a leaf issued by the root and not
+/// revoked, and it signed `text`. `names`: chain, signer, signature (for errors).
+#[allow(clippy::too_many_arguments)]
+fn verify_signed_document(
+    chain_pem: &str,
+    text: &str,
+    signature: &[u8],
+    root: &x509::Cert,
+    root_crl: &x509::Crl,
+    root_der: &[u8],
+    now: u64,
+    [chain_name, signer_name, signature_name]: [&'static str; 3],
+) -> Result<(), DcapError> {
+    let chain = x509::chain_to_root(chain_pem.as_bytes(), root_der, chain_name)?;
+    let [signer] = chain.as_slice() else {
+        return Err(DcapError::Certificate { what: chain_name, reason: "is not [TCB signing, root]" });
+    };
+    signer.check_leaf_issued_by(root, now, signer_name)?;
+    root_crl.check_not_revoked(signer, signer_name)?;
+    verify_raw(&signer.public_key(signer_name)?, text.as_bytes(), signature, signature_name)
+}
+
 /// Verifies `quote` with `collateral` under `policy` (module docs list every check).
 pub fn verify_sgx_quote(quote: &[u8], collateral: &Collateral, policy: &Policy<'_>) -> Result<VerifiedSgxQuote, DcapError> {
     let now = policy.now_secs;
@@ -211,29 +234,21 @@ pub fn verify_sgx_quote(quote: &[u8], collateral: &Collateral, policy: &Policy<'
     let mut valid_until = root_crl.next_update;
 
     // 2. TCB info and QE identity, signed by the TCB signing certificate.
-    let tcb_chain = x509::chain_to_root(collateral.tcb_info_issuer_chain.as_bytes(), policy.root_ca_der, "TCB info issuer chain")?;
-    let [tcb_signer] = tcb_chain.as_slice() else {
-        return Err(DcapError::Certificate { what: "TCB info issuer chain", reason: "is not [TCB signing, root]" });
+    let signed = |chain: &str, text: &str, signature: &[u8], names: [&'static str; 3]| {
+        verify_signed_document(chain, text, signature, &root, &root_crl, policy.root_ca_der, now, names)
     };
-    tcb_signer.check_issued_by(&root, now, "TCB signing certificate")?;
-    if tcb_signer.is_ca() {
-        return Err(DcapError::Certificate { what: "TCB signing certificate", reason: "is a CA certificate" });
-    }
-    root_crl.check_not_revoked(tcb_signer, "TCB signing certificate")?;
-    let tcb_key = tcb_signer.public_key("TCB signing certificate")?;
-    verify_raw(&tcb_key, collateral.tcb_info.as_bytes(), &collateral.tcb_info_signature, "TCB info signature")?;
-
-    let qe_chain = x509::chain_to_root(collateral.qe_identity_issuer_chain.as_bytes(), policy.root_ca_der, "QE identity issuer chain")?;
-    let [qe_signer] = qe_chain.as_slice() else {
-        return Err(DcapError::Certificate { what: "QE identity issuer chain", reason: "is not [TCB signing, root]" });
-    };
-    qe_signer.check_issued_by(&root, now, "QE identity signing certificate")?;
-    if qe_signer.is_ca() {
-        return Err(DcapError::Certificate { what: "QE identity signing certificate", reason: "is a CA certificate" });
-    }
-    root_crl.check_not_revoked(qe_signer, "QE identity signing certificate")?;
-    let qe_key = qe_signer.public_key("QE identity signing certificate")?;
-    verify_raw(&qe_key, collateral.qe_identity.as_bytes(), &collateral.qe_identity_signature, "QE identity signature")?;
+    signed(
+        &collateral.tcb_info_issuer_chain,
+        &collateral.tcb_info,
+        &collateral.tcb_info_signature,
+        ["TCB info issuer chain", "TCB signing certificate", "TCB info signature"],
+    )?;
+    signed(
+        &collateral.qe_identity_issuer_chain,
+        &collateral.qe_identity,
+        &collateral.qe_identity_signature,
+        ["QE identity issuer chain", "QE identity signing certificate", "QE identity signature"],
+    )?;
 
     let tcb_info = collateral::parse_tcb_info(&collateral.tcb_info)?;
     check_window("TCB info", tcb_info.issue_date, tcb_info.next_update, now)?;
@@ -257,10 +272,7 @@ pub fn verify_sgx_quote(quote: &[u8], collateral: &Collateral, policy: &Policy<'
     root_crl.check_not_revoked(pck_ca, "PCK CA certificate")?;
     let pck_crl = x509::Crl::parse_checked(&collateral.pck_crl, pck_ca, now, "PCK CRL")?;
     valid_until = valid_until.min(pck_crl.next_update);
-    pck.check_issued_by(pck_ca, now, "PCK certificate")?;
-    if pck.is_ca() {
-        return Err(DcapError::Certificate { what: "PCK certificate", reason: "is a CA certificate" });
-    }
+    pck.check_leaf_issued_by(pck_ca, now, "PCK certificate")?;
     pck_crl.check_not_revoked(pck, "PCK certificate")?;
     let platform = pck::parse_sgx_extension(
         pck.extension(pck::SGX_EXTENSION_OID).ok_or(DcapError::PckExtension("absent"))?,

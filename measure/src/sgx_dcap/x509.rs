@@ -168,6 +168,17 @@ impl Cert {
     }
 }
 
+impl Cert {
+    /// [`Cert::check_issued_by`] for an end-entity certificate: it must not be a CA.
+    pub fn check_leaf_issued_by(&self, issuer: &Cert, now: u64, what: &'static str) -> Result<(), DcapError> {
+        self.check_issued_by(issuer, now, what)?;
+        if self.is_ca() {
+            return Err(DcapError::Certificate { what, reason: "is a CA certificate" });
+        }
+        Ok(())
+    }
+}
+
 /// A CRL whose signature, issuer and validity were checked.
 pub struct Crl {
     revoked: Vec<Vec<u8>>,
