@@ -22,6 +22,7 @@ use core::fmt;
 use sha2::Digest;
 
 use tdsigner_node::bootstrap::{ConfiguredSource, NoTransport, RefuseProviderQuotes};
+use tdsigner_node::chain_time::{verified_chain_head, WalkLimits};
 use tdsigner_node::config::{KeySourceConfig, NodeConfig};
 use tdsigner_node::provider_quote::{collateral_check_time, DcapProviderQuoteVerifier, PinnedRoot};
 use tdsigner_node::health::{Health, PlatformKind};
@@ -34,7 +35,7 @@ use crate::boot::{BootInfo, MAX_LOAD_OPTIONS};
 use crate::net::Network;
 use crate::pci::PortCam;
 use crate::virtio::transport::PlatformPciTransport;
-use crate::{apic, arch, clock, disk, http_fetch, keysource, measured_boot, paging, pci, platform, probe, rng, runtime, virtio};
+use crate::{apic, arch, chain_time, clock, disk, http_fetch, keysource, measured_boot, paging, pci, platform, probe, rng, runtime, virtio};
 
 /// Largest SGX collateral JSON fetched (Intel's is about 14 KiB).
 const MAX_COLLATERAL_LEN: usize = tdsigner_measure::sgx_dcap::collateral::MAX_COLLATERAL_LEN;
@@ -173,6 +174,13 @@ pub fn start(info: BootInfo) -> ! {
     let window: &'static mut disk::StoreWindow =
         Box::leak(Box::new(disk::StoreWindow::new(Box::leak(Box::new(disk)))));
     let mut extend_event = |ev: &tdsigner_store::RuntimeEvent| measured_boot::extend_runtime(ev.name, &ev.payload);
+    // The light-client trust anchor (measured config), decoded once.
+    let trust_anchor = config.signer.as_ref().map(|s| {
+        tdsigner_near::LightClientState::from_bytes(&s.trust)
+            .unwrap_or_else(|e| fatal(format_args!("config: trust is not a light-client state: {e:?}")))
+    });
+    // In signer mode with `local-sgx`, the head the boot walk verified: the node starts there.
+    let mut walked_head: Option<tdsigner_near::LightClientState> = None;
     let booted = match &config.key_source {
         KeySourceConfig::Test(_) => {
             let mut source = ConfiguredSource::new(&config.key_source, RefuseProviderQuotes, &mut rng)
@@ -182,18 +190,41 @@ pub fn start(info: BootInfo) -> ! {
         KeySourceConfig::LocalSgx { provider, collateral, min_tcb_evaluation_data_number, tcb_accept, .. } => {
             keysource::wait_for_network(&mut net)
                 .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: {e}")));
+            // In signer mode, a time the host cannot move: the light client walked from
+            // the trust anchor to the chain's head. No fallback: a host that blocks RPC
+            // would choose it, and a signer without RPC cannot sign anyway.
+            let chain_head = match (&config.signer, &trust_anchor) {
+                (Some(signer), Some(anchor)) => {
+                    let mut rpc = chain_time::BootRpc { net: &mut net, urls: &signer.rpc, tls: runtime::RpcTls::new(info.wall_clock) };
+                    let https = rpc.https();
+                    let head = verified_chain_head(&mut rpc, &https, anchor.clone(), WalkLimits::default(), &mut clock::now_ms)
+                        .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: chain head: {e}")));
+                    kprintln!(
+                        "key source: verified chain head at height {} ({}), block time {}, {} blocks in {} rpc calls from the trust anchor at height {}; ended by endpoint {} ({})",
+                        head.state.head_height(),
+                        head.state.head_hash(),
+                        head.head_secs(),
+                        head.steps,
+                        head.calls,
+                        anchor.head_height(),
+                        head.ended_by,
+                        if head.authenticated { "https" } else { "plain HTTP only: the host could have answered for it" }
+                    );
+                    Some((head, clock::now_ms()))
+                }
+                _ => None,
+            };
             // The collateral comes from the host; its Intel signatures are what make it count.
             let body = http_fetch::http_get(&mut net, &collateral.endpoint, &collateral.path, MAX_COLLATERAL_LEN, COLLATERAL_TIMEOUT_MS)
                 .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: collateral: {e}")));
             let parsed = tdsigner_measure::sgx_dcap::parse_collateral_json(&body)
                 .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: collateral from {collateral}: {e}")));
             let host_clock = info.wall_clock.map(|(secs, at_ms)| secs + (clock::now_ms().saturating_sub(at_ms)) / 1000);
-            let anchor_nanos = config
-                .signer
-                .as_ref()
-                .and_then(|s| tdsigner_near::LightClientState::from_bytes(&s.trust).ok())
-                .map(|state| state.head().inner_lite.timestamp);
-            let at = collateral_check_time(host_clock, anchor_nanos);
+            let anchor_nanos = trust_anchor.as_ref().map(|state| state.head().inner_lite.timestamp);
+            // The walk's bound plus the time since it ended (monotonic clock).
+            let chain_secs =
+                chain_head.as_ref().map(|(head, at_ms)| head.lower_bound_secs() + clock::now_ms().saturating_sub(*at_ms) / 1000);
+            let at = collateral_check_time(host_clock, anchor_nanos, chain_secs);
             let verifier = match kind {
                 PlatformKind::Tdx => DcapProviderQuoteVerifier::intel(parsed, at.unix_secs, *min_tcb_evaluation_data_number, *tcb_accept),
                 PlatformKind::Emulated => DcapProviderQuoteVerifier::emulated(parsed, at.unix_secs, *min_tcb_evaluation_data_number, *tcb_accept)
@@ -226,12 +257,20 @@ pub fn start(info: BootInfo) -> ! {
                     v.valid_until
                 );
                 if booted.is_ok() {
-                    let event = tdsigner_measure::names::provider_tcb(&v, verifier.root() == PinnedRoot::Emulated, at.unix_secs);
+                    let head_id = chain_head.as_ref().map(|(h, _)| (h.state.head_height(), alloc::format!("{}", h.state.head_hash())));
+                    let event = tdsigner_measure::names::provider_tcb(
+                        &v,
+                        verifier.root() == PinnedRoot::Emulated,
+                        at.unix_secs,
+                        at.tag,
+                        head_id.as_ref().map(|(height, hash)| (*height, hash.as_str())),
+                    );
                     if let Err(e) = measured_boot::extend(event) {
                         fatal(format_args!("cannot extend RTMR3: {e}"));
                     }
                 }
             }
+            walked_head = chain_head.map(|(h, _)| h.state);
             booted
         }
     }
@@ -314,8 +353,9 @@ pub fn start(info: BootInfo) -> ! {
         }
         apic::sleep_us(net.poll_delay().total_micros().clamp(1, 10_000));
     }
-    let trusted = tdsigner_near::LightClientState::from_bytes(&signer.trust)
-        .unwrap_or_else(|e| fatal(format_args!("config: trust is not a light-client state: {e:?}")));
+    // Start from the head verified at boot if there is one (the store's own state
+    // wins if it is newer; the scan cursor is kept either way).
+    let Some(trusted) = walked_head.or(trust_anchor) else { fatal(format_args!("config: signer without trust")) };
     let tls_seed = zeroize::Zeroizing::new(identity.tls_key().to_bytes());
     let mut rt = runtime::Runtime::new(
         net,

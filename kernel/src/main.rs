@@ -17,6 +17,8 @@
 //!   receive, close) under deadlines; [`http_fetch`]: a bounded HTTP GET on
 //!   them (collateral);
 //! - [`runtime`]: the node's environment (RPC, P2P, quotes) over smoltcp;
+//!   [`chain_time`]: its RPC calls before the node exists (the light-client
+//!   walk that bounds the collateral check time);
 //! - [`guest`]: the program — measured config, boot counter, `/health`, and
 //!   in signer mode the node state machine.
 //!
@@ -47,6 +49,8 @@ mod arch;
 mod blocking_tcp;
 #[cfg(target_os = "uefi")]
 mod boot;
+#[cfg(target_os = "uefi")]
+mod chain_time;
 #[cfg(target_os = "uefi")]
 mod clock;
 #[cfg(target_os = "uefi")]

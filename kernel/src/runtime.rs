@@ -108,9 +108,7 @@ pub struct Runtime {
     p2p: Option<P2p>,
     inbox: VecDeque<P2pEvent>,
     next_conn: u64,
-    /// Unix seconds from the RTC at boot and the monotonic ms it was read at.
-    wall_clock: Option<(u64, u64)>,
-    tls_config: Option<Arc<rustls::ClientConfig>>,
+    tls: RpcTls,
     /// The platform's attestation, computed per report_data.
     attest: fn(&[u8; 64]) -> Result<Attestation, AttestationError>,
 }
@@ -135,8 +133,7 @@ impl Runtime {
             p2p: None,
             inbox: VecDeque::new(),
             next_conn: 1,
-            wall_clock,
-            tls_config: None,
+            tls: RpcTls::new(wall_clock),
             attest,
         };
         for _ in 0..P2P_LISTENERS {
@@ -384,17 +381,6 @@ impl Runtime {
             }
         }
     }
-
-    fn tls_config(&mut self) -> Result<Arc<rustls::ClientConfig>, StreamError> {
-        if let Some(c) = &self.tls_config {
-            return Ok(c.clone());
-        }
-        let now = self.wall_clock.map(|(secs, at_ms)| secs + (clock::now_ms() - at_ms) / 1000);
-        let clock = Arc::new(tdsigner_near::rpc::tls::FixedClock(now));
-        let config = tdsigner_near::rpc::tls::client_config(tdsigner_near::rpc::tls::web_pki_roots(), clock)?;
-        self.tls_config = Some(config.clone());
-        Ok(config)
-    }
 }
 
 /// Sleeps briefly when nothing moved, so a waiting node does not spin the
@@ -430,22 +416,83 @@ fn stream_error(e: TcpError) -> StreamError {
     }
 }
 
-/// A TCP connection as tdsigner-near's byte stream: every wait pumps the
-/// whole runtime.
-struct KernelStream<'a> {
-    rt: &'a mut Runtime,
+/// A TCP connection as tdsigner-near's byte stream: every wait pumps `P`
+/// (the whole runtime during node operation, only the stack at boot).
+struct KernelStream<'a, P: Pump> {
+    pump: &'a mut P,
     handle: SocketHandle,
     deadline: Deadline,
 }
 
-impl ByteStream for KernelStream<'_> {
+impl<P: Pump> ByteStream for KernelStream<'_, P> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, StreamError> {
-        blocking_tcp::receive(&mut *self.rt, self.handle, buf, self.deadline).map_err(stream_error)
+        blocking_tcp::receive(&mut *self.pump, self.handle, buf, self.deadline).map_err(stream_error)
     }
 
     fn write_all(&mut self, data: &[u8]) -> Result<(), StreamError> {
-        blocking_tcp::send_all(&mut *self.rt, self.handle, data, self.deadline).map_err(stream_error)
+        blocking_tcp::send_all(&mut *self.pump, self.handle, data, self.deadline).map_err(stream_error)
     }
+}
+
+/// The rustls client configuration for `https://` RPC endpoints, built on
+/// first use: Mozilla's roots, and certificate validity at the host-supplied
+/// RTC read at boot (see the module docs for why that is enough).
+pub struct RpcTls {
+    /// Unix seconds from the RTC at boot and the monotonic ms it was read at.
+    wall_clock: Option<(u64, u64)>,
+    config: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl RpcTls {
+    pub fn new(wall_clock: Option<(u64, u64)>) -> RpcTls {
+        RpcTls { wall_clock, config: None }
+    }
+
+    fn config(&mut self) -> Result<Arc<rustls::ClientConfig>, StreamError> {
+        if let Some(c) = &self.config {
+            return Ok(c.clone());
+        }
+        let now = self.wall_clock.map(|(secs, at_ms)| secs + clock::now_ms().saturating_sub(at_ms) / 1000);
+        let clock = Arc::new(tdsigner_near::rpc::tls::FixedClock(now));
+        let config = tdsigner_near::rpc::tls::client_config(tdsigner_near::rpc::tls::web_pki_roots(), clock)?;
+        self.config = Some(config.clone());
+        Ok(config)
+    }
+}
+
+/// One JSON-RPC POST to `url` on a fresh connection (TLS for `https://`),
+/// within [`RPC_TIMEOUT_MS`]; the body of a `200` answer. Waits pump `pump`.
+pub fn rpc_call<P: Pump>(pump: &mut P, url: &RpcUrl, tls: &mut RpcTls, body: &[u8]) -> Result<Vec<u8>, CallError> {
+    let deadline = Deadline::after(RPC_TIMEOUT_MS);
+    let addr = blocking_tcp::resolve(pump, &url.host, deadline).map_err(|e| CallError::Stream(stream_error(e)))?;
+    let handle = blocking_tcp::connect(pump, addr, url.port, RPC_SOCKET_BUFFER, deadline)
+        .map_err(|e| CallError::Stream(stream_error(e)))?;
+    let host_header = match &url.host {
+        Host::Name(n) => n.clone(),
+        Host::Ipv4(a) => alloc::format!("{a}"),
+    };
+    let limits = Limits { max_body: RPC_MAX_BODY, ..Limits::default() };
+    let request = encode_post(&host_header, &url.path, body, false);
+    let result = if url.tls {
+        match tls.config() {
+            Ok(config) => {
+                let inner = KernelStream { pump: &mut *pump, handle, deadline };
+                tdsigner_near::rpc::tls::TlsStream::connect(inner, config, &host_header)
+                    .map_err(CallError::Stream)
+                    .and_then(|mut tls| exchange(&mut tls, &request, limits))
+            }
+            Err(e) => Err(CallError::Stream(e)),
+        }
+    } else {
+        let mut stream = KernelStream { pump: &mut *pump, handle, deadline };
+        exchange(&mut stream, &request, limits)
+    };
+    blocking_tcp::close(pump, handle);
+    let response = result?;
+    if response.status != 200 {
+        return Err(CallError::Http(tdsigner_near::rpc::http::HttpError::Status { code: response.status }));
+    }
+    Ok(response.body)
 }
 
 impl Env for Runtime {
@@ -465,34 +512,10 @@ impl Env for Runtime {
         let Some(url) = self.rpc.get(endpoint).cloned() else {
             return Err(CallError::Stream(StreamError::Connect));
         };
-        let deadline = Deadline::after(RPC_TIMEOUT_MS);
-        let addr = blocking_tcp::resolve(self, &url.host, deadline).map_err(|e| CallError::Stream(stream_error(e)))?;
-        let handle = blocking_tcp::connect(self, addr, url.port, RPC_SOCKET_BUFFER, deadline)
-            .map_err(|e| CallError::Stream(stream_error(e)))?;
-        let host_header = match &url.host {
-            Host::Name(n) => n.clone(),
-            Host::Ipv4(a) => alloc::format!("{a}"),
-        };
-        let limits = Limits { max_body: RPC_MAX_BODY, ..Limits::default() };
-        let request = encode_post(&host_header, &url.path, body, false);
-        let result = (|| {
-            if url.tls {
-                let config = self.tls_config().map_err(CallError::Stream)?;
-                let inner = KernelStream { rt: self, handle, deadline };
-                let mut tls = tdsigner_near::rpc::tls::TlsStream::connect(inner, config, &host_header)
-                    .map_err(CallError::Stream)?;
-                exchange(&mut tls, &request, limits)
-            } else {
-                let mut stream = KernelStream { rt: self, handle, deadline };
-                exchange(&mut stream, &request, limits)
-            }
-        })();
-        blocking_tcp::close(self, handle);
-        let response = result?;
-        if response.status != 200 {
-            return Err(CallError::Http(tdsigner_near::rpc::http::HttpError::Status { code: response.status }));
-        }
-        Ok(response.body)
+        let mut tls = core::mem::replace(&mut self.tls, RpcTls::new(None));
+        let out = rpc_call(self, &url, &mut tls, body);
+        self.tls = tls;
+        out
     }
 
     fn p2p_send(&mut self, to: ParticipantId, channel: Channel, session: SessionId, payload: Vec<u8>) -> Result<(), P2pSendError> {

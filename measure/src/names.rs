@@ -61,11 +61,19 @@ pub fn store_generation(store_id: &[u8; 16], generation: u64) -> EventLogEntry {
 }
 
 /// `tdsigner.provider-tcb` event: what the image learnt verifying the key provider's SGX
-/// quote, so a verifier of this TD sees the platform its sealing key came from. Payload:
-/// `root=<intel|emulated>;status=<TCB status>;platform=<status>;qe=<status>;tcb_eval=<n>;fmspc=<12 hex>;checked_at=<unix secs>`.
-pub fn provider_tcb(verdict: &crate::sgx_dcap::VerifiedSgxQuote, emulated_root: bool, checked_at: u64) -> EventLogEntry {
-    let payload = alloc::format!(
-        "root={};status={};platform={};qe={};tcb_eval={};fmspc={};checked_at={checked_at}",
+/// quote, so a verifier of this TD sees the platform its sealing key came from, and which
+/// time the collateral was checked at. Payload:
+/// `root=<intel|emulated>;status=<TCB status>;platform=<status>;qe=<status>;tcb_eval=<n>;fmspc=<12 hex>;checked_at=<unix secs>;time=<floor|anchor|chain|host>`,
+/// then `;chain_head=<height>:<base58 hash>` when a light-client walk bounded the time.
+pub fn provider_tcb(
+    verdict: &crate::sgx_dcap::VerifiedSgxQuote,
+    emulated_root: bool,
+    checked_at: u64,
+    time_source: &str,
+    chain_head: Option<(u64, &str)>,
+) -> EventLogEntry {
+    let mut payload = alloc::format!(
+        "root={};status={};platform={};qe={};tcb_eval={};fmspc={};checked_at={checked_at};time={time_source}",
         if emulated_root { "emulated" } else { "intel" },
         verdict.status,
         verdict.platform_status,
@@ -73,6 +81,9 @@ pub fn provider_tcb(verdict: &crate::sgx_dcap::VerifiedSgxQuote, emulated_root: 
         verdict.tcb_evaluation_data_number,
         crate::hex::encode(&verdict.fmspc),
     );
+    if let Some((height, hash)) = chain_head {
+        payload.push_str(&alloc::format!(";chain_head={height}:{hash}"));
+    }
     EventLogEntry::runtime_trusted_name(PROVIDER_TCB, payload.as_bytes())
 }
 

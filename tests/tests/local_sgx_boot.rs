@@ -7,7 +7,12 @@
 //!   provider's quote with `sgx_dcap` against the emulated root; first boot
 //!   formats, a reboot reopens the same store, another pinned MRENCLAVE is
 //!   refused, collateral that fails its signature or evaluation-number check
-//!   is refused, an unreachable provider halts with one line.
+//!   is refused, an unreachable provider halts with one line;
+//! - the same in signer mode against the chain simulator (QEMU): before the
+//!   key exchange the image walks its light client from the trust anchor to
+//!   the chain's head, and checks the collateral at that head's time (minus
+//!   the allowance) when it is later than the host's clock; a chain past the
+//!   collateral's validity halts the boot, and so does unreachable RPC.
 //!
 //! Every QEMU started here is stopped by its PID (the `Node` guard), with
 //! bounded waits.
@@ -261,4 +266,134 @@ fn image_unseals_with_the_emulated_provider_and_refuses_others() {
     let closed = free_port();
     let fourth = LaunchOptions { http_port: free_port(), cmdline: Some(cmdline(closed, &PINNED, collateral.port, 1)), ..first };
     expect_halt(&fourth, "cannot reach the key provider");
+}
+
+/// 2040-01-01T00:00:00Z: a chain time later than this host's clock, inside the
+/// emulated PKI's validity.
+const GENESIS_2040: u64 = 2_208_988_800;
+/// 2049-12-30T23:00:00Z: an hour before the emulated collateral's nextUpdate
+/// (2049-12-31T00:00:00Z). With minute blocks the trust anchor (23 blocks in)
+/// is still inside the window and the head four epochs later is past it: only
+/// the walk can make the boot refuse the collateral.
+const GENESIS_EXPIRY_EVE: u64 = 2_524_518_000;
+const SIM_CONTRACT: &str = "v1.signer-sim.test";
+const SIM_EPOCH: u64 = 20;
+/// Block timestamps a minute apart (blocks are produced on demand, so this is
+/// only their times): four epochs span 80 minutes, more than the allowance.
+const SIM_BLOCK_TIME_MS: u64 = 60_000;
+
+/// A simulator that produces blocks only when told, with the given genesis time; the
+/// trust anchor (hex) taken at its light-client head, then `epochs` more epochs produced.
+fn chain_at(genesis_secs: u64, epochs: u64) -> (tdsigner_chain_sim::Simulator, String) {
+    use tdsigner_chain_sim::chain::ChainConfig;
+    use tdsigner_chain_sim::{ListenConfig, SimConfig, Simulator};
+    let chain = ChainConfig {
+        seed: 11,
+        epoch_length: SIM_EPOCH,
+        block_time_ms: SIM_BLOCK_TIME_MS,
+        genesis_timestamp_ns: genesis_secs * 1_000_000_000,
+        contract_account: SIM_CONTRACT.into(),
+        ..ChainConfig::default()
+    };
+    let listen = vec![ListenConfig { addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)), hostile: Vec::new() }];
+    let sim = Simulator::start(SimConfig { chain, listen, auto_produce: false, ..SimConfig::default() }).expect("simulator");
+    sim.produce_blocks(SIM_EPOCH + 5);
+    let v = sim.call(0, "sim_trusted_start", serde_json::json!({})).expect("sim_trusted_start");
+    let set = |ids: &str, ps: &str| tdsigner_near::light_client::EpochProducers {
+        epoch_id: tdsigner_near::CryptoHash::from_base58(v[ids].as_str().expect(ids)).expect(ids),
+        producers: tdsigner_near::view::producers_from_value(v[ps].clone()).expect(ps),
+    };
+    let header = tdsigner_near::view::header_lite_from_value(v["header"].clone()).expect("header");
+    let anchor = tdsigner_near::LightClientState::from_trusted_header_and_next(
+        header,
+        set("epoch_id", "producers"),
+        set("next_epoch_id", "next_producers"),
+    )
+    .expect("anchor");
+    sim.produce_blocks(epochs * SIM_EPOCH);
+    (sim, hex(&anchor.to_bytes()))
+}
+
+fn signer_cmdline(provider: u16, collateral: u16, rpc_port: u16, trust_hex: &str) -> String {
+    format!(
+        "{} contract={SIM_CONTRACT} rpc=http://10.0.2.2:{rpc_port} p2p=7000 trust={trust_hex}",
+        cmdline(provider, &PINNED, collateral, 1)
+    )
+}
+
+fn event_payload(public: &serde_json::Value, name: &str) -> String {
+    let log = public["event_log"].as_array().expect("event log");
+    let e = log.iter().find(|e| e["event"] == name).unwrap_or_else(|| panic!("no {name} event"));
+    let h = e["event_payload"].as_str().expect("hex");
+    String::from_utf8((0..h.len() / 2).map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap_or(0)).collect())
+        .expect("utf-8 payload")
+}
+
+#[test]
+#[ignore = "builds the image and boots QEMU; run with --ignored (CI does)"]
+fn signer_mode_checks_collateral_at_the_verified_chain_head() {
+    let provider = EmulatedKeyProvider::spawn(PINNED, SGX_SEALING_KEY).expect("provider");
+    let collateral = StaticHttpServer::spawn("/collateral.json", emulated_collateral().into_bytes()).expect("collateral server");
+
+    // A chain in 2040, four epochs past the anchor: the walk ends at its head, and the
+    // collateral is checked at the head's time minus the allowance (the host says 2026).
+    let (sim, trust) = chain_at(GENESIS_2040, 4);
+    let head = sim.call(0, "sim_trusted_start", serde_json::json!({})).expect("head");
+    let (head_height, head_hash) = (head["height"].as_u64().expect("height"), head["block_hash"].as_str().expect("hash").to_string());
+    let head_secs = head["header"]["inner_lite"]["timestamp"].as_u64().expect("timestamp") / 1_000_000_000;
+    let rpc_port = sim.addrs()[0].port();
+    let dir = scratch("local-sgx-chain");
+    let o = opts(&dir, signer_cmdline(provider.port, collateral.port, rpc_port, &trust));
+    let (mut node, public) = boot(&o);
+    let serial = node.serial();
+    node.stop();
+    let walked = format!("key source: verified chain head at height {head_height} ({head_hash}), block time {head_secs},");
+    assert!(serial.contains(&walked), "want {walked:?} in:\n{serial}");
+    assert!(serial.contains("ended by endpoint 0 (plain HTTP only: the host could have answered for it)"), "{serial}");
+    let steps: u32 = serial
+        .split(&walked)
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("steps in the log");
+    assert!((3..=5).contains(&steps), "{steps} steps for four epochs:\n{serial}");
+    let checked_at = head_secs - tdsigner_node::chain_time::CHAIN_TIME_ALLOWANCE_SECS;
+    assert!(serial.contains("(verified chain head)"), "{serial}");
+    let payload = event_payload(&public, "tdsigner.provider-tcb");
+    let expected_tail = format!(";time=chain;chain_head={head_height}:{head_hash}");
+    assert!(payload.ends_with(&expected_tail), "{payload}");
+    let at: u64 = payload
+        .split(";checked_at=")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .expect("checked_at");
+    assert!(at >= checked_at && at < checked_at + 120, "checked_at {at}, head bound {checked_at}");
+    assert_eq!(public["node"]["key_source"], "local-sgx");
+    drop(sim);
+
+    // A chain whose head is past the collateral's validity (the anchor is not): the boot
+    // halts before the key is used (the provider's answer carries it with its quote, so
+    // refusing that quote is the first moment the image can refuse).
+    let (sim, trust) = chain_at(GENESIS_EXPIRY_EVE, 4);
+    let late = LaunchOptions {
+        http_port: free_port(),
+        disk: dir.join("disk-2052.img"),
+        cmdline: Some(signer_cmdline(provider.port, collateral.port, sim.addrs()[0].port(), &trust)),
+        ..o.clone()
+    };
+    expect_halt(&late, "expired");
+    drop(sim);
+
+    // No RPC: no check time the host cannot move, so the provider is never asked.
+    let released = provider.log.released.load(Ordering::SeqCst);
+    let (_sim, trust) = chain_at(GENESIS_2040, 1);
+    let no_rpc = LaunchOptions {
+        http_port: free_port(),
+        disk: dir.join("disk-norpc.img"),
+        cmdline: Some(signer_cmdline(provider.port, collateral.port, free_port(), &trust)),
+        ..o
+    };
+    expect_halt(&no_rpc, "chain head: no endpoint confirmed the chain's head");
+    assert_eq!(provider.log.released.load(Ordering::SeqCst), released, "the provider was asked without a verified time");
 }

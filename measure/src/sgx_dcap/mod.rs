@@ -33,12 +33,14 @@
 //! 7. the quoted enclave is not a debug enclave; the platform and QE statuses
 //!    converged ([`TcbStatus::converge`]) must be in the configured accepted set.
 //!
-//! Time: "now" is the caller's. In the image it is the later of the host's
-//! clock (which the host sets) and lower bounds the host cannot move; see the
-//! kernel README, which also says what that leaves open (a CRL from before a
-//! revocation, replayed with a clock set inside its window). The minimum
-//! `tcbEvaluationDataNumber` stops old TCB info and QE identity from being
-//! replayed; nothing here bounds the age of a CRL beyond its own window.
+//! Time: "now" is the caller's. In the image it is the latest of the host's
+//! clock (which the host sets) and lower bounds the host cannot move, in
+//! signer mode a light-client-verified chain head; see the kernel README,
+//! which also says what that leaves open (without a chain head, a CRL from
+//! before a revocation, replayed with a clock set inside its window). The
+//! minimum `tcbEvaluationDataNumber` stops old TCB info and QE identity from
+//! being replayed; nothing here bounds the age of a CRL beyond its own window
+//! and the caller's time.
 //!
 //! Submodules: [`status`] (TCB status names, the accepted set), [`collateral`]
 //! (the collateral JSON and the two signed documents), [`x509`] (chains,

@@ -9,6 +9,8 @@
 //! - [`boot_counter`]: the boot-counter sector that proves the block path;
 //! - [`public_data`]: the `GET /public_data` document (measurements, event log);
 //! - [`bootstrap`]: sealing key, sealed store and node identity at boot;
+//! - [`chain_time`]: a lower bound on real time from a light-client walk to
+//!   the chain's head (the `local-sgx` collateral check time);
 //! - [`provider_quote`]: the local key provider's SGX quote (parser, and the
 //!   verifier for the emulated platform);
 //! - [`machine`]: the node state machine — follows the signer contract through
@@ -22,6 +24,7 @@ extern crate alloc;
 
 pub mod boot_counter;
 pub mod bootstrap;
+pub mod chain_time;
 pub mod config;
 pub mod health;
 pub mod http;

@@ -10,8 +10,10 @@
 //!   seed, [`DcapProviderQuoteVerifier::emulated`]); every output says so.
 //!
 //! The collateral comes from the host (fetched over HTTP by the kernel), so
-//! it is hostile until its Intel signatures check. "Now" is the caller's:
-//! see the kernel README for how the image bounds it. The caller,
+//! it is hostile until its Intel signatures check. "Now" is the caller's
+//! ([`collateral_check_time`]; in signer mode it includes a verified chain
+//! head from `crate::chain_time`): see the kernel README for how the image
+//! bounds it. The caller,
 //! `LocalSgxKeySource`, pins MRENCLAVE and checks the report_data binding of
 //! the encrypted key.
 
@@ -34,26 +36,37 @@ pub const SOURCE_TIME_FLOOR_UNIX: u64 = 1_793_491_200;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CheckTime {
     pub unix_secs: u64,
+    /// For log lines.
     pub source: &'static str,
+    /// For the `tdsigner.provider-tcb` event: `floor`, `anchor`, `chain` or `host`.
+    pub tag: &'static str,
 }
 
-/// The time to check collateral at: the latest of the host's clock (the host
-/// sets it), [`SOURCE_TIME_FLOOR_UNIX`], and the light-client trust anchor's
-/// block time (measured config; a lower bound on real time if the anchor is
-/// genuine). A clock set back cannot revive collateral that expired before
-/// the latest floor. A clock set *forward* is not prevented: the host can pick
-/// any moment after the floor, so CRLs from before a later revocation still
-/// pass (kernel README, "What this leaves open").
-pub fn collateral_check_time(host_clock: Option<u64>, trust_anchor_nanos: Option<u64>) -> CheckTime {
-    let mut best = CheckTime { unix_secs: SOURCE_TIME_FLOOR_UNIX, source: "source floor" };
-    if let Some(anchor) = trust_anchor_nanos.map(|n| n / 1_000_000_000) {
-        if anchor > best.unix_secs {
-            best = CheckTime { unix_secs: anchor, source: "light-client trust anchor" };
-        }
-    }
-    if let Some(clock) = host_clock {
-        if clock > best.unix_secs {
-            best = CheckTime { unix_secs: clock, source: "host clock" };
+/// The time to check collateral at: the latest of
+/// - [`SOURCE_TIME_FLOOR_UNIX`];
+/// - the light-client trust anchor's block time (measured config);
+/// - `verified_chain_secs`: the lower bound a light-client walk from that
+///   anchor to the chain's head proved (`crate::chain_time`), plus the time
+///   elapsed since the walk;
+/// - the host's clock (the host sets it).
+///
+/// A clock set back cannot revive collateral that expired before the latest
+/// of the others. A clock set *forward* moves the check time forward, which
+/// only expires collateral. Without a walk (no signer configuration) the
+/// host can still pick any moment after the floor, so CRLs from before a
+/// later revocation pass then (kernel README, "What this leaves open").
+pub fn collateral_check_time(host_clock: Option<u64>, trust_anchor_nanos: Option<u64>, verified_chain_secs: Option<u64>) -> CheckTime {
+    let mut best = CheckTime { unix_secs: SOURCE_TIME_FLOOR_UNIX, source: "source floor", tag: "floor" };
+    let candidates = [
+        (trust_anchor_nanos.map(|n| n / 1_000_000_000), "light-client trust anchor", "anchor"),
+        (verified_chain_secs, "verified chain head", "chain"),
+        (host_clock, "host clock", "host"),
+    ];
+    for (secs, source, tag) in candidates {
+        if let Some(secs) = secs {
+            if secs > best.unix_secs {
+                best = CheckTime { unix_secs: secs, source, tag };
+            }
         }
     }
     best
@@ -158,15 +171,45 @@ mod tests {
     #[test]
     fn check_time_is_the_latest_source_and_the_floor_is_pinned() {
         assert_eq!(tdsigner_measure::sgx_dcap::collateral::parse_utc("2026-11-01T00:00:00Z"), Some(SOURCE_TIME_FLOOR_UNIX));
-        let floor = CheckTime { unix_secs: SOURCE_TIME_FLOOR_UNIX, source: "source floor" };
-        assert_eq!(collateral_check_time(None, None), floor);
-        assert_eq!(collateral_check_time(Some(NOW_2026), Some(NOW_2026 * 1_000_000_000)), floor, "both behind the floor");
-        let later = SOURCE_TIME_FLOOR_UNIX + 1000;
-        assert_eq!(collateral_check_time(Some(later), None), CheckTime { unix_secs: later, source: "host clock" });
+        let floor = CheckTime { unix_secs: SOURCE_TIME_FLOOR_UNIX, source: "source floor", tag: "floor" };
+        assert_eq!(collateral_check_time(None, None, None), floor);
         assert_eq!(
-            collateral_check_time(Some(later), Some((later + 5) * 1_000_000_000)),
-            CheckTime { unix_secs: later + 5, source: "light-client trust anchor" }
+            collateral_check_time(Some(NOW_2026), Some(NOW_2026 * 1_000_000_000), Some(NOW_2026)),
+            floor,
+            "all behind the floor"
         );
+        let later = SOURCE_TIME_FLOOR_UNIX + 1000;
+        assert_eq!(collateral_check_time(Some(later), None, None), CheckTime { unix_secs: later, source: "host clock", tag: "host" });
+        assert_eq!(
+            collateral_check_time(Some(later), Some((later + 5) * 1_000_000_000), None),
+            CheckTime { unix_secs: later + 5, source: "light-client trust anchor", tag: "anchor" }
+        );
+        // The walked chain beats an older host clock and the anchor...
+        assert_eq!(
+            collateral_check_time(Some(later), Some(later * 1_000_000_000), Some(later + 86_400)),
+            CheckTime { unix_secs: later + 86_400, source: "verified chain head", tag: "chain" }
+        );
+        // ...and a host clock set later still wins (it can only expire collateral).
+        assert_eq!(collateral_check_time(Some(later + 90_000), None, Some(later + 86_400)).tag, "host");
+    }
+
+    #[test]
+    fn collateral_that_expired_before_the_verified_chain_head_is_refused() {
+        let mut rd = [0u8; 64];
+        rd[..32].fill(0x42);
+        let q = emulated_sgx_quote([0xE1; 32], [0x5A; 32], rd).unwrap();
+        // The host says 2026; the chain proves 2052, after the emulated PKI's
+        // 2049-12-31 (its CRLs and certificates end then).
+        let head_2052_nanos = 2_524_608_000u64 * 1_000_000_000;
+        let head = crate::chain_time::CHAIN_TIME_ALLOWANCE_SECS;
+        let at = collateral_check_time(Some(NOW_2026), None, Some(head_2052_nanos / 1_000_000_000 - head));
+        assert_eq!(at.tag, "chain");
+        let v = DcapProviderQuoteVerifier::emulated(collateral(), at.unix_secs, 1, TcbStatusSet::UP_TO_DATE_ONLY).unwrap();
+        let err = v.verify_sgx_quote(&q).unwrap_err();
+        assert!(err.contains("expired") || err.contains("not valid"), "{err}");
+        // The same collateral at the host's time passes.
+        let ok = DcapProviderQuoteVerifier::emulated(collateral(), SOURCE_TIME_FLOOR_UNIX + 1, 1, TcbStatusSet::UP_TO_DATE_ONLY).unwrap();
+        assert!(ok.verify_sgx_quote(&q).is_ok());
     }
 
     fn collateral() -> Collateral {

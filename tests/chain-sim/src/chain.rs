@@ -83,6 +83,9 @@ pub struct ChainConfig {
     pub chain_id: String,
     pub protocol_version: u32,
     pub max_txs_per_chunk: usize,
+    /// Timestamp of the genesis block, in nanoseconds since the Unix epoch
+    /// (fixed, so timestamps never depend on the host's clock).
+    pub genesis_timestamp_ns: u64,
 }
 
 impl Default for ChainConfig {
@@ -103,6 +106,7 @@ impl Default for ChainConfig {
             chain_id: "tdsigner-sim".into(),
             protocol_version: 78,
             max_txs_per_chunk: 1000,
+            genesis_timestamp_ns: GENESIS_TIMESTAMP_NS,
         }
     }
 }
@@ -423,7 +427,7 @@ pub struct Chain {
 
 const MIN_STAKE_UNITS: u128 = 10;
 const TOTAL_SUPPLY: u128 = 1_000_000_000 * 1_000_000_000_000_000_000_000_000;
-/// 2025-01-01T00:00:00Z: genesis time, so timestamps do not depend on the clock.
+/// 2025-01-01T00:00:00Z: the default genesis time.
 const GENESIS_TIMESTAMP_NS: u64 = 1_735_689_600_000_000_000;
 
 impl Chain {
@@ -462,7 +466,7 @@ impl Chain {
             txs: HashMap::new(),
             tx_receipts: HashMap::new(),
             state_root: Hash::digest(b"tdsigner-chain-sim genesis state"),
-            genesis_timestamp_ns: GENESIS_TIMESTAMP_NS,
+            genesis_timestamp_ns: cfg.genesis_timestamp_ns,
             cfg,
         };
         // Every epoch must finalize without the offline validators. Offline

@@ -42,6 +42,9 @@ pub struct Args {
     pub shards: usize,
     #[arg(long, default_value_t = 1000)]
     pub genesis_height: u64,
+    /// Genesis block time, seconds since the Unix epoch (default 2025-01-01T00:00:00Z).
+    #[arg(long)]
+    pub genesis_time: Option<u64>,
     /// The first K validators never approve.
     #[arg(long, default_value_t = 0)]
     pub offline_validators: usize,
@@ -106,6 +109,10 @@ impl Args {
                 contract_account: self.contract_account,
                 contract: ContractConfig { key_event_timeout_blocks: self.key_event_timeout_blocks, yield_timeout_blocks: self.yield_timeout_blocks },
                 chain_id: self.chain_id,
+                genesis_timestamp_ns: match self.genesis_time {
+                    Some(secs) => secs.checked_mul(1_000_000_000).ok_or("--genesis-time is too far in the future")?,
+                    None => ChainConfig::default().genesis_timestamp_ns,
+                },
                 ..ChainConfig::default()
             },
             listen,
@@ -143,5 +150,17 @@ mod tests {
         assert!(!c.auto_produce);
         let bad = Args::try_parse_from(["x", "--hostile", "nope"]).unwrap();
         assert!(bad.into_config().is_err());
+    }
+
+    #[test]
+    fn genesis_time_sets_block_times_and_withheld_head_parses() {
+        let a = Args::try_parse_from(["x", "--genesis-time", "2208988800", "--hostile", "withheld-head"]).unwrap();
+        let c = a.into_config().unwrap();
+        assert_eq!(c.chain.genesis_timestamp_ns, 2_208_988_800_000_000_000);
+        assert_eq!(c.listen[0].hostile, vec![HostileMode::WithheldHead]);
+        let default = Args::try_parse_from(["x"]).unwrap().into_config().unwrap();
+        assert_eq!(default.chain.genesis_timestamp_ns, 1_735_689_600_000_000_000, "the default genesis moved");
+        let huge = Args::try_parse_from(["x", "--genesis-time", "18446744073709551615"]).unwrap();
+        assert!(huge.into_config().is_err());
     }
 }

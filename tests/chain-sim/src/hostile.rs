@@ -16,6 +16,8 @@
 //!   through: approvals by keys that are not the producers'; an altered
 //!   `inner_lite` field with the honest approvals; an approval list truncated
 //!   below half the stake; `next_bps` swapped for other keys; an old block.
+//! - `withheld-head`: `next_light_client_block` always answers `{}` ("nothing
+//!   newer"), so a client that trusts it stays at an old head (and an old time).
 //! - `dropped-responses`: `send_tx` / `broadcast_tx_*` accept a transaction,
 //!   answer a fabricated success, and never include it; `tx` repeats the lie
 //!   and `light_client_proof` for it is forged (fabricated header).
@@ -44,10 +46,12 @@ pub enum HostileMode {
     AlteredEntropy,
     ForkedHeaders,
     DroppedResponses,
+    WithheldHead,
 }
 
 impl HostileMode {
-    pub const ALL: [HostileMode; 5] = [Self::UnprovenRequests, Self::TamperedProofs, Self::AlteredEntropy, Self::ForkedHeaders, Self::DroppedResponses];
+    pub const ALL: [HostileMode; 6] =
+        [Self::UnprovenRequests, Self::TamperedProofs, Self::AlteredEntropy, Self::ForkedHeaders, Self::DroppedResponses, Self::WithheldHead];
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|m| m.name() == s)
@@ -60,6 +64,7 @@ impl HostileMode {
             Self::AlteredEntropy => "altered-entropy",
             Self::ForkedHeaders => "forked-headers",
             Self::DroppedResponses => "dropped-responses",
+            Self::WithheldHead => "withheld-head",
         }
     }
 }

@@ -264,6 +264,9 @@ pub fn dispatch(shared: &Shared, listener: &Listener, call: &RpcCall) -> Result<
             if let Some(forged) = listener.with_hostile(|h| h.forked_light_client_block(&chain, &last, honest)).flatten() {
                 return Ok(forged);
             }
+            if listener.modes().contains(&HostileMode::WithheldHead) {
+                return Ok(json!({}));
+            }
             // nearcore flattens `Option<LightClientBlockView>`: nothing newer is `{}`.
             Ok(honest.and_then(|f| chain.light_client_block(f)).map_or_else(|| json!({}), |lc| view::light_client_block_json(&chain, &lc)))
         }

@@ -315,14 +315,17 @@ impl<D: BlockDevice> Node<D> {
         let account_seed = Zeroizing::new(identity.account_key().to_bytes());
         let account_key = SigningKey::from_seed(&account_seed);
 
-        // Light client: the persisted state if it is ahead of the configured start.
+        // Light client: the persisted state if it is ahead of the given start (the
+        // configured anchor, or a head verified at boot). The scan cursor is this node's
+        // own progress through the chain's blocks: it is kept even when the given head is
+        // newer, so requests made while the node was down are still found.
         let (mut lc, mut scan_next) = (trusted, None);
         if let Some(bytes) = store.get(LIGHT_CLIENT_RECORD, LIGHT_CLIENT_ID) {
             let (stored, scan) = decode_lc_record(bytes.expose())?;
             if stored.head_height() >= lc.head_height() {
                 lc = stored;
-                scan_next = scan;
             }
+            scan_next = scan;
         }
         // Keys.
         let mut active = None;
@@ -1022,6 +1025,29 @@ mod tests {
         assert!(w.at_ms >= 1_000);
         assert_eq!(node.status().contract_state, "Unknown");
         assert!(node.metrics().rpc_failures > 0);
+    }
+
+    /// A head verified at boot (newer than the stored state) is taken, but the stored
+    /// scan cursor is kept: requests made while the node was down are still scanned.
+    #[test]
+    fn a_newer_start_keeps_the_stored_scan_cursor() {
+        let mut dev = MemDevice::new(8192);
+        let key = KeySourceConfig::Test(Zeroizing::new([4; 32]));
+        {
+            let mut b = crate::bootstrap::bootstrap(&mut dev, &key, "node0.test", &mut Rng(1), &mut |_e: &tdsigner_store::RuntimeEvent| {
+                Ok::<(), &str>(())
+            })
+            .unwrap();
+            b.store.put(LIGHT_CLIENT_RECORD, LIGHT_CLIENT_ID, &lc_record(&trusted(500), Some(490))).unwrap();
+        }
+        let b = crate::bootstrap::bootstrap(&mut dev, &key, "node0.test", &mut Rng(2), &mut |_e: &tdsigner_store::RuntimeEvent| {
+            Ok::<(), &str>(())
+        })
+        .unwrap();
+        let cfg = MachineConfig::new("node0.test".into(), "v1.signer.test".into());
+        let node = Node::new(cfg, b.store, &b.identity, trusted(900), &mut Offline(0)).unwrap();
+        assert_eq!(node.head_height(), 900);
+        assert_eq!(node.scan_next, Some(490), "the scan cursor was reset to the new head");
     }
 
     /// Runs are aborted for silence, not for age: a run whose peers keep talking outlives
