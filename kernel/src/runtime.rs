@@ -512,6 +512,7 @@ impl Env for Runtime {
         let Some(url) = self.rpc.get(endpoint).cloned() else {
             return Err(CallError::Stream(StreamError::Connect));
         };
+        // The call pumps the whole runtime, so the TLS cache is lent out meanwhile.
         let mut tls = core::mem::replace(&mut self.tls, RpcTls::new(None));
         let out = rpc_call(self, &url, &mut tls, body);
         self.tls = tls;
