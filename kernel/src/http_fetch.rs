@@ -1,7 +1,8 @@
 //! One bounded plain-HTTP/1.1 GET over smoltcp, for fetching the SGX
 //! collateral JSON from the host: resolve, connect, send the request, read
 //! until the answer is complete, close. The bytes on the wire are
-//! `tdsigner_kernel::http_client`'s (pure, unit-tested, fuzzed); the waits
+//! `tdsigner_near::rpc::http`'s (`encode_get`, `ResponseDecoder`: pure,
+//! unit-tested, fuzzed; the same decoder reads NEAR RPC answers); the waits
 //! are `blocking_tcp`'s.
 //!
 //! Plain HTTP on purpose: the collateral is signed by Intel and verified
@@ -12,7 +13,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use tdsigner_kernel::http_client::{encode_get, parse_response, HttpError, Limits, Progress};
+use tdsigner_near::rpc::http::{encode_get, HttpError, Limits, ResponseDecoder};
 use tdsigner_node::config::Endpoint;
 
 use crate::blocking_tcp::{self, Deadline, Pump, TcpError};
@@ -52,7 +53,7 @@ pub fn http_get<P: Pump + ?Sized>(
     let addr = blocking_tcp::resolve(p, &endpoint.host, Deadline::after(RESOLVE_TIMEOUT_MS).within(total)).map_err(tcp_err)?;
     let conn = blocking_tcp::connect(p, addr, endpoint.port, SOCKET_BUFFER, Deadline::after(CONNECT_TIMEOUT_MS).within(total))
         .map_err(tcp_err)?;
-    let result = exchange(p, conn, &request, Limits::with_max_body(max_body), total);
+    let result = exchange(p, conn, &request, Limits { max_body, ..Limits::default() }, total);
     blocking_tcp::close(p, conn);
     match result {
         Ok(body) => Ok(body),
@@ -75,9 +76,10 @@ enum Failure {
     Stalled { received: usize },
 }
 
-/// Sends the request, then reads until the parser calls the answer complete
-/// or wrong. The parser bounds what accumulates: it fails as soon as the
-/// head or body passes its limit, and each read adds at most `READ_CHUNK`.
+/// Sends the request, then feeds each read to the decoder until it calls the
+/// answer complete or wrong. The decoder bounds what accumulates: it fails as
+/// soon as the head, the body or the chunked framing passes its limit, and a
+/// status other than 200 as soon as the head is in.
 fn exchange<P: Pump + ?Sized>(
     p: &mut P,
     conn: smoltcp::iface::SocketHandle,
@@ -86,22 +88,21 @@ fn exchange<P: Pump + ?Sized>(
     deadline: Deadline,
 ) -> Result<Vec<u8>, Failure> {
     blocking_tcp::send_all(p, conn, request, deadline).map_err(Failure::Tcp)?;
-    let mut answer = Vec::new();
+    let mut decoder = ResponseDecoder::new(limits);
+    let mut received = 0usize;
     let mut chunk = [0u8; READ_CHUNK];
     loop {
         let n = match blocking_tcp::receive(p, conn, &mut chunk, deadline) {
             Ok(n) => n,
-            Err(TcpError::ReceiveTimeout { .. }) if !answer.is_empty() => {
-                return Err(Failure::Stalled { received: answer.len() })
-            }
+            Err(TcpError::ReceiveTimeout { .. }) if received > 0 => return Err(Failure::Stalled { received }),
             Err(e) => return Err(Failure::Tcp(e)),
         };
-        answer.extend_from_slice(chunk.get(..n).unwrap_or_default());
-        match parse_response(&answer, n == 0, limits).map_err(Failure::Http)? {
-            Progress::Complete(body) => return Ok(body),
-            // With the peer closed the parser never asks for more; guard anyway.
-            Progress::NeedMore if n == 0 => return Err(Failure::Http(HttpError::NoResponse)),
-            Progress::NeedMore => {}
+        received = received.saturating_add(n);
+        match decoder.feed(chunk.get(..n).unwrap_or_default(), n == 0).map_err(Failure::Http)? {
+            Some(response) => return Ok(response.body),
+            // With the peer closed the decoder never asks for more; guard anyway.
+            None if n == 0 => return Err(Failure::Http(HttpError::UnexpectedEof)),
+            None => {}
         }
     }
 }

@@ -3,8 +3,6 @@
 //!
 //! - [`acpi_pm`]: finding the ACPI PM timer in the firmware's tables (TSC
 //!   calibration on platforms without CPUID 0x15).
-//! - [`http_client`]: request encoding and response parsing of the plain
-//!   HTTP/1.1 GET that fetches SGX collateral from the host.
 //! - [`page_pool`]: the page-granular allocator behind the DMA (shared-memory)
 //!   pool that virtio bounce buffers and queues come from.
 //! - [`utf16`]: decoding of the UEFI load options (the kernel command line).
@@ -17,6 +15,5 @@
 extern crate alloc;
 
 pub mod acpi_pm;
-pub mod http_client;
 pub mod page_pool;
 pub mod utf16;
