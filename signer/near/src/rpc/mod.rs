@@ -3,7 +3,8 @@
 //!
 //! - [`request`]: builds JSON-RPC request bodies and parses answers (bounded,
 //!   typed errors), independent of any transport;
-//! - [`http`]: an HTTP/1.1 request encoder and a response decoder fed bytes
+//! - [`http`]: HTTP/1.1 request encoders (POST for JSON-RPC, GET for the
+//!   kernel's collateral fetch) and a response decoder fed bytes
 //!   (Content-Length and chunked bodies, bounded headers and body);
 //! - [`stream`]: the [`stream::ByteStream`] trait a transport implements (the
 //!   kernel's TCP in the image, `TcpStream` on the host) and one exchange over it;
