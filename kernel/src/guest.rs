@@ -197,7 +197,9 @@ pub fn start(info: BootInfo) -> ! {
                 (Some(signer), Some(anchor)) => {
                     let mut rpc = chain_time::BootRpc { net: &mut net, urls: &signer.rpc, tls: runtime::RpcTls::new(info.wall_clock) };
                     let https = rpc.https();
-                    let head = verified_chain_head(&mut rpc, &https, anchor.clone(), WalkLimits::default(), &mut clock::now_ms)
+                    // On TDX the host is the adversary: an endpoint it cannot impersonate must end the walk.
+                    let require_https = kind == PlatformKind::Tdx;
+                    let head = verified_chain_head(&mut rpc, &https, require_https, anchor.clone(), WalkLimits::default(), &mut clock::now_ms)
                         .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: chain head: {e}")));
                     kprintln!(
                         "key source: verified chain head at height {} ({}), block time {}, {} blocks in {} rpc calls from the trust anchor at height {}; ended by endpoint {} ({})",
@@ -212,6 +214,11 @@ pub fn start(info: BootInfo) -> ! {
                     );
                     Some((head, clock::now_ms()))
                 }
+                // Without RPC only the host's clock and the floors are left, and on TDX the
+                // host picks the clock: old CRLs would pass. Emulated runs say so instead.
+                _ if kind == PlatformKind::Tdx => fatal(format_args!(
+                    "sealing key source: local-sgx: on TDX it needs signer mode (rpc= and trust=) for a check time the host cannot move"
+                )),
                 _ => None,
             };
             // The collateral comes from the host; its Intel signatures are what make it count.

@@ -93,6 +93,9 @@ impl ChainHead {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChainTimeError {
     NoEndpoints,
+    /// The platform demands an authenticated end to the walk (TDX: the host
+    /// is the adversary) and no `https` endpoint is configured.
+    NoHttpsEndpoint,
     /// The anchor does not carry its next epoch's producers, so no block past
     /// its epoch can be verified.
     AnchorWithoutNextProducers,
@@ -119,6 +122,9 @@ impl fmt::Display for ChainTimeError {
         };
         match self {
             Self::NoEndpoints => f.write_str("no rpc endpoint is configured"),
+            Self::NoHttpsEndpoint => f.write_str(
+                "no https rpc endpoint is configured: over plain HTTP the host could answer for every endpoint and hold the time back",
+            ),
             Self::AnchorWithoutNextProducers => {
                 f.write_str("the trust anchor has no next-epoch producers, so the chain past its epoch cannot be verified")
             }
@@ -142,12 +148,15 @@ impl fmt::Display for ChainTimeError {
 ///
 /// Endpoints are asked in order, each continuing from the best head verified
 /// so far, until it answers "nothing newer", fails, or sends a block that does
-/// not verify. `https[i]` says whether endpoint `i` is authenticated.
+/// not verify. `https[i]` says whether endpoint `i` is authenticated;
+/// `require_https` refuses a configuration without any (the image sets it on
+/// TDX, where the host is the adversary; plain-HTTP tests run emulated).
 /// `now_ms` is a monotonic clock for [`WalkLimits::total_ms`]; the caller's
 /// [`Caller`] bounds each call.
 pub fn verified_chain_head<C: Caller>(
     caller: &mut C,
     https: &[bool],
+    require_https: bool,
     anchor: LightClientState,
     limits: WalkLimits,
     now_ms: &mut dyn FnMut() -> u64,
@@ -161,6 +170,9 @@ pub fn verified_chain_head<C: Caller>(
     }
     let is_https = |e: usize| https.get(e).copied().unwrap_or(false);
     let want_https = (0..endpoints).any(is_https);
+    if require_https && !want_https {
+        return Err(ChainTimeError::NoHttpsEndpoint);
+    }
     let started = now_ms();
     let mut best = anchor;
     let (mut steps, mut calls) = (0u32, 0u32);

@@ -52,7 +52,7 @@ fn walk(c: &mut UrlCaller, https: &[bool], sim: &Simulator, limits: WalkLimits) 
     let anchor = common::trusted_start(sim);
     let start = Instant::now();
     let mut now = move || start.elapsed().as_millis() as u64;
-    verified_chain_head(c, https, anchor, limits, &mut now)
+    verified_chain_head(c, https, false, anchor, limits, &mut now)
 }
 
 /// A URL nothing listens on.
@@ -72,7 +72,7 @@ fn six_epochs_take_one_call_each_and_end_at_the_simulators_head() {
     s.produce_blocks(6 * EPOCH);
     let (height, hash) = sim_head(&s);
     let start = Instant::now();
-    let head = verified_chain_head(&mut caller(urls(&s)), &[false], anchor.clone(), WalkLimits::default(), &mut || {
+    let head = verified_chain_head(&mut caller(urls(&s)), &[false], false, anchor.clone(), WalkLimits::default(), &mut || {
         start.elapsed().as_millis() as u64
     })
     .expect("walk");
@@ -97,7 +97,7 @@ fn an_anchor_at_the_head_takes_one_call_and_one_in_its_epoch_two() {
     let anchor = common::trusted_start(&s);
     s.produce_blocks(3);
     let start = Instant::now();
-    let head = verified_chain_head(&mut caller(urls(&s)), &[false], anchor, WalkLimits::default(), &mut || {
+    let head = verified_chain_head(&mut caller(urls(&s)), &[false], false, anchor, WalkLimits::default(), &mut || {
         start.elapsed().as_millis() as u64
     })
     .expect("walk");
@@ -112,7 +112,7 @@ fn forked_or_withheld_heads_do_not_hold_the_walk_back_while_an_honest_endpoint_i
         let anchor = common::trusted_start(&s);
         s.produce_blocks(4 * EPOCH);
         let start = Instant::now();
-        let head = verified_chain_head(&mut caller(urls(&s)), &[false, false], anchor, WalkLimits::default(), &mut || {
+        let head = verified_chain_head(&mut caller(urls(&s)), &[false, false], false, anchor, WalkLimits::default(), &mut || {
             start.elapsed().as_millis() as u64
         })
         .unwrap_or_else(|e| panic!("{liar:?}: {e}"));
@@ -131,12 +131,12 @@ fn a_withholding_endpoint_alone_leaves_the_anchor_which_is_why_https_must_end_th
     let start = Instant::now();
     let mut now = move || start.elapsed().as_millis() as u64;
     // Over plain HTTP alone the lie goes through: nothing authenticated says otherwise.
-    let head = verified_chain_head(&mut caller(only_liar.clone()), &[false], anchor.clone(), WalkLimits::default(), &mut now)
+    let head = verified_chain_head(&mut caller(only_liar.clone()), &[false], false, anchor.clone(), WalkLimits::default(), &mut now)
         .expect("walk");
     assert_eq!((head.steps, head.state.head_hash(), head.authenticated), (0, anchor.head_hash(), false));
     // With an https endpoint configured that did not end the walk, it fails.
     let mut two = caller(vec![only_liar[0].clone(), closed_url()]);
-    match verified_chain_head(&mut two, &[false, true], anchor.clone(), WalkLimits::default(), &mut now) {
+    match verified_chain_head(&mut two, &[false, true], false, anchor.clone(), WalkLimits::default(), &mut now) {
         Err(ChainTimeError::NotEndedByHttps { steps: 0, failures }) => {
             assert_eq!(failures.len(), 1);
             assert_eq!(failures[0].0, 1);
@@ -146,7 +146,7 @@ fn a_withholding_endpoint_alone_leaves_the_anchor_which_is_why_https_must_end_th
     // An endpoint marked https that ends the walk authenticates it (the flag is the
     // caller's knowledge of the URL scheme; the transport here is plain).
     let honest = vec![only_liar[0].clone(), s.url(1).expect("url")];
-    let head = verified_chain_head(&mut caller(honest), &[false, true], anchor, WalkLimits::default(), &mut now).expect("walk");
+    let head = verified_chain_head(&mut caller(honest), &[false, true], false, anchor, WalkLimits::default(), &mut now).expect("walk");
     assert!(head.authenticated);
     assert_eq!(head.state.head_hash(), sim_head(&s).1);
 }
@@ -161,16 +161,16 @@ fn each_failure_is_its_own_error() {
 
     let few = WalkLimits { max_steps: 2, ..WalkLimits::default() };
     assert_eq!(
-        verified_chain_head(&mut caller(urls(&s)), &[false], anchor.clone(), few, &mut now).unwrap_err(),
+        verified_chain_head(&mut caller(urls(&s)), &[false], false, anchor.clone(), few, &mut now).unwrap_err(),
         ChainTimeError::TooManySteps { max: 2 }
     );
 
     assert_eq!(
-        verified_chain_head(&mut caller(Vec::new()), &[], anchor.clone(), WalkLimits::default(), &mut now).unwrap_err(),
+        verified_chain_head(&mut caller(Vec::new()), &[], false, anchor.clone(), WalkLimits::default(), &mut now).unwrap_err(),
         ChainTimeError::NoEndpoints
     );
 
-    let err = verified_chain_head(&mut caller(vec![closed_url(), closed_url()]), &[false, false], anchor.clone(), WalkLimits::default(), &mut now)
+    let err = verified_chain_head(&mut caller(vec![closed_url(), closed_url()]), &[false, false], false, anchor.clone(), WalkLimits::default(), &mut now)
         .unwrap_err();
     match &err {
         ChainTimeError::NotEnded { steps: 0, failures } => assert_eq!(failures.iter().map(|f| f.0).collect::<Vec<_>>(), [0, 1]),
@@ -179,20 +179,28 @@ fn each_failure_is_its_own_error() {
     assert!(err.to_string().starts_with("no endpoint confirmed the chain's head (0 blocks verified) (endpoint 0: "), "{err}");
 
     let mut frozen = || 0u64;
-    assert!(verified_chain_head(&mut caller(urls(&s)), &[false], anchor.clone(), WalkLimits::default(), &mut frozen).is_ok());
+    assert!(verified_chain_head(&mut caller(urls(&s)), &[false], false, anchor.clone(), WalkLimits::default(), &mut frozen).is_ok());
     // The clock jumps past the total limit after the walk started.
     let mut first = true;
     let mut jump = move || if std::mem::take(&mut first) { 0 } else { u64::MAX };
     assert_eq!(
-        verified_chain_head(&mut caller(urls(&s)), &[false], anchor.clone(), WalkLimits::default(), &mut jump).unwrap_err(),
+        verified_chain_head(&mut caller(urls(&s)), &[false], false, anchor.clone(), WalkLimits::default(), &mut jump).unwrap_err(),
         ChainTimeError::TimeLimit { limit_ms: WalkLimits::default().total_ms, steps: 0 }
     );
+
+    // TDX demands an https endpoint; plain HTTP alone is refused before any call.
+    assert_eq!(
+        verified_chain_head(&mut caller(urls(&s)), &[false], true, anchor.clone(), WalkLimits::default(), &mut now).unwrap_err(),
+        ChainTimeError::NoHttpsEndpoint
+    );
+    let mut marked = caller(vec![s.url(0).expect("url")]);
+    assert!(verified_chain_head(&mut marked, &[true], true, anchor.clone(), WalkLimits::default(), &mut now).expect("walk").authenticated);
 
     // Only the head's own epoch known: nothing past it can be verified.
     let current = anchor.current_producers().expect("current").clone();
     let bare = tdsigner_near::LightClientState::from_trusted_header(anchor.head().clone(), current).expect("state");
     assert_eq!(
-        verified_chain_head(&mut caller(urls(&s)), &[false], bare, WalkLimits::default(), &mut now).unwrap_err(),
+        verified_chain_head(&mut caller(urls(&s)), &[false], false, bare, WalkLimits::default(), &mut now).unwrap_err(),
         ChainTimeError::AnchorWithoutNextProducers
     );
 }
