@@ -195,7 +195,8 @@ pub fn start(info: BootInfo) -> ! {
             // would choose it, and a signer without RPC cannot sign anyway.
             let chain_head = match (&config.signer, &trust_anchor) {
                 (Some(signer), Some(anchor)) => {
-                    let mut rpc = chain_time::BootRpc { net: &mut net, urls: &signer.rpc, tls: runtime::RpcTls::new(info.wall_clock) };
+                    let tls = runtime::RpcTls::new(info.wall_clock, certificate_time_floor(anchor));
+                    let mut rpc = chain_time::BootRpc { net: &mut net, urls: &signer.rpc, tls };
                     let https = rpc.https();
                     // On TDX the host is the adversary: an endpoint it cannot impersonate must end the walk.
                     let require_https = kind == PlatformKind::Tdx;
@@ -363,6 +364,7 @@ pub fn start(info: BootInfo) -> ! {
     // Start from the head verified at boot if there is one (the store's own state
     // wins if it is newer; the scan cursor is kept either way).
     let Some(trusted) = walked_head.or(trust_anchor) else { fatal(format_args!("config: signer without trust")) };
+    let tls = runtime::RpcTls::new(info.wall_clock, certificate_time_floor(&trusted));
     let tls_seed = zeroize::Zeroizing::new(identity.tls_key().to_bytes());
     let mut rt = runtime::Runtime::new(
         net,
@@ -370,7 +372,7 @@ pub fn start(info: BootInfo) -> ! {
         signer.rpc.clone(),
         signer.p2p_port,
         tls_seed,
-        info.wall_clock,
+        tls,
         crate::attest::platform_attestation,
     )
     .unwrap_or_else(|e| fatal(format_args!("p2p listener: {e}")));
@@ -419,6 +421,15 @@ pub fn start(info: BootInfo) -> ! {
             }
         }
     }
+}
+
+/// The earliest time RPC certificates are checked at, whatever the host's
+/// clock says: the source floor, and the block time of a verified light-client
+/// head (the trust anchor, or the head walked to at boot) less the allowance.
+fn certificate_time_floor(head: &tdsigner_near::LightClientState) -> u64 {
+    (head.head().inner_lite.timestamp / 1_000_000_000)
+        .saturating_sub(tdsigner_node::chain_time::CHAIN_TIME_ALLOWANCE_SECS)
+        .max(tdsigner_node::provider_quote::SOURCE_TIME_FLOOR_UNIX)
 }
 
 /// The node's live state for `/public_data` and `/metrics`.

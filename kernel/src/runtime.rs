@@ -17,9 +17,11 @@
 //!   100 ms, and carries out its actions.
 //! - **RPC**: one HTTP/1.1 POST per call on a fresh TCP connection (TLS for
 //!   `https://` endpoints through tdsigner-near's rustls stream), bounded by
-//!   a deadline. Certificate validity uses the host-supplied RTC read at boot:
-//!   the host could only make a valid certificate look expired or vice versa,
-//!   while what the node relies on comes from light-client proofs.
+//!   a deadline. Certificate validity is checked at the later of the
+//!   host-supplied RTC and a time the host cannot move ([`RpcTls`]): the
+//!   host can make a valid certificate look expired (a refusal), not revive
+//!   an expired one. What the node relies on comes from light-client proofs;
+//!   only the boot walk's "nothing newer" (`chain_time`) relies on TLS.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
@@ -120,7 +122,7 @@ impl Runtime {
         rpc: Vec<RpcUrl>,
         p2p_port: u16,
         tls_seed: Zeroizing<[u8; 32]>,
-        wall_clock: Option<(u64, u64)>,
+        tls: RpcTls,
         attest: fn(&[u8; 64]) -> Result<Attestation, AttestationError>,
     ) -> Result<Runtime, crate::net::NetError> {
         let mut rt = Runtime {
@@ -133,7 +135,7 @@ impl Runtime {
             p2p: None,
             inbox: VecDeque::new(),
             next_conn: 1,
-            tls: RpcTls::new(wall_clock),
+            tls,
             attest,
         };
         for _ in 0..P2P_LISTENERS {
@@ -435,24 +437,30 @@ impl<P: Pump> ByteStream for KernelStream<'_, P> {
 }
 
 /// The rustls client configuration for `https://` RPC endpoints, built on
-/// first use: Mozilla's roots, and certificate validity at the host-supplied
-/// RTC read at boot (see the module docs for why that is enough).
+/// first use: Mozilla's roots, and certificate validity checked at the later
+/// of the host-supplied RTC read at boot and `not_before_secs`, a time the
+/// host cannot move (the source floor, the trust anchor's block time, a
+/// verified chain head). So the host cannot set the clock back into the
+/// validity of a certificate that has expired since; it can still make a
+/// valid one look expired (a refusal, not an impersonation).
 pub struct RpcTls {
     /// Unix seconds from the RTC at boot and the monotonic ms it was read at.
     wall_clock: Option<(u64, u64)>,
+    not_before_secs: u64,
     config: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl RpcTls {
-    pub fn new(wall_clock: Option<(u64, u64)>) -> RpcTls {
-        RpcTls { wall_clock, config: None }
+    pub fn new(wall_clock: Option<(u64, u64)>, not_before_secs: u64) -> RpcTls {
+        RpcTls { wall_clock, not_before_secs, config: None }
     }
 
     fn config(&mut self) -> Result<Arc<rustls::ClientConfig>, StreamError> {
         if let Some(c) = &self.config {
             return Ok(c.clone());
         }
-        let now = self.wall_clock.map(|(secs, at_ms)| secs + clock::now_ms().saturating_sub(at_ms) / 1000);
+        let rtc = self.wall_clock.map(|(secs, at_ms)| secs + clock::now_ms().saturating_sub(at_ms) / 1000);
+        let now = Some(rtc.unwrap_or(0).max(self.not_before_secs)).filter(|&t| t > 0);
         let clock = Arc::new(tdsigner_near::rpc::tls::FixedClock(now));
         let config = tdsigner_near::rpc::tls::client_config(tdsigner_near::rpc::tls::web_pki_roots(), clock)?;
         self.config = Some(config.clone());
@@ -513,7 +521,7 @@ impl Env for Runtime {
             return Err(CallError::Stream(StreamError::Connect));
         };
         // The call pumps the whole runtime, so the TLS cache is lent out meanwhile.
-        let mut tls = core::mem::replace(&mut self.tls, RpcTls::new(None));
+        let mut tls = core::mem::replace(&mut self.tls, RpcTls::new(None, 0));
         let out = rpc_call(self, &url, &mut tls, body);
         self.tls = tls;
         out

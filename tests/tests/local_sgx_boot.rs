@@ -378,7 +378,7 @@ fn signer_mode_checks_collateral_at_the_verified_chain_head() {
     let (sim, trust) = chain_at(GENESIS_EXPIRY_EVE, 4);
     let late = LaunchOptions {
         http_port: free_port(),
-        disk: dir.join("disk-2052.img"),
+        disk: dir.join("disk-expired.img"),
         cmdline: Some(signer_cmdline(provider.port, collateral.port, sim.addrs()[0].port(), &trust)),
         ..o.clone()
     };

@@ -23,9 +23,11 @@
 //!   and the head may be up to a few seconds old when it is read, so the
 //!   bound is the head's time minus [`CHAIN_TIME_ALLOWANCE_SECS`].
 //!
-//! The walk costs one call per epoch between the anchor and the head, plus one
-//! (nearcore answers from the epoch after the asked block's: the anchor must
-//! carry its next epoch's producers).
+//! The walk costs one call per epoch between the anchor and the head, plus two
+//! per endpoint that ends it ("nothing newer", then its final block's epoch).
+//! nearcore answers from the epoch after the asked block's, so the anchor must
+//! carry its next epoch's producers; and it only answers for epochs it still
+//! stores, so an anchor older than an endpoint's history needs an archival one.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -35,9 +37,9 @@ use core::fmt;
 use serde_json::Value;
 use tdsigner_near::rpc::http::Limits;
 use tdsigner_near::rpc::pool::Caller;
-use tdsigner_near::rpc::request::next_light_client_block;
+use tdsigner_near::rpc::request::{block_by_finality, next_light_client_block, Finality};
 use tdsigner_near::view::light_client_block_from_value;
-use tdsigner_near::LightClientState;
+use tdsigner_near::{CryptoHash, LightClientState};
 
 /// Subtracted from the head's block time: clock error an honest validator set
 /// tolerates, plus the head's age when it is read (nearcore's light-client
@@ -146,9 +148,15 @@ impl fmt::Display for ChainTimeError {
 
 /// Walks from `anchor` to the newest head the endpoints can prove.
 ///
-/// Endpoints are asked in order, each continuing from the best head verified
-/// so far, until it answers "nothing newer", fails, or sends a block that does
-/// not verify. `https[i]` says whether endpoint `i` is authenticated;
+/// Endpoints are asked `https` ones first (so a plain-HTTP endpoint that is a
+/// block ahead cannot leave them asked about a hash they do not know yet),
+/// each continuing from the best head verified so far, until it answers
+/// "nothing newer", fails, or sends a block that does not verify. "Nothing
+/// newer" counts only if the same endpoint's final block is in the walked
+/// head's epoch or the next: nearcore also answers `{}` when it lacks the
+/// history asked about (a node that synced later or dropped old epochs), and
+/// that must not pass for "the anchor is current". `https[i]` says whether
+/// endpoint `i` is authenticated;
 /// `require_https` refuses a configuration without any (the image sets it on
 /// TDX, where the host is the adversary; plain-HTTP tests run emulated).
 /// `now_ms` is a monotonic clock for [`WalkLimits::total_ms`]; the caller's
@@ -181,7 +189,8 @@ pub fn verified_chain_head<C: Caller>(
     // one did. Such an answer about an older head still counts: the heads
     // verified after it are only newer.
     let (mut ended_by, mut ended_by_https) = (None, false);
-    for endpoint in 0..endpoints {
+    let order = (0..endpoints).filter(|&e| is_https(e)).chain((0..endpoints).filter(|&e| !is_https(e)));
+    for endpoint in order {
         loop {
             if now_ms().saturating_sub(started) > limits.total_ms {
                 return Err(ChainTimeError::TimeLimit { limit_ms: limits.total_ms, steps });
@@ -191,27 +200,33 @@ pub fn verified_chain_head<C: Caller>(
             let answer = match caller.call(endpoint, &req, limits.rpc) {
                 Ok(v) => v,
                 Err(e) => {
-                    failures.push((endpoint, e.to_string()));
+                    failures.push((endpoint, printable(&e.to_string())));
                     break;
                 }
             };
             if nothing_newer(&answer) {
-                ended_by = Some(endpoint);
-                ended_by_https |= is_https(endpoint);
+                calls = calls.saturating_add(1);
+                match confirm_current(caller, endpoint, u64::from(calls), &best, limits.rpc) {
+                    Ok(()) => {
+                        ended_by = Some(endpoint);
+                        ended_by_https |= is_https(endpoint);
+                    }
+                    Err(why) => failures.push((endpoint, why)),
+                }
                 break;
             }
             let block = match light_client_block_from_value(answer) {
                 Ok(b) => b,
                 Err(e) => {
-                    failures.push((endpoint, format!("answer: {e}")));
+                    failures.push((endpoint, printable(&format!("answer: {e}"))));
                     break;
                 }
             };
             if let Err(e) = best.advance(&block) {
-                failures.push((endpoint, format!("block at height {} refused: {e}", block.inner_lite.height)));
+                failures.push((endpoint, printable(&format!("block at height {} refused: {e}", block.inner_lite.height))));
                 break;
             }
-            steps += 1;
+            steps = steps.saturating_add(1);
             if steps > limits.max_steps {
                 return Err(ChainTimeError::TooManySteps { max: limits.max_steps });
             }
@@ -224,7 +239,37 @@ pub fn verified_chain_head<C: Caller>(
     }
 }
 
-/// nearcore answers `{}` (some versions `null`) when nothing is newer.
+/// nearcore answers `{}` when it has nothing newer for the asked block (a
+/// `null` result is already an error in `parse_answer`).
 fn nothing_newer(v: &Value) -> bool {
-    v.is_null() || v.as_object().is_some_and(|m| m.is_empty())
+    v.as_object().is_some_and(|m| m.is_empty())
+}
+
+/// Asks `endpoint` for its final block and accepts its "nothing newer" only
+/// if that block is in `head`'s epoch or the next one. The block itself is
+/// not verified (it only has to show the endpoint is not epochs behind or
+/// missing history); an endpoint that lies about it could have lied with
+/// `{}` anyway.
+fn confirm_current<C: Caller>(caller: &mut C, endpoint: usize, id: u64, head: &LightClientState, limits: Limits) -> Result<(), String> {
+    let req = block_by_finality(id, Finality::Final);
+    let block = caller.call(endpoint, &req, limits).map_err(|e| printable(&format!("final block: {e}")))?;
+    let epoch = block
+        .pointer("/header/epoch_id")
+        .and_then(Value::as_str)
+        .and_then(|s| CryptoHash::from_base58(s).ok())
+        .ok_or_else(|| String::from("final block: no header.epoch_id"))?;
+    let lite = &head.head().inner_lite;
+    if epoch == lite.epoch_id || epoch == lite.next_epoch_id {
+        Ok(())
+    } else {
+        Err(format!(
+            "says nothing is newer than height {}, but its final block is in another epoch (it lacks the history from the trust anchor: use an archival endpoint)",
+            lite.height
+        ))
+    }
+}
+
+/// Endpoint text goes into log lines: no control characters, bounded.
+fn printable(s: &str) -> String {
+    s.chars().take(300).map(|c| if c.is_control() { ' ' } else { c }).collect()
 }

@@ -78,7 +78,7 @@ fn six_epochs_take_one_call_each_and_end_at_the_simulators_head() {
     .expect("walk");
     assert_eq!((head.state.head_height(), head.state.head_hash()), (height, hash));
     assert!((5..=7).contains(&head.steps), "{} steps for 6 epochs", head.steps);
-    assert_eq!(head.calls, head.steps + 1, "one call per step and one that says nothing is newer");
+    assert_eq!(head.calls, head.steps + 2, "one call per step, one that says nothing is newer, one for the final block");
     assert!(!head.authenticated, "plain HTTP only");
     assert_eq!(head.ended_by, 0);
     // The bound is the head's block time minus the allowance, in 2040.
@@ -90,10 +90,10 @@ fn six_epochs_take_one_call_each_and_end_at_the_simulators_head() {
 }
 
 #[test]
-fn an_anchor_at_the_head_takes_one_call_and_one_in_its_epoch_two() {
+fn an_anchor_at_the_head_takes_two_calls_and_one_in_its_epoch_three() {
     let s = sim(&[&[]], None);
     let head = walk(&mut caller(urls(&s)), &[false], &s, WalkLimits::default()).expect("walk");
-    assert_eq!((head.steps, head.calls), (0, 1));
+    assert_eq!((head.steps, head.calls), (0, 2));
     let anchor = common::trusted_start(&s);
     s.produce_blocks(3);
     let start = Instant::now();
@@ -101,7 +101,7 @@ fn an_anchor_at_the_head_takes_one_call_and_one_in_its_epoch_two() {
         start.elapsed().as_millis() as u64
     })
     .expect("walk");
-    assert_eq!((head.steps, head.calls), (1, 2));
+    assert_eq!((head.steps, head.calls), (1, 3));
     assert_eq!(head.state.head_hash(), sim_head(&s).1);
 }
 
@@ -122,32 +122,50 @@ fn forked_or_withheld_heads_do_not_hold_the_walk_back_while_an_honest_endpoint_i
     }
 }
 
+/// `withheld-head` answers `{}` for an anchor epochs old but its final block honestly:
+/// the shape of an honest node that lacks the history asked about, too.
 #[test]
-fn a_withholding_endpoint_alone_leaves_the_anchor_which_is_why_https_must_end_the_walk() {
+fn nothing_newer_counts_only_from_an_endpoint_whose_final_block_is_in_the_heads_epoch() {
     let s = sim(&[&[HostileMode::WithheldHead], &[]], None);
     let anchor = common::trusted_start(&s);
     s.produce_blocks(3 * EPOCH);
-    let only_liar = vec![s.url(0).expect("url")];
+    let (liar, honest) = (s.url(0).expect("url"), s.url(1).expect("url"));
     let start = Instant::now();
     let mut now = move || start.elapsed().as_millis() as u64;
-    // Over plain HTTP alone the lie goes through: nothing authenticated says otherwise.
-    let head = verified_chain_head(&mut caller(only_liar.clone()), &[false], false, anchor.clone(), WalkLimits::default(), &mut now)
-        .expect("walk");
-    assert_eq!((head.steps, head.state.head_hash(), head.authenticated), (0, anchor.head_hash(), false));
-    // With an https endpoint configured that did not end the walk, it fails.
-    let mut two = caller(vec![only_liar[0].clone(), closed_url()]);
-    match verified_chain_head(&mut two, &[false, true], false, anchor.clone(), WalkLimits::default(), &mut now) {
-        Err(ChainTimeError::NotEndedByHttps { steps: 0, failures }) => {
-            assert_eq!(failures.len(), 1);
-            assert_eq!(failures[0].0, 1);
+    let walk = |urls: Vec<String>, https: &[bool], now: &mut dyn FnMut() -> u64| {
+        verified_chain_head(&mut caller(urls), https, false, anchor.clone(), WalkLimits::default(), now)
+    };
+    // Alone, even marked https: its "nothing newer" is refused, so the anchor does not pass for current.
+    for https in [false, true] {
+        match walk(vec![liar.clone()], &[https], &mut now) {
+            Err(ChainTimeError::NotEnded { steps: 0, failures }) => {
+                assert_eq!(failures.len(), 1);
+                assert!(failures[0].1.contains("its final block is in another epoch"), "{}", failures[0].1);
+                assert!(failures[0].1.contains("use an archival endpoint"), "{}", failures[0].1);
+            }
+            other => panic!("https={https}: {other:?}"),
+        }
+    }
+    // It as the only https endpoint, an honest plain one beside it: the head is reached, but
+    // not confirmed by an endpoint the host cannot impersonate.
+    match walk(vec![liar.clone(), honest.clone()], &[true, false], &mut now) {
+        Err(ChainTimeError::NotEndedByHttps { steps, failures }) => {
+            assert!(steps >= 2, "{steps}");
+            assert_eq!(failures.iter().map(|f| f.0).collect::<Vec<_>>(), [0]);
         }
         other => panic!("{other:?}"),
     }
-    // An endpoint marked https that ends the walk authenticates it (the flag is the
-    // caller's knowledge of the URL scheme; the transport here is plain).
-    let honest = vec![only_liar[0].clone(), s.url(1).expect("url")];
-    let head = verified_chain_head(&mut caller(honest), &[false, true], false, anchor, WalkLimits::default(), &mut now).expect("walk");
+    // An https endpoint that fails, an honest plain one: the same refusal.
+    match walk(vec![honest.clone(), closed_url()], &[false, true], &mut now) {
+        Err(ChainTimeError::NotEndedByHttps { failures, .. }) => assert_eq!(failures.iter().map(|f| f.0).collect::<Vec<_>>(), [1]),
+        other => panic!("{other:?}"),
+    }
+    // https endpoints are asked first whatever their place: the honest one (marked https)
+    // walks and ends, the liar after it cannot take anything back.
+    // (The liar, asked last at the head, says "nothing newer" truthfully then.)
+    let head = walk(vec![liar.clone(), honest.clone()], &[false, true], &mut now).expect("walk");
     assert!(head.authenticated);
+    assert!(head.steps >= 2, "{}", head.steps);
     assert_eq!(head.state.head_hash(), sim_head(&s).1);
 }
 
@@ -194,6 +212,7 @@ fn each_failure_is_its_own_error() {
         ChainTimeError::NoHttpsEndpoint
     );
     let mut marked = caller(vec![s.url(0).expect("url")]);
+    // (The flag is the caller's knowledge of the URL scheme; the transport here is plain.)
     assert!(verified_chain_head(&mut marked, &[true], true, anchor.clone(), WalkLimits::default(), &mut now).expect("walk").authenticated);
 
     // Only the head's own epoch known: nothing past it can be verified.

@@ -325,7 +325,9 @@ impl<D: BlockDevice> Node<D> {
             if stored.head_height() >= lc.head_height() {
                 lc = stored;
             }
-            scan_next = scan;
+            // A cursor past the head is not this chain's (a test-key store reopened
+            // with another `trust=`): start at the head then, rather than stall.
+            scan_next = scan.filter(|&next| next <= lc.head_height().saturating_add(1));
         }
         // Keys.
         let mut active = None;
@@ -1048,6 +1050,12 @@ mod tests {
         let node = Node::new(cfg, b.store, &b.identity, trusted(900), &mut Offline(0)).unwrap();
         assert_eq!(node.head_height(), 900);
         assert_eq!(node.scan_next, Some(490), "the scan cursor was reset to the new head");
+        // A cursor ahead of the head it is given (another chain's) is dropped.
+        let mut store = node.store;
+        store.put(LIGHT_CLIENT_RECORD, LIGHT_CLIENT_ID, &lc_record(&trusted(50), Some(700))).unwrap();
+        let cfg = MachineConfig::new("node0.test".into(), "v1.signer.test".into());
+        let node = Node::new(cfg, store, &b.identity, trusted(600), &mut Offline(0)).unwrap();
+        assert_eq!((node.head_height(), node.scan_next), (600, None));
     }
 
     /// Runs are aborted for silence, not for age: a run whose peers keep talking outlives
