@@ -77,9 +77,8 @@ fn lying_rpc_yields_no_signature_for_unproven_requests() {
     let _g = serial();
     // Endpoint 0 lies in every way the simulator knows (fake requests, tampered proofs, altered
     // entropy, forked headers, dropped transactions); endpoint 1 is honest.
-    // `withheld-head` is left out: forked headers answer first on the same endpoint, and a
-    // preferred endpoint that answers "nothing newer" only delays the node's light client
-    // (`pool.call_with` takes the first accepted answer; a liveness gap, not a safety one).
+    // `withheld-head` is left out (forked headers answer first on the same endpoint); it has
+    // its own test below.
     let modes: Vec<HostileMode> = HostileMode::ALL.into_iter().filter(|m| *m != HostileMode::WithheldHead).collect();
     let mut c = Cluster::new(sim(300, Some(modes)), N, no_tune);
     c.start_with_keygen(N, T, Duration::from_secs(60));
@@ -219,4 +218,23 @@ fn reshare_adds_a_node_while_requests_flow() {
     assert!(new_node.metrics.protocols_completed.get("reshare").copied().unwrap_or(0) >= 1);
     assert!(new_node.metrics.protocols_completed.get("sign").copied().unwrap_or(0) >= 1, "the new node took part in no signature");
     assert_eq!(new_node.status.key_epoch, Some(1));
+}
+
+/// Endpoint 0 (asked first) always says "nothing newer": the node's light client still
+/// follows the chain through endpoint 1.
+#[test]
+fn a_withholding_endpoint_does_not_stall_the_light_client() {
+    let _g = serial();
+    let mut c = Cluster::new(sim(300, Some(vec![HostileMode::WithheldHead])), 1, no_tune);
+    let start = c.trusted.head_height();
+    c.start_node(0, None);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let height = c.snapshot(0).status.light_client_height;
+        if height >= start + 40 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "light client stuck at {height} (started at {start})");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

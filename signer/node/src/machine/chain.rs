@@ -89,7 +89,13 @@ impl<D: BlockDevice> Node<D> {
                         break;
                     }
                 },
-                _ => break,
+                Ok(None) => {
+                    // "Nothing newer" cannot be checked: ask another endpoint first next
+                    // time, so one that withholds the head delays us one poll, not forever.
+                    self.rpc.prefer_next(env.rpc_endpoints());
+                    break;
+                }
+                Err(_) => break,
             }
         }
         if self.scan_next.is_none() {

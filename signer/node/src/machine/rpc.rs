@@ -109,6 +109,15 @@ impl Rpc {
         out
     }
 
+    /// Makes the next endpoint the first one asked. For answers a liar can give
+    /// without being caught (light-client "nothing newer"): believing one
+    /// endpoint for one poll only, then the next, bounds what withholding costs.
+    pub fn prefer_next(&mut self, endpoints: usize) {
+        if endpoints > 0 {
+            self.preferred = (self.preferred + 1) % endpoints;
+        }
+    }
+
     /// One call to one endpoint (no failover): for the callers that ask every endpoint.
     pub fn call_one<E: Env + ?Sized>(&mut self, env: &mut E, endpoint: usize, req: &Request) -> Result<Value, CallError> {
         let limits = self.limits;
