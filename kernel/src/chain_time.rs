@@ -7,8 +7,8 @@ use alloc::vec::Vec;
 
 use serde_json::Value;
 use tdsigner_near::rpc::http::Limits;
-use tdsigner_near::rpc::pool::Caller;
-use tdsigner_near::rpc::request::{parse_answer, Request};
+use tdsigner_near::rpc::pool::{answer_from_body, Caller};
+use tdsigner_near::rpc::request::Request;
 use tdsigner_near::rpc::stream::{CallError, StreamError};
 use tdsigner_node::config::RpcUrl;
 
@@ -37,9 +37,6 @@ impl Caller for BootRpc<'_> {
     fn call(&mut self, endpoint: usize, req: &Request, limits: Limits) -> Result<Value, CallError> {
         let url = self.urls.get(endpoint).ok_or(CallError::Stream(StreamError::Connect))?;
         let body = rpc_call(&mut *self.net, url, &mut self.tls, &req.body)?;
-        if body.len() > limits.max_body {
-            return Err(CallError::Stream(StreamError::Io));
-        }
-        parse_answer(&body, req.id, limits.max_body).map_err(CallError::Answer)
+        answer_from_body(&body, req, limits)
     }
 }

@@ -299,6 +299,14 @@ impl HeaderLiteJson {
     }
 }
 
+/// Whether a `next_light_client_block` result means "nothing newer": nearcore
+/// answers `{}` when it has no block newer than the one asked about, and also
+/// when it lacks that block's history. (`null` does not reach here:
+/// [`unwrap_result`] refuses an empty result.)
+pub fn is_nothing_newer(v: &Value) -> bool {
+    v.as_object().is_some_and(|m| m.is_empty())
+}
+
 /// A `next_light_client_block` result.
 pub fn light_client_block_from_value(v: Value) -> Result<LightClientBlock, ViewError> {
     let j: LightClientBlockJson = typed(unwrap_result(v)?, "light client block")?;
@@ -514,5 +522,13 @@ mod tests {
         let v: Value = serde_json::from_str(r#"{"last_block_hash":"x","body":{"b":2}}"#).unwrap();
         assert_eq!(unwrap_result(v).unwrap(), serde_json::json!({"b":2}));
         assert!(matches!(parse_json(&[b' '; 10], 5), Err(ViewError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn nothing_newer_is_only_the_empty_object() {
+        assert!(is_nothing_newer(&serde_json::json!({})));
+        for v in [serde_json::json!(null), serde_json::json!([]), serde_json::json!({"prev_block_hash": "x"}), serde_json::json!("")] {
+            assert!(!is_nothing_newer(&v), "{v}");
+        }
     }
 }

@@ -38,7 +38,7 @@ use serde_json::Value;
 use tdsigner_near::rpc::http::Limits;
 use tdsigner_near::rpc::pool::Caller;
 use tdsigner_near::rpc::request::{block_by_finality, next_light_client_block, Finality};
-use tdsigner_near::view::light_client_block_from_value;
+use tdsigner_near::view::{is_nothing_newer, light_client_block_from_value};
 use tdsigner_near::{CryptoHash, LightClientState};
 
 /// Subtracted from the head's block time: clock error an honest validator set
@@ -204,7 +204,7 @@ pub fn verified_chain_head<C: Caller>(
                     break;
                 }
             };
-            if nothing_newer(&answer) {
+            if is_nothing_newer(&answer) {
                 calls = calls.saturating_add(1);
                 match confirm_current(caller, endpoint, u64::from(calls), &best, limits.rpc) {
                     Ok(()) => {
@@ -237,12 +237,6 @@ pub fn verified_chain_head<C: Caller>(
         Some(_) if want_https && !ended_by_https => Err(ChainTimeError::NotEndedByHttps { steps, failures }),
         Some(endpoint) => Ok(ChainHead { state: best, steps, calls, ended_by: endpoint, authenticated: ended_by_https }),
     }
-}
-
-/// nearcore answers `{}` when it has nothing newer for the asked block (a
-/// `null` result is already an error in `parse_answer`).
-fn nothing_newer(v: &Value) -> bool {
-    v.as_object().is_some_and(|m| m.is_empty())
 }
 
 /// Asks `endpoint` for its final block and accepts its "nothing newer" only

@@ -12,13 +12,23 @@ use core::fmt;
 use serde_json::Value;
 
 use super::http::Limits;
-use super::request::Request;
-use super::stream::CallError;
+use super::request::{parse_answer, Request};
+use super::stream::{CallError, StreamError};
 
 /// Something that can run one JSON-RPC call against endpoint `index`.
 pub trait Caller {
     fn endpoints(&self) -> usize;
     fn call(&mut self, endpoint: usize, req: &Request, limits: Limits) -> Result<Value, CallError>;
+}
+
+/// One endpoint's response body as the call's answer, for [`Caller`]s: a body
+/// over `limits.max_body` is a transport failure (the pool moves on to the
+/// next endpoint); anything else goes through [`parse_answer`].
+pub fn answer_from_body(body: &[u8], req: &Request, limits: Limits) -> Result<Value, CallError> {
+    if body.len() > limits.max_body {
+        return Err(CallError::Stream(StreamError::Io));
+    }
+    parse_answer(body, req.id, limits.max_body).map_err(CallError::Answer)
 }
 
 /// Why a pooled call failed.
@@ -147,5 +157,21 @@ mod tests {
         assert!(matches!(p.cross_check(&req(), 3, |v| v.as_u64()), Err(PoolError::NotEnoughAnswers { .. })));
         let mut p = Pool::new(Fake(vec![down.clone(), down]), Limits::default());
         assert!(matches!(p.call(&req()), Err(PoolError::AllFailed(_))));
+    }
+
+    #[test]
+    fn answer_from_body_bounds_then_parses() {
+        let r = req();
+        let body = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#, r.id);
+        let limits = Limits::default();
+        assert_eq!(answer_from_body(body.as_bytes(), &r, limits).unwrap(), serde_json::json!({}));
+        // Over the bound: a transport failure, so the pool tries the next endpoint.
+        let small = Limits { max_body: body.len() - 1, ..limits };
+        assert_eq!(answer_from_body(body.as_bytes(), &r, small), Err(CallError::Stream(StreamError::Io)));
+        // Another id or a null result: the answer is refused.
+        let other = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#, r.id + 1);
+        assert!(matches!(answer_from_body(other.as_bytes(), &r, limits), Err(CallError::Answer(_))));
+        let null = format!(r#"{{"jsonrpc":"2.0","id":{},"result":null}}"#, r.id);
+        assert!(matches!(answer_from_body(null.as_bytes(), &r, limits), Err(CallError::Answer(_))));
     }
 }

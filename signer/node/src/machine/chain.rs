@@ -12,7 +12,7 @@ use tdsigner_near::header::{entropy_for, full_header_from_value, FullHeader};
 use tdsigner_near::rpc::request as near_req;
 use tdsigner_near::rpc::stream::CallError;
 use tdsigner_near::sign_request::sign_request_from_proof;
-use tdsigner_near::view::{execution_proof_from_value, light_client_block_from_value, ViewError};
+use tdsigner_near::view::{execution_proof_from_value, is_nothing_newer, light_client_block_from_value, ViewError};
 use tdsigner_near::{CryptoHash, LightClientState, ProvenOutcome};
 use tdsigner_store::BlockDevice;
 
@@ -53,8 +53,7 @@ impl<D: BlockDevice> Node<D> {
             let mut rejected = 0u64;
             let mut why: Option<alloc::string::String> = None;
             let got = self.rpc.call_with(env, &req, |v: Value| {
-                // Nothing newer: nearcore answers `{}` (some versions `null`).
-                if v.is_null() || v.as_object().is_some_and(|m| m.is_empty()) {
+                if is_nothing_newer(&v) {
                     return Ok(None);
                 }
                 let block = light_client_block_from_value(v).map_err(|e| e.to_string())?;

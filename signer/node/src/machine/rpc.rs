@@ -10,9 +10,9 @@ use alloc::vec::Vec;
 
 use serde_json::{json, Value};
 use tdsigner_near::rpc::http::Limits;
-use tdsigner_near::rpc::pool::{Caller, Pool, PoolError};
-use tdsigner_near::rpc::request::{parse_answer, Request};
-use tdsigner_near::rpc::stream::{CallError, StreamError};
+use tdsigner_near::rpc::pool::{answer_from_body, Caller, Pool, PoolError};
+use tdsigner_near::rpc::request::Request;
+use tdsigner_near::rpc::stream::CallError;
 
 use super::env::Env;
 
@@ -42,11 +42,7 @@ impl<E: Env + ?Sized> Caller for EnvCaller<'_, E> {
         let real = (endpoint + self.offset) % n;
         self.last = real;
         self.counters.calls += 1;
-        let out = self
-            .env
-            .rpc(real, &req.body)
-            .and_then(|body| if body.len() > limits.max_body { Err(CallError::Stream(StreamError::Io)) } else { Ok(body) })
-            .and_then(|body| parse_answer(&body, req.id, limits.max_body).map_err(CallError::Answer));
+        let out = self.env.rpc(real, &req.body).and_then(|body| answer_from_body(&body, req, limits));
         if out.is_err() {
             self.counters.failures += 1;
         }
