@@ -18,8 +18,8 @@ fuzz_seconds=${FUZZ_SECONDS:-2}
 # Each step also prints the disk space left: CI machines share their disk, and
 # a full disk shows up only indirectly (stop 11's CI run died with the linker
 # killed by SIGBUS while writing a fuzz binary).
-free_space() { df -Ph . | awk 'NR == 2 { print $4 }'; }
-step() { printf '\n== %s (%ss elapsed, %s free)\n' "$*" "$SECONDS" "$(free_space)"; }
+free_mb() { df -Pm . | awk 'NR == 2 { print $4 }'; }
+step() { printf '\n== %s (%ss elapsed, %s MB free)\n' "$*" "$SECONDS" "$(free_mb)"; }
 
 # On CI (a throwaway clone) incremental caches only cost disk and time.
 [ "${CI:-}" = true ] && export CARGO_INCREMENTAL=0
@@ -27,9 +27,9 @@ step() { printf '\n== %s (%ss elapsed, %s free)\n' "$*" "$SECONDS" "$(free_space
 # A full CI run peaks at about 3 GB under target/ (measured at stop 12: 2.8 GB
 # during the reproducibility build). Say so up front rather than let a linker
 # die of a full disk later.
-free_mb=$(df -Pm . | awk 'NR == 2 { print $4 }')
-if [ "${free_mb:-0}" -lt 4096 ]; then
-  echo "tests/run.sh: warning: only ${free_mb} MB free here; a full run needs about 3 GB under target/" >&2
+free=$(free_mb)
+if [ "${free:-0}" -lt 4096 ]; then
+  echo "tests/run.sh: warning: only ${free} MB free here; a full run needs about 3 GB under target/" >&2
 fi
 
 step "shellcheck"
@@ -44,8 +44,8 @@ step "image tests (build, QEMU TCG boot, reproducibility)"
 cargo test --locked -p tdsigner-tests -- --ignored --test-threads 1
 
 if [ "${CI:-}" = true ]; then
-  # The workspace's test build (about 3 GB) is not used again; the fuzz build
-  # needs about 2 GB more. Free the first before making the second.
+  # The workspace's test build (2.4 GB at stop 12) is not used again; the fuzz
+  # build needs about 2 GB more. Free the first before making the second.
   rm -rf target/debug target/repro
 fi
 
