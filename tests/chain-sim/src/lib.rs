@@ -15,7 +15,9 @@
 //! - [`chain`]: block production, epochs, chunks, light-client blocks, proofs;
 //! - [`view`]: nearcore's JSON views; [`rpc`]: JSON-RPC dispatch and errors;
 //! - [`hostile`]: the lies; [`http`]: sans-IO HTTP/1.1; [`server`]: threads;
-//! - [`cli`]: the command line.
+//! - [`cli`]: the command line;
+//! - [`wasm`]: the deployed contract binary executed on a NEAR host-function
+//!   runtime (not yet wired into the RPC simulator, which runs [`contract`]).
 //!
 //! The RPC subset, admin methods and hostile modes are documented in
 //! `tests/chain-sim/README.md`.
@@ -38,6 +40,7 @@ pub mod runtime;
 pub mod server;
 pub mod tx;
 pub mod view;
+pub mod wasm;
 
 pub use attestation::{AttestationVerifier, RequireNonEmptyQuote};
 pub use chain::{ChainConfig, HeaderLayout};
