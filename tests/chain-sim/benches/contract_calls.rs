@@ -29,12 +29,13 @@ fn main() {
     let t = Instant::now();
     let code = ContractCode::load(&wasm).expect("loads");
     println!("load (validate + link) {} bytes: {:.1} ms", wasm.len(), t.elapsed().as_secs_f64() * 1e3);
-    let mut rt = ContractRuntime::new(code, RuntimeConfig { contract_account: CONTRACT.into(), ..RuntimeConfig::default() });
+    let mut rt =
+        ContractRuntime::new(code, RuntimeConfig { contract_account: CONTRACT.into(), ..RuntimeConfig::default() });
     let participants: Vec<_> = (0..4)
         .map(|i| json!([format!("p{i}.sim.test"), i, {"url": "https://p.sim.test", "tls_public_key": SecretKey::from_seed(&[i as u8 + 1; 32]).public_key().to_text()}]))
         .collect();
     let root = k256::ecdsa::SigningKey::from_slice(&[5u8; 32]).expect("key");
-    let point = k256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(root.verifying_key(), false);
+    let point = root.verifying_key().to_encoded_point(false);
     let near_pk = format!("secp256k1:{}", bs58::encode(&point.as_bytes()[1..]).into_string());
     let init = json!({
         "domains": [{"id": 0, "protocol": "CaitSith", "reconstruction_threshold": 3, "purpose": "Sign"}],
@@ -53,7 +54,19 @@ fn main() {
         instructions += rt.view("state", b"{}").expect("state view").instructions;
     }
     let secs = t.elapsed().as_secs_f64();
-    println!("view `state`: {:.0} calls/s ({} instructions/call) [emulated chain, wasmi interpreter]", n as f64 / secs, instructions / n);
+    println!(
+        "view `state`: {:.0} calls/s ({} instructions/call) [emulated chain, wasmi interpreter]",
+        n as f64 / secs,
+        instructions / n
+    );
+
+    let t = Instant::now();
+    let mut tiny = 0;
+    for _ in 0..n {
+        tiny += rt.view("version", b"{}").expect("version view").instructions;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!("view `version` (instantiation-bound): {:.0} calls/s ({} instructions/call)", n as f64 / secs, tiny / n);
 
     let t = Instant::now();
     let before = rt.outcomes.len();
@@ -67,7 +80,7 @@ fn main() {
     let executed = &rt.outcomes[before..];
     let per_sign = executed.iter().map(|o| o.instructions).sum::<u64>() / n;
     println!(
-        "sign tx (yield created; {} receipts incl. refunds): {:.0} tx/s ({} instructions/tx), {} yields open",
+        "sign tx (yield created; {} receipts executed): {:.0} tx/s ({} instructions/tx), {} yields open",
         executed.len(),
         n as f64 / secs,
         per_sign,

@@ -5,28 +5,43 @@
 //! DTOs (crates/near-mpc-contract-interface), written here as JSON.
 
 use k256::ecdsa::SigningKey;
-use k256::elliptic_curve::sec1::ToEncodedPoint;
 use k256::elliptic_curve::PrimeField;
 use serde_json::{json, Value};
 use sha2::Digest;
 use tdsigner_chain_sim::keys::{PublicKey, SecretKey};
+use std::path::Path;
+
+use tdsigner_chain_sim::wasm::deployed::{ContractChoice, DeployedError};
 use tdsigner_chain_sim::wasm::{ContractCode, ContractRuntime, FunctionCallTx, RuntimeConfig, TxStatus};
 
 const TGAS: u64 = 1_000_000_000_000;
 const CONTRACT: &str = "v1.signer-sim.test";
 
-/// (file, sha256 from the fixture README)
-const BINARIES: [(&str, &str); 2] = [
-    ("signer-3_14_0.wasm", "c64ecba185096c6a52aad8477a2a1e6eecd74c8350328bedf5a60ee738807422"),
-    ("signer-3_14_1.wasm", "d1e760b1056232e3853d214b301c7d82d8e8911f9bf22078d3c8da00d61f636b"),
-];
+fn fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/near-mpc/contracts")
+}
 
-fn load(file: &str, sha256: &str) -> ContractCode {
-    let path = format!("{}/../../../shared/fixtures/near-mpc/contracts/{file}", env!("CARGO_MANIFEST_DIR"));
-    let wasm = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let code = ContractCode::load(&wasm).unwrap_or_else(|e| panic!("{file}: {e}"));
-    assert_eq!(tdsigner_chain_sim::hex::encode(&code.sha256), sha256, "{file} is not the deployed binary");
-    code
+/// Both deployed releases, by version.
+const BINARIES: [&str; 2] = ["3.14.0", "3.14.1"];
+
+fn load(version: &str) -> ContractCode {
+    let choice = ContractChoice::parse(version);
+    assert!(matches!(choice, ContractChoice::Release(_)), "{version} is a known release");
+    choice.load(&fixtures()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_binary_that_is_not_the_release_is_refused_and_paths_load() {
+    let dir = std::env::temp_dir().join(format!("chain-sim-deployed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let real = std::fs::read(fixtures().join("signer-3_14_0.wasm")).unwrap();
+    std::fs::write(dir.join("signer-3_14_1.wasm"), &real).unwrap();
+    let err = ContractChoice::parse("3.14.1").load(&dir).err().expect("3.14.0 bytes under the 3.14.1 name");
+    assert!(matches!(err, DeployedError::Sha256Mismatch { .. }), "{err}");
+    let by_path = ContractChoice::parse(dir.join("signer-3_14_1.wasm").to_str().unwrap());
+    let code = by_path.load(Path::new("/nonexistent")).unwrap();
+    assert!(by_path.describe(&code).contains("sha256=c64ecba185096c6a"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 struct Participant {
@@ -64,7 +79,14 @@ fn parameters(ps: &[Participant], threshold: u64) -> Value {
 }
 
 fn tx(signer: &str, pk: Vec<u8>, method: &str, args: Value, deposit: u128) -> FunctionCallTx {
-    FunctionCallTx { signer_id: signer.to_string(), signer_pk: pk, method: method.to_string(), args: args.to_string().into_bytes(), deposit, gas: 300 * TGAS }
+    FunctionCallTx {
+        signer_id: signer.to_string(),
+        signer_pk: pk,
+        method: method.to_string(),
+        args: args.to_string().into_bytes(),
+        deposit,
+        gas: 300 * TGAS,
+    }
 }
 
 fn contract_key() -> Vec<u8> {
@@ -84,8 +106,8 @@ fn success(rt: &ContractRuntime, tx: u64) -> Vec<u8> {
 
 #[test]
 fn both_binaries_import_only_linked_env_functions() {
-    for (file, sha) in BINARIES {
-        let code = load(file, sha);
+    for file in BINARIES {
+        let code = load(file);
         let imports = code.imports();
         assert_eq!(imports.len(), 48, "{file}");
         for (module, name) in &imports {
@@ -93,7 +115,8 @@ fn both_binaries_import_only_linked_env_functions() {
             assert!(tdsigner_chain_sim::wasm::imports::ENV_FUNCTIONS.contains(&name.as_str()), "{name}");
         }
         let exports = code.exports();
-        for method in ["init", "init_running", "state", "sign", "respond", "submit_participant_info", "get_attestation"] {
+        for method in ["init", "init_running", "state", "sign", "respond", "submit_participant_info", "get_attestation"]
+        {
             assert!(exports.iter().any(|e| e == method), "{file} lacks {method}");
         }
     }
@@ -101,12 +124,22 @@ fn both_binaries_import_only_linked_env_functions() {
 
 #[test]
 fn init_then_state_view_is_running_with_the_participants() {
-    for (file, sha) in BINARIES {
-        let mut rt = runtime(load(file, sha));
+    for file in BINARIES {
+        let mut rt = runtime(load(file));
         let ps = participants(4);
-        let t = rt.submit(tx(CONTRACT, contract_key(), "init", json!({"parameters": parameters(&ps, 3), "init_config": null}), 0));
+        let t = rt.submit(tx(
+            CONTRACT,
+            contract_key(),
+            "init",
+            json!({"parameters": parameters(&ps, 3), "init_config": null}),
+            0,
+        ));
         success(&rt, t);
-        assert!(rt.tx_logs(t).iter().any(|l| l.starts_with("init: signer=v1.signer-sim.test, num_participants=4")), "{:?}", rt.tx_logs(t));
+        assert!(
+            rt.tx_logs(t).iter().any(|l| l.starts_with("init: signer=v1.signer-sim.test, num_participants=4")),
+            "{:?}",
+            rt.tx_logs(t)
+        );
         let view = rt.view("state", b"{}").unwrap();
         let state: Value = serde_json::from_slice(&view.value).unwrap();
         let running = &state["Running"];
@@ -129,9 +162,15 @@ fn init_then_state_view_is_running_with_the_participants() {
 
 #[test]
 fn init_rejects_a_threshold_below_sixty_percent() {
-    let (file, sha) = BINARIES[1];
-    let mut rt = runtime(load(file, sha));
-    let t = rt.submit(tx(CONTRACT, contract_key(), "init", json!({"parameters": parameters(&participants(4), 2), "init_config": null}), 0));
+    let file = BINARIES[1];
+    let mut rt = runtime(load(file));
+    let t = rt.submit(tx(
+        CONTRACT,
+        contract_key(),
+        "init",
+        json!({"parameters": parameters(&participants(4), 2), "init_config": null}),
+        0,
+    ));
     match rt.tx_status(t) {
         TxStatus::Failure(e) => assert!(e.contains("require at least 3, found 2"), "{e}"),
         other => panic!("{other:?}"),
@@ -147,8 +186,8 @@ fn sign_args(payload: &[u8; 32]) -> Value {
 
 /// `init_running` (private: called by the contract account) with domain 0,
 /// Secp256k1/CaitSith, whose key is `root`'s public key.
-fn running_with_key(file: &str, sha: &str, ps: &[Participant], root: &SigningKey) -> ContractRuntime {
-    let mut rt = runtime(load(file, sha));
+fn running_with_key(file: &str, ps: &[Participant], root: &SigningKey) -> ContractRuntime {
+    let mut rt = runtime(load(file));
     let point = root.verifying_key().to_encoded_point(false);
     let near_pk = format!("secp256k1:{}", bs58::encode(&point.as_bytes()[1..]).into_string());
     let args = json!({
@@ -174,11 +213,15 @@ fn respond_args(rt: &ContractRuntime, root: &SigningKey) -> Value {
     let args: Value = serde_json::from_slice(&args).unwrap();
     let request = args[0].clone();
     // The contract serialises its tweak as a JSON array of 32 bytes.
-    let tweak: Vec<u8> = serde_json::from_value(request["tweak"].clone()).unwrap_or_else(|e| panic!("tweak: {e}: {request}"));
+    let tweak: Vec<u8> =
+        serde_json::from_value(request["tweak"].clone()).unwrap_or_else(|e| panic!("tweak: {e}: {request}"));
     let tweak: [u8; 32] = tweak.try_into().unwrap();
-    let payload: [u8; 32] = tdsigner_chain_sim::hex::decode_fixed(request["payload"]["Ecdsa"].as_str().unwrap()).unwrap();
+    let payload: [u8; 32] =
+        tdsigner_chain_sim::hex::decode_fixed(request["payload"]["Ecdsa"].as_str().unwrap()).unwrap();
     let tweak = Option::<k256::Scalar>::from(k256::Scalar::from_repr(tweak.into())).unwrap();
-    let secret = Option::<k256::NonZeroScalar>::from(k256::NonZeroScalar::new(*root.as_nonzero_scalar().as_ref() + tweak)).unwrap();
+    let secret =
+        Option::<k256::NonZeroScalar>::from(k256::NonZeroScalar::new(*root.as_nonzero_scalar().as_ref() + tweak))
+            .unwrap();
     let derived = SigningKey::from(secret);
     let (sig, recid) = derived.sign_prehash_recoverable(&payload).unwrap();
     let mut big_r = vec![0x02 | (recid.to_byte() & 1)];
@@ -198,14 +241,21 @@ fn attest_mock(rt: &mut ContractRuntime, p: &Participant) {
 
 #[test]
 fn sign_yields_and_an_attested_respond_resumes_it() {
-    for (file, sha) in BINARIES {
+    for file in BINARIES {
         let root = SigningKey::from_slice(&sha2::Sha256::digest(b"root key")).unwrap();
         let ps = participants(4);
-        let mut rt = running_with_key(file, sha, &ps, &root);
+        let mut rt = running_with_key(file, &ps, &root);
         attest_mock(&mut rt, &ps[0]);
         let payload = [7u8; 32];
-        let s = rt.submit(tx("user.sim.test", contract_key(), "sign", sign_args(&payload), 1));
-        assert!(rt.tx_logs(s).iter().any(|l| l.starts_with("sign: predecessor=AccountId(\"user.sim.test\")")), "{:?}", rt.tx_logs(s));
+        // 1 yoctoNEAR is the minimum deposit; the contract refunds the rest
+        // with a transfer receipt.
+        let s = rt.submit(tx("user.sim.test", contract_key(), "sign", sign_args(&payload), 1_000));
+        assert!(
+            rt.tx_logs(s).iter().any(|l| l.starts_with("sign: predecessor=AccountId(\"user.sim.test\")")),
+            "{:?}",
+            rt.tx_logs(s)
+        );
+        assert_eq!(rt.credited.get("user.sim.test"), Some(&999), "refund of the excess deposit");
         assert_eq!(rt.tx_status(s), TxStatus::Pending);
         assert_eq!(rt.open_yields().len(), 1);
         let args = respond_args(&rt, &root);
@@ -225,10 +275,10 @@ fn sign_yields_and_an_attested_respond_resumes_it() {
 
 #[test]
 fn an_unanswered_sign_fails_after_the_yield_timeout() {
-    for (file, sha) in BINARIES {
+    for file in BINARIES {
         let root = SigningKey::from_slice(&[0x11; 32]).unwrap();
         let ps = participants(4);
-        let mut rt = running_with_key(file, sha, &ps, &root);
+        let mut rt = running_with_key(file, &ps, &root);
         let timeout = rt.config.yield_timeout_blocks;
         let s = rt.submit(tx("user.sim.test", contract_key(), "sign", sign_args(&[9u8; 32]), 1));
         rt.produce_blocks(timeout - 1);

@@ -66,7 +66,9 @@ fuzz_target!(|data: &[u8]| {
             14 => s.promise_batch_create(m, a(0), a(1)),
             15 => s.promise_batch_then(m, a(0), a(1), a(2)),
             16 => s.promise_and(m, a(0), a(1)),
-            17 => s.promise_batch_action_function_call_weight(m, a(0), (a(1), a(2)), (a(3), a(4)), a(5), a(6), 1).map(|_| 0),
+            17 => s
+                .promise_batch_action_function_call_weight(m, a(0), (a(1), a(2)), (a(3), a(4)), a(5), a(6), 1)
+                .map(|_| 0),
             18 => s.promise_batch_action_transfer(m, a(0), a(1)).map(|_| 0),
             19 => s.promise_yield_create(m, (a(0), a(1)), (a(2), a(3)), a(4), a(5), a(6)),
             20 => s.promise_yield_resume(m, (a(0), a(1)), (a(2), a(3))).map(u64::from),

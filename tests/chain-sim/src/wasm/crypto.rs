@@ -12,12 +12,10 @@ use super::host::HostError;
 /// `Ed25519VerifyInvalidInput`). Like nearcore, a signature whose last byte
 /// has any of its top three bits set is invalid without further checks.
 pub fn ed25519_verify(sig: &[u8], msg: &[u8], pk: &[u8]) -> Result<bool, HostError> {
-    let sig: &[u8; 64] = sig
-        .try_into()
-        .map_err(|_| HostError::Ed25519VerifyInvalidInput { msg: "invalid signature length" })?;
-    let pk: &[u8; 32] = pk
-        .try_into()
-        .map_err(|_| HostError::Ed25519VerifyInvalidInput { msg: "invalid public key length" })?;
+    let sig: &[u8; 64] =
+        sig.try_into().map_err(|_| HostError::Ed25519VerifyInvalidInput { msg: "invalid signature length" })?;
+    let pk: &[u8; 32] =
+        pk.try_into().map_err(|_| HostError::Ed25519VerifyInvalidInput { msg: "invalid public key length" })?;
     if sig[63] & 0b1110_0000 != 0 {
         return Ok(false);
     }
@@ -36,13 +34,17 @@ pub fn ecrecover(hash: &[u8], sig: &[u8], v: u64, malleability_flag: u64) -> Res
         return Err(HostError::ECRecoverError { msg: format!("signature length {} is not 64", sig.len()) });
     }
     if v >= 4 {
-        return Err(HostError::ECRecoverError { msg: format!("V recovery byte 0 through 3 are valid but was provided {v}") });
+        return Err(HostError::ECRecoverError {
+            msg: format!("V recovery byte 0 through 3 are valid but was provided {v}"),
+        });
     }
     if hash.len() != 32 {
         return Err(HostError::ECRecoverError { msg: format!("hash length {} is not 32", hash.len()) });
     }
     if malleability_flag > 1 {
-        return Err(HostError::ECRecoverError { msg: format!("Malleability flag needs to be 0 or 1, but is instead {malleability_flag}") });
+        return Err(HostError::ECRecoverError {
+            msg: format!("Malleability flag needs to be 0 or 1, but is instead {malleability_flag}"),
+        });
     }
     let Ok(signature) = Signature::from_slice(sig) else {
         return Ok(None);

@@ -11,7 +11,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-
 use super::host::{Action, CallContext, HostState, PromiseResult, ReturnData, StorageView};
 use super::vm::{CallError, ContractCode, DEFAULT_FUEL};
 
@@ -169,7 +168,14 @@ impl ContractRuntime {
         self.natives.insert(account_id.to_string(), contract);
     }
 
-    fn context(&self, receipt: &Receipt, input: Vec<u8>, deposit: u128, gas: u64, results: Vec<PromiseResult>) -> CallContext {
+    fn context(
+        &self,
+        receipt: &Receipt,
+        input: Vec<u8>,
+        deposit: u128,
+        gas: u64,
+        results: Vec<PromiseResult>,
+    ) -> CallContext {
         CallContext {
             current_account_id: self.config.contract_account.clone(),
             signer_account_id: receipt.signer_id.clone(),
@@ -229,7 +235,13 @@ impl ContractRuntime {
             predecessor_id: tx.signer_id.clone(),
             signer_id: tx.signer_id,
             signer_pk: tx.signer_pk,
-            actions: vec![Action::FunctionCall { method: tx.method, args: tx.args, deposit: tx.deposit, gas: tx.gas, gas_weight: 0 }],
+            actions: vec![Action::FunctionCall {
+                method: tx.method,
+                args: tx.args,
+                deposit: tx.deposit,
+                gas: tx.gas,
+                gas_weight: 0,
+            }],
             inputs: Vec::new(),
             outputs: Vec::new(),
         };
@@ -252,7 +264,8 @@ impl ContractRuntime {
         for _ in 0..n {
             self.height += 1;
             self.timestamp_ns += self.config.block_time_ns;
-            let expired: Vec<[u8; 32]> = self.yields.iter().filter(|(_, h)| **h <= self.height).map(|(d, _)| *d).collect();
+            let expired: Vec<[u8; 32]> =
+                self.yields.iter().filter(|(_, h)| **h <= self.height).map(|(d, _)| *d).collect();
             for data_id in expired {
                 self.yields.remove(&data_id);
                 self.data.insert(data_id, PromiseResult::Failed);
@@ -299,7 +312,11 @@ impl ContractRuntime {
 
     fn run_ready(&mut self) {
         for _ in 0..MAX_RECEIPTS_PER_RUN {
-            let ready = self.waiting.iter().find(|(_, r)| r.inputs.iter().all(|d| self.data.contains_key(d))).map(|(id, _)| *id);
+            let ready = self
+                .waiting
+                .iter()
+                .find(|(_, r)| r.inputs.iter().all(|d| self.data.contains_key(d)))
+                .map(|(id, _)| *id);
             let Some(id) = ready else { return };
             let Some(receipt) = self.waiting.remove(&id) else { return };
             self.execute(id, receipt);
@@ -307,7 +324,8 @@ impl ContractRuntime {
     }
 
     fn execute(&mut self, id: u64, receipt: Receipt) {
-        let results: Vec<PromiseResult> = receipt.inputs.iter().map(|d| self.data.remove(d).unwrap_or(PromiseResult::Failed)).collect();
+        let results: Vec<PromiseResult> =
+            receipt.inputs.iter().map(|d| self.data.remove(d).unwrap_or(PromiseResult::Failed)).collect();
         let (outcome, logs, instructions) = if receipt.receiver_id == self.config.contract_account {
             self.execute_on_contract(id, &receipt, results)
         } else {
@@ -367,7 +385,9 @@ impl ContractRuntime {
                         Ok(v) => last = v,
                         Err(e) => return Outcome::Failure(e),
                     },
-                    None => return Outcome::Failure(format!("CodeDoesNotExist {{ account_id: {} }}", receipt.receiver_id)),
+                    None => {
+                        return Outcome::Failure(format!("CodeDoesNotExist {{ account_id: {} }}", receipt.receiver_id))
+                    }
                 },
                 other => return Outcome::Failure(format!("action not supported by the simulator: {other:?}")),
             }

@@ -127,15 +127,41 @@ pub struct CallContext {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     CreateAccount,
-    DeployContract { code: Vec<u8> },
-    DeployGlobalContract { code: Vec<u8>, by_account_id: bool },
-    UseGlobalContract { code_hash: [u8; 32] },
-    UseGlobalContractByAccountId { account_id: String },
-    FunctionCall { method: String, args: Vec<u8>, deposit: u128, gas: u64, gas_weight: u64 },
-    Transfer { deposit: u128 },
-    TransferToGasKey { public_key: Vec<u8>, deposit: u128 },
-    Stake { stake: u128, public_key: Vec<u8> },
-    AddFullAccessKey { public_key: Vec<u8>, nonce: u64 },
+    DeployContract {
+        code: Vec<u8>,
+    },
+    DeployGlobalContract {
+        code: Vec<u8>,
+        by_account_id: bool,
+    },
+    UseGlobalContract {
+        code_hash: [u8; 32],
+    },
+    UseGlobalContractByAccountId {
+        account_id: String,
+    },
+    FunctionCall {
+        method: String,
+        args: Vec<u8>,
+        deposit: u128,
+        gas: u64,
+        gas_weight: u64,
+    },
+    Transfer {
+        deposit: u128,
+    },
+    TransferToGasKey {
+        public_key: Vec<u8>,
+        deposit: u128,
+    },
+    Stake {
+        stake: u128,
+        public_key: Vec<u8>,
+    },
+    AddFullAccessKey {
+        public_key: Vec<u8>,
+        nonce: u64,
+    },
     AddFunctionCallKey {
         public_key: Vec<u8>,
         nonce: u64,
@@ -143,7 +169,10 @@ pub enum Action {
         receiver_id: String,
         method_names: Vec<String>,
     },
-    AddGasKeyFullAccess { public_key: Vec<u8>, num_nonces: u64 },
+    AddGasKeyFullAccess {
+        public_key: Vec<u8>,
+        num_nonces: u64,
+    },
     AddGasKeyFunctionCall {
         public_key: Vec<u8>,
         num_nonces: u64,
@@ -151,8 +180,12 @@ pub enum Action {
         receiver_id: String,
         method_names: Vec<String>,
     },
-    DeleteKey { public_key: Vec<u8> },
-    DeleteAccount { beneficiary_id: String },
+    DeleteKey {
+        public_key: Vec<u8>,
+    },
+    DeleteAccount {
+        beneficiary_id: String,
+    },
 }
 
 /// A receipt created by the call. `depends_on` are indices into the call's
@@ -319,12 +352,8 @@ impl HostState {
         if !self.registers.contains_key(&register_id) && self.registers.len() >= MAX_NUMBER_REGISTERS {
             return Err(HostError::RegisterLimitExceeded);
         }
-        let others: u64 = self
-            .registers
-            .iter()
-            .filter(|(id, _)| **id != register_id)
-            .map(|(_, v)| v.len() as u64)
-            .sum();
+        let others: u64 =
+            self.registers.iter().filter(|(id, _)| **id != register_id).map(|(_, v)| v.len() as u64).sum();
         if others + data.len() as u64 > REGISTERS_MEMORY_LIMIT {
             return Err(HostError::RegisterLimitExceeded);
         }
@@ -344,11 +373,7 @@ impl HostState {
     /// nearcore's `get_memory_or_register`: `len == u64::MAX` reads register `ptr`.
     pub fn bytes(&self, mem: &[u8], ptr: u64, len: u64) -> Result<Vec<u8>, HostError> {
         if len == u64::MAX {
-            return self
-                .registers
-                .get(&ptr)
-                .cloned()
-                .ok_or(HostError::InvalidRegisterId { register_id: ptr });
+            return self.registers.get(&ptr).cloned().ok_or(HostError::InvalidRegisterId { register_id: ptr });
         }
         Ok(mem_slice(mem, ptr, len)?.to_vec())
     }
@@ -518,7 +543,13 @@ impl HostState {
         }
     }
 
-    pub fn storage_remove(&mut self, mem: &[u8], key_len: u64, key_ptr: u64, register_id: u64) -> Result<u64, HostError> {
+    pub fn storage_remove(
+        &mut self,
+        mem: &[u8],
+        key_len: u64,
+        key_ptr: u64,
+        register_id: u64,
+    ) -> Result<u64, HostError> {
         self.deny_view("storage_remove")?;
         let key = self.storage_key(mem, key_len, key_ptr)?;
         match self.storage.get(&key).cloned() {
@@ -550,14 +581,28 @@ impl HostState {
         self.set_register(register_id, sha3::Keccak256::digest(&value).to_vec())
     }
 
-    pub fn ed25519_verify(&self, mem: &[u8], sig: (u64, u64), msg: (u64, u64), pk: (u64, u64)) -> Result<u64, HostError> {
+    pub fn ed25519_verify(
+        &self,
+        mem: &[u8],
+        sig: (u64, u64),
+        msg: (u64, u64),
+        pk: (u64, u64),
+    ) -> Result<u64, HostError> {
         let sig = self.bytes(mem, sig.1, sig.0)?;
         let msg = self.bytes(mem, msg.1, msg.0)?;
         let pk = self.bytes(mem, pk.1, pk.0)?;
         crypto::ed25519_verify(&sig, &msg, &pk).map(u64::from)
     }
 
-    pub fn ecrecover(&mut self, mem: &[u8], hash: (u64, u64), sig: (u64, u64), v: u64, malleability_flag: u64, register_id: u64) -> Result<u64, HostError> {
+    pub fn ecrecover(
+        &mut self,
+        mem: &[u8],
+        hash: (u64, u64),
+        sig: (u64, u64),
+        v: u64,
+        malleability_flag: u64,
+        register_id: u64,
+    ) -> Result<u64, HostError> {
         let sig = self.bytes(mem, sig.1, sig.0)?;
         let hash = self.bytes(mem, hash.1, hash.0)?;
         match crypto::ecrecover(&hash, &sig, v, malleability_flag)? {
@@ -571,7 +616,14 @@ impl HostState {
 
     /// `bls12381_p1_decompress` / `_p2_decompress`: 0 and the points in the
     /// register, or 1 for a point not on the curve (register untouched).
-    pub fn bls12381_decompress(&mut self, mem: &[u8], g2: bool, len: u64, ptr: u64, register_id: u64) -> Result<u64, HostError> {
+    pub fn bls12381_decompress(
+        &mut self,
+        mem: &[u8],
+        g2: bool,
+        len: u64,
+        ptr: u64,
+        register_id: u64,
+    ) -> Result<u64, HostError> {
         let data = self.bytes(mem, ptr, len)?;
         let out = if g2 { crypto::bls_p2_decompress(&data)? } else { crypto::bls_p1_decompress(&data)? };
         match out {

@@ -8,13 +8,15 @@
 //! - [`crypto`]: sha256/keccak256 aside, the signature and BLS12-381 functions;
 //! - [`imports`]: binds all of them to the engine;
 //! - [`vm`]: a compiled binary and one budgeted call;
-//! - [`executor`]: receipts, yields with timeouts, transaction status.
+//! - [`executor`]: receipts, yields with timeouts, transaction status;
+//! - [`deployed`]: which binary (3.14.0, 3.14.1 or a path), sha256-checked.
 //!
 //! Not priced: host-function gas. Each call is bounded by an instruction
 //! budget ([`vm::DEFAULT_FUEL`]) and the gas attached to created receipts
 //! must fit in the call's prepaid gas.
 
 pub mod crypto;
+pub mod deployed;
 pub mod executor;
 pub mod host;
 pub mod imports;

@@ -6,7 +6,10 @@
 
 use sha2::Digest;
 
-use super::host::{mem_slice, read_amount, Action, HostError, HostState, NewReceipt, PromiseResult, ReturnData, MAX_CONTRACT_SIZE, MAX_INPUT_DEPENDENCIES, MAX_PROMISES, MAX_YIELD_PAYLOAD};
+use super::host::{
+    mem_slice, read_amount, Action, HostError, HostState, NewReceipt, PromiseResult, ReturnData, MAX_CONTRACT_SIZE,
+    MAX_INPUT_DEPENDENCIES, MAX_PROMISES, MAX_YIELD_PAYLOAD,
+};
 use crate::account::is_valid_account_id;
 
 /// Where a host function finds a receipt's actions: its promise index.
@@ -31,7 +34,12 @@ impl HostState {
         Ok(text)
     }
 
-    fn new_receipt(&mut self, receiver_id: String, depends_on: Vec<usize>, yield_data_id: Option<[u8; 32]>) -> Result<u64, HostError> {
+    fn new_receipt(
+        &mut self,
+        receiver_id: String,
+        depends_on: Vec<usize>,
+        yield_data_id: Option<[u8; 32]>,
+    ) -> Result<u64, HostError> {
         self.receipts.push(NewReceipt { receiver_id, actions: Vec::new(), depends_on, yield_data_id });
         let idx = self.receipts.len() - 1;
         self.push_promise(super::host::PromiseSlot::Receipt(idx))
@@ -124,7 +132,12 @@ impl HostState {
         self.push_action(promise_idx, Action::FunctionCall { method, args, deposit, gas, gas_weight })
     }
 
-    pub fn promise_batch_action_transfer(&mut self, mem: &[u8], promise_idx: u64, amount_ptr: u64) -> Result<(), HostError> {
+    pub fn promise_batch_action_transfer(
+        &mut self,
+        mem: &[u8],
+        promise_idx: u64,
+        amount_ptr: u64,
+    ) -> Result<(), HostError> {
         self.deny_view("promise_batch_action_transfer")?;
         let deposit = read_amount(mem, amount_ptr)?;
         self.receipt_of(promise_idx)?;
@@ -132,7 +145,14 @@ impl HostState {
         self.push_action(promise_idx, Action::Transfer { deposit })
     }
 
-    pub fn promise_batch_action_code(&mut self, mem: &[u8], promise_idx: u64, len: u64, ptr: u64, global: Option<bool>) -> Result<(), HostError> {
+    pub fn promise_batch_action_code(
+        &mut self,
+        mem: &[u8],
+        promise_idx: u64,
+        len: u64,
+        ptr: u64,
+        global: Option<bool>,
+    ) -> Result<(), HostError> {
         self.deny_view("promise_batch_action_deploy_contract")?;
         let code = self.bytes(mem, ptr, len)?;
         if code.len() as u64 > MAX_CONTRACT_SIZE {
@@ -145,7 +165,14 @@ impl HostState {
         self.push_action(promise_idx, action)
     }
 
-    pub fn promise_batch_action_use_global(&mut self, mem: &[u8], promise_idx: u64, len: u64, ptr: u64, by_account_id: bool) -> Result<(), HostError> {
+    pub fn promise_batch_action_use_global(
+        &mut self,
+        mem: &[u8],
+        promise_idx: u64,
+        len: u64,
+        ptr: u64,
+        by_account_id: bool,
+    ) -> Result<(), HostError> {
         self.deny_view("promise_batch_action_use_global_contract")?;
         let action = if by_account_id {
             Action::UseGlobalContractByAccountId { account_id: self.account_id(mem, len, ptr)? }
@@ -171,7 +198,14 @@ impl HostState {
         }
     }
 
-    pub fn promise_batch_action_stake_or_gas(&mut self, mem: &[u8], promise_idx: u64, amount_ptr: u64, pk: (u64, u64), stake: bool) -> Result<(), HostError> {
+    pub fn promise_batch_action_stake_or_gas(
+        &mut self,
+        mem: &[u8],
+        promise_idx: u64,
+        amount_ptr: u64,
+        pk: (u64, u64),
+        stake: bool,
+    ) -> Result<(), HostError> {
         let amount = read_amount(mem, amount_ptr)?;
         let public_key = self.public_key(mem, pk.0, pk.1)?;
         self.receipt_of(promise_idx)?;
@@ -183,7 +217,13 @@ impl HostState {
     }
 
     /// `method_names` is a comma-separated list (nearcore's `split_method_names`).
-    pub fn function_call_key(&self, mem: &[u8], allowance_ptr: u64, receiver: (u64, u64), names: (u64, u64)) -> Result<(Option<u128>, String, Vec<String>), HostError> {
+    pub fn function_call_key(
+        &self,
+        mem: &[u8],
+        allowance_ptr: u64,
+        receiver: (u64, u64),
+        names: (u64, u64),
+    ) -> Result<(Option<u128>, String, Vec<String>), HostError> {
         let allowance = read_amount(mem, allowance_ptr)?;
         let receiver_id = self.account_id(mem, receiver.0, receiver.1)?;
         let raw = String::from_utf8(self.bytes(mem, names.1, names.0)?).map_err(|_| HostError::BadUtf8)?;
@@ -194,7 +234,13 @@ impl HostState {
         Ok(((allowance > 0).then_some(allowance), receiver_id, method_names))
     }
 
-    pub fn promise_batch_action_delete_account(&mut self, mem: &[u8], promise_idx: u64, len: u64, ptr: u64) -> Result<(), HostError> {
+    pub fn promise_batch_action_delete_account(
+        &mut self,
+        mem: &[u8],
+        promise_idx: u64,
+        len: u64,
+        ptr: u64,
+    ) -> Result<(), HostError> {
         let beneficiary_id = self.account_id(mem, len, ptr)?;
         self.promise_batch_action_simple(promise_idx, Action::DeleteAccount { beneficiary_id })
     }
@@ -203,7 +249,15 @@ impl HostState {
     /// (written to `register_id`) that `promise_yield_resume` or the yield
     /// timeout will provide.
     #[allow(clippy::too_many_arguments)]
-    pub fn promise_yield_create(&mut self, mem: &[u8], method: (u64, u64), args: (u64, u64), gas: u64, gas_weight: u64, register_id: u64) -> Result<u64, HostError> {
+    pub fn promise_yield_create(
+        &mut self,
+        mem: &[u8],
+        method: (u64, u64),
+        args: (u64, u64),
+        gas: u64,
+        gas_weight: u64,
+        register_id: u64,
+    ) -> Result<u64, HostError> {
         self.deny_view("promise_yield_create")?;
         let method = self.bytes(mem, method.1, method.0)?;
         if method.is_empty() {
@@ -221,7 +275,12 @@ impl HostState {
     }
 
     /// 1 if `data_id` names an open yield of this account not yet resumed, else 0.
-    pub fn promise_yield_resume(&mut self, mem: &[u8], data_id: (u64, u64), payload: (u64, u64)) -> Result<u32, HostError> {
+    pub fn promise_yield_resume(
+        &mut self,
+        mem: &[u8],
+        data_id: (u64, u64),
+        payload: (u64, u64),
+    ) -> Result<u32, HostError> {
         self.deny_view("promise_yield_resume")?;
         let id = self.bytes(mem, data_id.1, data_id.0)?;
         let payload = self.bytes(mem, payload.1, payload.0)?;

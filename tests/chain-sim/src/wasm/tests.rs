@@ -138,9 +138,15 @@ fn sha256_and_keccak256_match_standard_vectors() {
     let mut s = state();
     let m = memory(b"abc");
     s.sha256(&m, 3, 0, 1).unwrap();
-    assert_eq!(crate::hex::encode(&s.registers[&1]), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_eq!(
+        crate::hex::encode(&s.registers[&1]),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
     s.keccak256(&m, 0, 0, 2).unwrap();
-    assert_eq!(crate::hex::encode(&s.registers[&2]), "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
+    assert_eq!(
+        crate::hex::encode(&s.registers[&2]),
+        "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+    );
 }
 
 #[test]
@@ -156,8 +162,14 @@ fn ed25519_verify_accepts_valid_and_rejects_others() {
     let m = memory(&data);
     assert_eq!(s.ed25519_verify(&m, (64, 0), (7, 96), (32, 64)), Ok(1));
     assert_eq!(s.ed25519_verify(&m, (64, 0), (6, 96), (32, 64)), Ok(0));
-    assert!(matches!(s.ed25519_verify(&m, (63, 0), (7, 96), (32, 64)), Err(HostError::Ed25519VerifyInvalidInput { .. })));
-    assert!(matches!(s.ed25519_verify(&m, (64, 0), (7, 96), (31, 64)), Err(HostError::Ed25519VerifyInvalidInput { .. })));
+    assert!(matches!(
+        s.ed25519_verify(&m, (63, 0), (7, 96), (32, 64)),
+        Err(HostError::Ed25519VerifyInvalidInput { .. })
+    ));
+    assert!(matches!(
+        s.ed25519_verify(&m, (64, 0), (7, 96), (31, 64)),
+        Err(HostError::Ed25519VerifyInvalidInput { .. })
+    ));
 }
 
 #[test]
@@ -204,7 +216,9 @@ fn bls12381_decompress_and_pairing_check() {
     assert_eq!(s.bls12381_decompress(&memory(&bad), false, 48, 0, 3), Ok(1));
     assert!(!s.registers.contains_key(&3));
     let neg_g1 = -g1;
-    let balanced = [g1.to_uncompressed().as_slice(), &g2.to_uncompressed(), &neg_g1.to_uncompressed(), &g2.to_uncompressed()].concat();
+    let balanced =
+        [g1.to_uncompressed().as_slice(), &g2.to_uncompressed(), &neg_g1.to_uncompressed(), &g2.to_uncompressed()]
+            .concat();
     assert_eq!(s.bls12381_pairing_check(&memory(&balanced), 576, 0), Ok(0));
     let single = [g1.to_uncompressed().as_slice(), &g2.to_uncompressed()].concat();
     assert_eq!(s.bls12381_pairing_check(&memory(&single), 288, 0), Ok(2));
@@ -236,7 +250,10 @@ fn promises_batches_then_and_return() {
     assert_eq!(s.balance, 1005 - 7 - 7);
     assert_eq!(s.gas_attached, 40);
     // Attached gas beyond the prepaid 100 fails.
-    assert_eq!(s.promise_batch_action_function_call_weight(&m, a, (8, 10), (4, 18), 100, 61, 0), Err(HostError::GasExceeded));
+    assert_eq!(
+        s.promise_batch_action_function_call_weight(&m, a, (8, 10), (4, 18), 100, 61, 0),
+        Err(HostError::GasExceeded)
+    );
     let bad = memory(b"Bad Id");
     assert_eq!(s.promise_batch_create(&bad, 6, 0), Err(HostError::InvalidAccountId));
 }
@@ -280,8 +297,8 @@ const INFINITE_LOOP: &[u8] = &[
     0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type: () -> ()
     0x03, 0x02, 0x01, 0x00, // function 0: type 0
     0x05, 0x03, 0x01, 0x00, 0x01, // memory: min 1 page
-    0x07, 0x10, 0x02, 0x03, b'r', b'u', b'n', 0x00, 0x00, 0x06, b'm', b'e', b'm', b'o', b'r', b'y', 0x02, 0x00,
-    0x0a, 0x09, 0x01, 0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b, // loop { br 0 }
+    0x07, 0x10, 0x02, 0x03, b'r', b'u', b'n', 0x00, 0x00, 0x06, b'm', b'e', b'm', b'o', b'r', b'y', 0x02, 0x00, 0x0a,
+    0x09, 0x01, 0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b, // loop { br 0 }
 ];
 
 #[test]

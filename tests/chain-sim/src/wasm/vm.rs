@@ -89,11 +89,7 @@ impl ContractCode {
 
     /// Names of the module's function exports.
     pub fn exports(&self) -> Vec<String> {
-        self.module
-            .exports()
-            .filter(|e| e.ty().func().is_some())
-            .map(|e| e.name().to_string())
-            .collect()
+        self.module.exports().filter(|e| e.ty().func().is_some()).map(|e| e.name().to_string()).collect()
     }
 
     /// `(module, name)` of every import.

@@ -24,7 +24,12 @@ struct Staged {
 }
 
 impl ContractRuntime {
-    pub(super) fn execute_on_contract(&mut self, id: u64, receipt: &Receipt, results: Vec<PromiseResult>) -> (Outcome, Vec<String>, u64) {
+    pub(super) fn execute_on_contract(
+        &mut self,
+        id: u64,
+        receipt: &Receipt,
+        results: Vec<PromiseResult>,
+    ) -> (Outcome, Vec<String>, u64) {
         let mut staged = Staged { balance: self.balance, storage_usage: self.storage_usage, ..Staged::default() };
         for action in &receipt.actions {
             let failure = match action {
@@ -43,7 +48,11 @@ impl ContractRuntime {
         }
         let needed = u128::from(staged.storage_usage) * STORAGE_PRICE_PER_BYTE;
         if needed > staged.balance {
-            let error = format!("LackBalanceForState {{ account_id: {}, amount: {} }}", receipt.receiver_id, needed - staged.balance);
+            let error = format!(
+                "LackBalanceForState {{ account_id: {}, amount: {} }}",
+                receipt.receiver_id,
+                needed - staged.balance
+            );
             return (Outcome::Failure(error), staged.logs, staged.instructions);
         }
         let outcome = self.commit(id, receipt, &mut staged);
@@ -51,15 +60,25 @@ impl ContractRuntime {
     }
 
     /// Runs one function call on the staged state; `Some(error)` if it failed.
-    fn run_call(&mut self, id: u64, receipt: &Receipt, staged: &mut Staged, call: (&String, &Vec<u8>, u128, u64), results: Vec<PromiseResult>) -> Option<String> {
+    fn run_call(
+        &mut self,
+        id: u64,
+        receipt: &Receipt,
+        staged: &mut Staged,
+        call: (&String, &Vec<u8>, u128, u64),
+        results: Vec<PromiseResult>,
+    ) -> Option<String> {
         let (method, args, deposit, gas) = call;
         let mut ctx = self.context(receipt, args.clone(), deposit, gas, results);
         ctx.account_balance = staged.balance;
         ctx.storage_usage = staged.storage_usage;
-        let storage = StorageView { committed: Arc::clone(&self.storage), changes: std::mem::take(&mut staged.changes) };
+        let storage =
+            StorageView { committed: Arc::clone(&self.storage), changes: std::mem::take(&mut staged.changes) };
         let open: std::collections::BTreeSet<[u8; 32]> = self.yields.keys().copied().collect();
         let mut state = HostState::new(ctx, storage, Arc::new(open));
-        state.data_id_seed = sha2::Sha256::digest([&id.to_le_bytes()[..], &(staged.receipts.len() as u64).to_le_bytes()].concat()).into();
+        state.data_id_seed =
+            sha2::Sha256::digest([&id.to_le_bytes()[..], &(staged.receipts.len() as u64).to_le_bytes()].concat())
+                .into();
         let result = self.code.call(method, state, self.config.fuel_per_call);
         let mut state = result.state;
         staged.instructions += result.instructions;
@@ -114,7 +133,10 @@ impl ContractRuntime {
         for (i, new) in created.into_iter().enumerate() {
             let mut inputs = Vec::new();
             for dep in &new.depends_on {
-                let data_id: [u8; 32] = sha2::Sha256::digest([&parent.to_le_bytes()[..], &(i as u64).to_le_bytes(), &(*dep as u64).to_le_bytes()].concat()).into();
+                let data_id: [u8; 32] = sha2::Sha256::digest(
+                    [&parent.to_le_bytes()[..], &(i as u64).to_le_bytes(), &(*dep as u64).to_le_bytes()].concat(),
+                )
+                .into();
                 if let Some(dep_id) = ids.get(*dep) {
                     if let Some(r) = self.waiting.get_mut(dep_id) {
                         r.outputs.push(data_id);
