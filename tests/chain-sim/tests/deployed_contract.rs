@@ -293,3 +293,55 @@ fn an_unanswered_sign_fails_after_the_yield_timeout() {
         assert!(rt.waiting_calls().is_empty());
     }
 }
+
+fn call_as(rt: &mut ContractRuntime, p: &Participant, method: &str, args: Value) {
+    let t = rt.submit(tx(&p.account, p.borsh_pk(), method, args, 0));
+    if let TxStatus::Failure(e) = rt.tx_status(t) {
+        let state = rt.view("state", b"{}").map(|v| String::from_utf8_lossy(&v.value).into_owned());
+        panic!("{method} by {}: {e}; state {state:?}", p.account);
+    }
+}
+
+fn state_json(rt: &ContractRuntime) -> Value {
+    serde_json::from_slice(&rt.view("state", b"{}").unwrap().value).unwrap()
+}
+
+/// The network's own flow: all participants vote a domain in, the leader starts
+/// keygen, every participant votes the public key; then a sign is answered.
+#[test]
+fn keygen_by_participant_votes_then_a_sign_is_answered() {
+    for file in BINARIES {
+        let mut rt = runtime(load(file));
+        let ps = participants(4);
+        let t = rt.submit(tx(CONTRACT, contract_key(), "init", json!({"parameters": parameters(&ps, 3), "init_config": null}), 0));
+        success(&rt, t);
+        for p in &ps {
+            attest_mock(&mut rt, p);
+        }
+        let domain = json!({"domains": [{"id": 0, "protocol": "CaitSith", "reconstruction_threshold": 3, "purpose": "Sign"}]});
+        // Adding domains needs every participant's vote, not the threshold's.
+        for p in &ps[..3] {
+            call_as(&mut rt, p, "vote_add_domains", domain.clone());
+            assert!(state_json(&rt).get("Running").is_some(), "{file}: {} of 4 votes must not suffice", p.account);
+        }
+        call_as(&mut rt, &ps[3], "vote_add_domains", domain);
+        assert!(state_json(&rt).get("Initializing").is_some(), "{file}: {}", state_json(&rt));
+        let root = SigningKey::from_slice(&[0x21; 32]).unwrap();
+        let point = root.verifying_key().to_encoded_point(false);
+        let near_pk = format!("secp256k1:{}", bs58::encode(&point.as_bytes()[1..]).into_string());
+        let event = json!({"epoch_id": 0, "domain_id": 0, "attempt_id": 0});
+        call_as(&mut rt, &ps[0], "start_keygen_instance", json!({"key_event_id": event}));
+        for p in &ps {
+            call_as(&mut rt, p, "vote_pk", json!({"key_event_id": event, "public_key": near_pk}));
+        }
+        let state = state_json(&rt);
+        let keyset = &state["Running"]["keyset"];
+        assert_eq!(keyset["domains"][0]["key"]["Secp256k1"]["near_public_key"], json!(near_pk), "{file}: {state}");
+        let s = rt.submit(tx("user.sim.test", contract_key(), "sign", sign_args(&[3u8; 32]), 1));
+        let args = respond_args(&rt, &root);
+        let r = rt.submit(tx(&ps[3].account, ps[3].borsh_pk(), "respond", args.clone(), 0));
+        success(&rt, r);
+        let signature: Value = serde_json::from_slice(&success(&rt, s)).unwrap();
+        assert_eq!(signature, args["response"]);
+    }
+}
