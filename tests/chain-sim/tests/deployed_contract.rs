@@ -246,6 +246,18 @@ fn sign_yields_and_an_attested_respond_resumes_it() {
         let ps = participants(4);
         let mut rt = running_with_key(file, &ps, &root);
         attest_mock(&mut rt, &ps[0]);
+        // The attestation view names no account (issue #15: the node must
+        // recognise its attestation by parsed fields, not by its account id).
+        let query = json!({"tls_public_key": ps[0].tls_key.public_key().to_text()}).to_string();
+        let attestation = rt.view("get_attestation", query.as_bytes()).unwrap();
+        let text = String::from_utf8(attestation.value).unwrap();
+        assert!(!text.contains(&ps[0].account), "{text}");
+        // A `{"Mock":"Valid"}` submission is stored with an expiry (7 days
+        // after submission in 3.14.0, 21 days in 3.14.1).
+        let stored: Value = serde_json::from_str(&text).unwrap();
+        let expiry = stored["Mock"]["WithConstraints"]["expiry_timestamp_seconds"].as_u64();
+        let now = rt.timestamp_ns / 1_000_000_000;
+        assert!(expiry.is_some_and(|e| e >= now + 7 * 86_400), "{file}: {text}");
         let payload = [7u8; 32];
         // 1 yoctoNEAR is the minimum deposit; the contract refunds the rest
         // with a transfer receipt.
