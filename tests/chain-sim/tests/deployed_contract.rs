@@ -8,8 +8,8 @@ use k256::ecdsa::SigningKey;
 use k256::elliptic_curve::PrimeField;
 use serde_json::{json, Value};
 use sha2::Digest;
-use tdsigner_chain_sim::keys::{PublicKey, SecretKey};
 use std::path::Path;
+use tdsigner_chain_sim::keys::{PublicKey, SecretKey};
 
 use tdsigner_chain_sim::wasm::deployed::{ContractChoice, DeployedError};
 use tdsigner_chain_sim::wasm::{ContractCode, ContractRuntime, FunctionCallTx, RuntimeConfig, TxStatus};
@@ -157,6 +157,7 @@ fn init_then_state_view_is_running_with_the_participants() {
             TxStatus::Failure(e) => assert!(e.contains("The provided domain ID, 0, was not found."), "{e}"),
             other => panic!("{other:?}"),
         }
+        assert_eq!(rt.credited.get("user.sim.test"), Some(&1), "a failed call's deposit is refunded");
     }
 }
 
@@ -325,12 +326,19 @@ fn keygen_by_participant_votes_then_a_sign_is_answered() {
     for file in BINARIES {
         let mut rt = runtime(load(file));
         let ps = participants(4);
-        let t = rt.submit(tx(CONTRACT, contract_key(), "init", json!({"parameters": parameters(&ps, 3), "init_config": null}), 0));
+        let t = rt.submit(tx(
+            CONTRACT,
+            contract_key(),
+            "init",
+            json!({"parameters": parameters(&ps, 3), "init_config": null}),
+            0,
+        ));
         success(&rt, t);
         for p in &ps {
             attest_mock(&mut rt, p);
         }
-        let domain = json!({"domains": [{"id": 0, "protocol": "CaitSith", "reconstruction_threshold": 3, "purpose": "Sign"}]});
+        let domain =
+            json!({"domains": [{"id": 0, "protocol": "CaitSith", "reconstruction_threshold": 3, "purpose": "Sign"}]});
         // Adding domains needs every participant's vote, not the threshold's.
         for p in &ps[..3] {
             call_as(&mut rt, p, "vote_add_domains", domain.clone());

@@ -70,7 +70,8 @@ impl NativeContract for Echo {
 
 fn runtime() -> ContractRuntime {
     let wasm = wat::parse_str(CONTRACT).unwrap();
-    let config = RuntimeConfig { contract_account: "self.test".into(), fuel_per_call: 1_000_000, ..RuntimeConfig::default() };
+    let config =
+        RuntimeConfig { contract_account: "self.test".into(), fuel_per_call: 1_000_000, ..RuntimeConfig::default() };
     let mut rt = ContractRuntime::new(ContractCode::load(&wasm).unwrap(), config);
     rt.register_native("native.test", Box::new(Echo));
     rt
@@ -95,7 +96,9 @@ fn joint_promise_results_reach_the_callback_and_its_value_is_the_tx_result() {
     assert_eq!(rt.tx_status(t), TxStatus::Success(vec![2, 1, 2, b'e', b'c', b'h', b'o']));
     let receivers: Vec<&str> = rt.outcomes.iter().map(|o| o.receiver_id.as_str()).collect();
     assert_eq!(receivers, ["self.test", "native.test", "missing.test", "self.test"]);
-    assert!(matches!(&rt.outcomes[2].outcome, tdsigner_chain_sim::wasm::Outcome::Failure(e) if e.contains("CodeDoesNotExist")));
+    assert!(
+        matches!(&rt.outcomes[2].outcome, tdsigner_chain_sim::wasm::Outcome::Failure(e) if e.contains("CodeDoesNotExist"))
+    );
 }
 
 #[test]

@@ -331,6 +331,14 @@ impl ContractRuntime {
         } else {
             (self.execute_elsewhere(&receipt), Vec::new(), 0)
         };
+        if matches!(outcome, Outcome::Failure(_)) {
+            // A failed receipt's deposits go back to its predecessor (NEAR
+            // does this with a refund receipt).
+            let deposits: u128 = receipt.actions.iter().map(deposit_of).sum();
+            if deposits > 0 {
+                *self.credited.entry(receipt.predecessor_id.clone()).or_default() += deposits;
+            }
+        }
         self.finish(id, receipt, outcome, logs, instructions);
     }
 
@@ -373,26 +381,38 @@ impl ContractRuntime {
         });
     }
 
+    /// Transfers are credited only if every action of the receipt succeeds.
     fn execute_elsewhere(&mut self, receipt: &Receipt) -> Outcome {
         let mut last = Vec::new();
+        let mut credit = 0u128;
         for action in &receipt.actions {
             match action {
-                Action::Transfer { deposit } => {
-                    *self.credited.entry(receipt.receiver_id.clone()).or_default() += deposit;
-                }
-                Action::FunctionCall { method, args, .. } => match self.natives.get_mut(&receipt.receiver_id) {
-                    Some(native) => match native.call(method, args, &receipt.predecessor_id) {
+                Action::Transfer { deposit } => credit = credit.saturating_add(*deposit),
+                Action::FunctionCall { method, args, deposit, .. } => {
+                    let Some(native) = self.natives.get_mut(&receipt.receiver_id) else {
+                        return Outcome::Failure(format!("CodeDoesNotExist {{ account_id: {} }}", receipt.receiver_id));
+                    };
+                    match native.call(method, args, &receipt.predecessor_id) {
                         Ok(v) => last = v,
                         Err(e) => return Outcome::Failure(e),
-                    },
-                    None => {
-                        return Outcome::Failure(format!("CodeDoesNotExist {{ account_id: {} }}", receipt.receiver_id))
                     }
-                },
+                    credit = credit.saturating_add(*deposit);
+                }
                 other => return Outcome::Failure(format!("action not supported by the simulator: {other:?}")),
             }
         }
+        if credit > 0 {
+            *self.credited.entry(receipt.receiver_id.clone()).or_default() += credit;
+        }
         Outcome::Value(last)
+    }
+}
+
+fn deposit_of(action: &Action) -> u128 {
+    match action {
+        Action::Transfer { deposit } | Action::FunctionCall { deposit, .. } => *deposit,
+        Action::TransferToGasKey { deposit, .. } => *deposit,
+        _ => 0,
     }
 }
 
