@@ -311,3 +311,90 @@ fn reshare_and_refresh_secp256k1_mixed_with_near() {
 fn reshare_and_refresh_ed25519_mixed_with_near() {
     reshare_mixed::<Ed25519>("reshare-ed");
 }
+
+const TWEAK: &str = "e4c9cc34fcc5f69fde83609d2f7739b541faa56c74cee872b220bdc3a85d1d4d";
+
+/// The leader's signature of a sign step (followers report none).
+fn leader_signature(v: &Value, leader: u32) -> String {
+    let done = &v["done"];
+    for (id, d) in done.as_object().unwrap() {
+        let is_leader = id == &leader.to_string();
+        assert_eq!(
+            d["signature"].is_string(),
+            is_leader,
+            "signature presence at {id}: {d}"
+        );
+    }
+    done[leader.to_string()]["signature"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// near's own verifier (`ts-oracle verify-eddsa`) on the derived key, and ours.
+fn assert_eddsa_valid(pk: &str, message: &str, signature: &str) {
+    let out = Command::new(oracles().join("ts-oracle"))
+        .args([
+            "verify-eddsa",
+            "--public-key",
+            pk,
+            "--tweak",
+            TWEAK,
+            "--msg-utf8",
+            message,
+            "--signature",
+            signature,
+        ])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(line.trim().strip_prefix("DONE ").unwrap_or("{}")).unwrap();
+    assert_eq!(v["valid"], true, "ts-oracle verify-eddsa: {line}");
+    let pk_bytes = bs58::decode(pk.strip_prefix("ed25519:").unwrap())
+        .into_vec()
+        .unwrap();
+    let tweak: [u8; 32] = hex(TWEAK).try_into().unwrap();
+    let derived = Ed25519::point_from_bytes(&pk_bytes).unwrap()
+        + curve25519_dalek::EdwardsPoint::mul_base(
+            &tdsigner_tss::near_compat::eddsa::tweak_scalar(&tweak),
+        );
+    let sig: [u8; 64] = hex(signature).try_into().unwrap();
+    assert!(tdsigner_tss::near_compat::eddsa::verify(
+        &derived,
+        message.as_bytes(),
+        &sig
+    ));
+    let mut forged = sig;
+    forged[40] ^= 1;
+    assert!(!tdsigner_tss::near_compat::eddsa::verify(
+        &derived,
+        message.as_bytes(),
+        &forged
+    ));
+}
+
+/// FROST EdDSA with t = 3 of n = 4 after a mixed keygen: near leader with tdsigner followers,
+/// tdsigner leader with near followers, and mixed followers.
+#[test]
+fn eddsa_sign_mixed_with_near() {
+    let dir = workdir("eddsa");
+    let keygen = "keygen --curve ed25519 --participants 0,1,2,3 --me {id} --threshold 3 --seed 90{id} --out ed{id}.json";
+    let pk = common_key(&route(&dir, &[0, 2], keygen, &[1, 3], keygen));
+    let cases: [(&[u32], u32, &[u32], &[u32]); 4] = [
+        (&[1, 2, 3], 2, &[2], &[1, 3]),
+        (&[0, 1, 3], 1, &[0], &[1, 3]),
+        (&[0, 2, 3], 3, &[0, 2], &[3]),
+        (&[0, 1, 2], 0, &[0, 2], &[1]),
+    ];
+    for (k, (signers, leader, oracle_ids, our_ids)) in cases.iter().enumerate() {
+        let list: Vec<String> = signers.iter().map(u32::to_string).collect();
+        let message = format!("hello {k}");
+        let args = format!(
+            "eddsa-sign --participants {} --me {{id}} --leader {leader} --threshold 3 --share ed{{id}}.json --tweak {TWEAK} --msg-utf8 '{message}' --seed 91{k}{{id}}",
+            list.join(",")
+        );
+        let v = route(&dir, oracle_ids, &args, our_ids, &args);
+        assert_eddsa_valid(&pk, &message, &leader_signature(&v, *leader));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -27,6 +27,37 @@ pub enum Command {
     Reshare(ReshareArgs),
     /// near's refresh (a reshare to the same set with the same threshold).
     Refresh(RefreshArgs),
+    /// near's EdDSA signing (FROST v1, tweaked share) on ed25519.
+    EddsaSign(EddsaSignArgs),
+}
+
+#[derive(clap::Args)]
+pub struct EddsaSignArgs {
+    #[arg(long, value_delimiter = ',')]
+    participants: Vec<u32>,
+    #[arg(long)]
+    me: u32,
+    #[arg(long)]
+    leader: u32,
+    #[arg(long)]
+    threshold: usize,
+    /// My ed25519 keyshare file.
+    #[arg(long)]
+    share: String,
+    /// The request's 32-byte tweak (hex).
+    #[arg(long)]
+    tweak: String,
+    /// The message as hex.
+    #[arg(long, conflicts_with = "msg_utf8")]
+    msg: Option<String>,
+    /// The message as UTF-8 text.
+    #[arg(long)]
+    msg_utf8: Option<String>,
+    /// Write the DONE summary here as well.
+    #[arg(long)]
+    out: Option<String>,
+    #[arg(long)]
+    seed: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -88,7 +119,11 @@ pub struct RefreshArgs {
 }
 
 pub fn run(cmd: Command) -> ExitCode {
+    if let Command::EddsaSign(args) = cmd {
+        return report(run_eddsa(args));
+    }
     let curve = match &cmd {
+        Command::EddsaSign(_) => String::new(),
         Command::Keygen(a) => a.common.curve.clone(),
         Command::Reshare(a) => a.common.curve.clone(),
         Command::Refresh(a) => a.common.curve.clone(),
@@ -98,6 +133,10 @@ pub fn run(cmd: Command) -> ExitCode {
         "ed25519" => run_dkg::<Ed25519>(cmd),
         other => Err(format!("unsupported curve {other:?} (secp256k1, ed25519)")),
     };
+    report(result)
+}
+
+fn report(result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -338,6 +377,7 @@ fn build_dkg<C: NearKey>(
 ) -> Result<(DkgRun<C>, Common), String> {
     let err = |e: tdsigner_tss::near_compat::ProtocolError| format!("init: {e}");
     match cmd {
+        Command::EddsaSign(_) => Err("not a DKG command".into()),
         Command::Keygen(a) => {
             let dkg =
                 Dkg::<C>::keygen(&a.participants, a.common.me, a.threshold, rng).map_err(err)?;
@@ -406,6 +446,7 @@ fn build_dkg<C: NearKey>(
 
 fn run_dkg<C: NearKey>(cmd: Command) -> Result<(), String> {
     let seed = match &cmd {
+        Command::EddsaSign(a) => a.seed.clone(),
         Command::Keygen(a) => a.common.seed.clone(),
         Command::Reshare(a) => a.common.seed.clone(),
         Command::Refresh(a) => a.common.seed.clone(),
@@ -434,6 +475,54 @@ fn run_dkg<C: NearKey>(cmd: Command) -> Result<(), String> {
     });
     if let Some(had) = run.had_old_share {
         done["had_old_share"] = json!(had);
+    }
+    println!("DONE {done}");
+    Ok(())
+}
+
+fn run_eddsa(a: EddsaSignArgs) -> Result<(), String> {
+    let mut rng = rng_from_seed(&a.seed)?;
+    let started = Instant::now();
+    let (share, pk) = read_share::<Ed25519>(&a.share)?;
+    let tweak: [u8; 32] = hex_decode(&a.tweak)
+        .and_then(|t| t.try_into().ok())
+        .ok_or("--tweak: 64 hex chars")?;
+    let message = match (&a.msg, &a.msg_utf8) {
+        (Some(h), None) => hex_decode(h).ok_or("--msg: bad hex")?,
+        (None, Some(t)) => t.as_bytes().to_vec(),
+        _ => return Err("give exactly one of --msg, --msg-utf8".into()),
+    };
+    let sign = tdsigner_tss::near_compat::EddsaSign::new(
+        &a.participants,
+        a.threshold,
+        a.me,
+        a.leader,
+        share,
+        pk,
+        &tweak,
+        message,
+        &mut rng,
+    )
+    .map_err(|e| format!("init: {e}"))?;
+    let (signature, stats) = drive(sign, &a.participants, a.me)?;
+    let t = tdsigner_tss::near_compat::eddsa::tweak_scalar(&tweak);
+    let derived = pk + curve25519_dalek::EdwardsPoint::mul_base(&t);
+    let mut sorted = a.participants.clone();
+    sorted.sort_unstable();
+    let done = json!({
+        "protocol": "eddsa-sign", "implementation": "tdsigner", "me": a.me, "leader": a.leader,
+        "participants": sorted, "threshold": a.threshold,
+        "signature": signature.map(|s| hex_encode(&s)),
+        "derived_public_key": Ed25519::near_string(&derived),
+        "out": a.out,
+        "stats": {
+            "send_many": stats.send_many, "send_private": stats.send_private,
+            "bytes_out": stats.bytes_out, "received": stats.received, "bytes_in": stats.bytes_in,
+            "wall_ms": started.elapsed().as_millis() as u64,
+        },
+    });
+    if let Some(path) = &a.out {
+        std::fs::write(path, done.to_string()).map_err(|e| format!("--out {path}: {e}"))?;
     }
     println!("DONE {done}");
     Ok(())

@@ -78,3 +78,39 @@ fn recorded_near_keygen_messages_secp256k1() {
 fn recorded_near_keygen_messages_ed25519() {
     check::<Ed25519>(include_str!("vectors/near_dkg_ed25519_p0.txt"));
 }
+
+/// near's FROST v1 traffic (2-of-2, leader 1, message "hello"): follower 0's commitments and
+/// signature share, and the leader's signing package. Each re-encodes to the recorded bytes.
+#[test]
+fn recorded_near_eddsa_sign_messages() {
+    use tdsigner_tss::near_compat::eddsa::{
+        decode_commitments, decode_signature_share, SigningPackage,
+    };
+    use tdsigner_tss::near_compat::msgpack::Writer;
+    let msgs = messages(include_str!("vectors/near_eddsa_sign_2of2.txt"));
+    let payload = |i: usize, wp: u64| {
+        let (h, p) = Header::split(&msgs[i]).unwrap();
+        assert_eq!(h, Header::new(ChannelTag::shared(), wp));
+        p.to_vec()
+    };
+    let commitments = decode_commitments(&payload(0, 0)).unwrap();
+    decode_signature_share(&payload(1, 1)).unwrap();
+    let package = SigningPackage::decode(&payload(2, 1)).unwrap();
+    assert_eq!(package.message, b"hello");
+    assert_eq!(
+        package
+            .commitments
+            .iter()
+            .map(|(id, _)| *id)
+            .collect::<Vec<_>>(),
+        [0, 1]
+    );
+    assert_eq!(package.commitments[0].1, commitments);
+    let mut w = Writer::with_prefix(&Header::new(ChannelTag::shared(), 1).to_bytes());
+    package.encode(&mut w);
+    assert_eq!(w.into_vec(), msgs[2]);
+    let p = payload(2, 1);
+    for cut in 0..p.len() {
+        assert!(SigningPackage::decode(&p[..cut]).is_err());
+    }
+}

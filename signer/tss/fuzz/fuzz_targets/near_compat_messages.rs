@@ -1,6 +1,6 @@
 //! Every decoder of the near-compatible family on hostile bytes: message headers, echo
 //! broadcast votes (session contributions, commitments on both curves, final votes), commitment
-//! hashes and private shares, and a live DKG fed arbitrary messages. None may panic; votes we
+//! hashes and private shares, FROST EdDSA commitments/packages/shares, and a live DKG fed arbitrary messages. None may panic; votes we
 //! accept must re-encode to the same bytes when they were in canonical form.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let header = Header::new(ChannelTag::shared(), 0);
-    match which % 8 {
+    match which % 9 {
         0 => {
             if let Some((h, payload)) = Header::split(rest) {
                 let mut again = h.to_bytes().to_vec();
@@ -41,6 +41,16 @@ fuzz_target!(|data: &[u8]| {
         }
         4 => {
             let _ = decode_commitment_vote::<Ed25519>(rest);
+        }
+        6 => {
+            use tdsigner_tss::near_compat::eddsa::{decode_commitments, decode_signature_share, SigningPackage};
+            let _ = decode_commitments(rest);
+            let _ = decode_signature_share(rest);
+            if let Ok(p) = SigningPackage::decode(rest) {
+                let mut w = tdsigner_tss::near_compat::msgpack::Writer::new();
+                p.encode(&mut w);
+                assert_eq!(SigningPackage::decode(w.as_slice()).unwrap(), p);
+            }
         }
         5 => {
             let _ = decode_share::<Secp256k1>(rest);

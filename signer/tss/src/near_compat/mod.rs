@@ -7,7 +7,8 @@
 //! - [`msgpack`]: the MessagePack subset on the wire (rmp);
 //! - [`echo`]: the multi-session echo broadcast;
 //! - [`curve`]: secp256k1 and ed25519 with the frost ciphersuite encodings;
-//! - [`dkg`]: PedPop+ keygen, reshare and refresh.
+//! - [`dkg`]: PedPop+ keygen, reshare and refresh;
+//! - [`eddsa`]: FROST v1 EdDSA signing with near's additive tweak.
 //!
 //! Everything is `no_std + alloc` and sans-IO ([`protocol::Protocol`]).
 
@@ -15,12 +16,14 @@ pub mod channel;
 pub mod curve;
 pub mod dkg;
 pub mod echo;
+pub mod eddsa;
 pub mod error;
 pub mod msgpack;
 pub mod protocol;
 
 pub use curve::{Curve, Ed25519, Secp256k1};
 pub use dkg::{Dkg, KeygenOutput, ReshareInput};
+pub use eddsa::EddsaSign;
 pub use error::{DecodeError, ProtocolError};
 /// The field and group traits [`Curve`] is built on, for callers' generic arithmetic.
 pub use ff;
