@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tdsigner_tss::near_compat::ff::Field;
 use tdsigner_tss::near_compat::group::Group;
-use tdsigner_tss::near_compat::{Curve, Ed25519, Secp256k1};
+use tdsigner_tss::near_compat::{Bls12381G2, Curve, Ed25519, Secp256k1};
 
 const ROUTER_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -208,6 +208,16 @@ fn keygen_secp256k1_mixed_with_near() {
 }
 
 #[test]
+fn keygen_bls12381_mixed_with_near() {
+    keygen_mixed::<Bls12381G2>("keygen-bls");
+}
+
+#[test]
+fn reshare_and_refresh_bls12381_mixed_with_near() {
+    reshare_mixed::<Bls12381G2>("reshare-bls");
+}
+
+#[test]
 fn keygen_ed25519_mixed_with_near() {
     keygen_mixed::<Ed25519>("keygen-ed");
 }
@@ -296,10 +306,16 @@ fn route_split(dir: &Path, parts: &[(u32, &String, bool)]) -> Value {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    finish(
-        Router(cmd.spawn().expect("python3 router.py")),
-        &format!("{parts:?}"),
-    )
+    let roles: Vec<String> = parts
+        .iter()
+        .map(|(id, _, o)| format!("{id}:{}", if *o { "near" } else { "tdsigner" }))
+        .collect();
+    let step = parts
+        .first()
+        .map(|p| p.1.split(' ').next().unwrap_or(""))
+        .unwrap_or("");
+    let label = format!("{} {step}", roles.join(","));
+    finish(Router(cmd.spawn().expect("python3 router.py")), &label)
 }
 
 #[test]

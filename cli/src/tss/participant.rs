@@ -16,7 +16,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{OsRng, RngCore, SeedableRng};
 use serde_json::{json, Value};
 use tdsigner_tss::near_compat::{
-    Action, Curve, Dkg, Ed25519, KeygenOutput, Protocol, ReshareInput, Secp256k1,
+    Action, Bls12381G2, Curve, Dkg, Ed25519, KeygenOutput, Protocol, ReshareInput, Secp256k1,
 };
 
 #[derive(clap::Subcommand)]
@@ -131,7 +131,10 @@ pub fn run(cmd: Command) -> ExitCode {
     let result = match curve.as_str() {
         "secp256k1" => run_dkg::<Secp256k1>(cmd),
         "ed25519" => run_dkg::<Ed25519>(cmd),
-        other => Err(format!("unsupported curve {other:?} (secp256k1, ed25519)")),
+        "bls12381" => run_dkg::<Bls12381G2>(cmd),
+        other => Err(format!(
+            "unsupported curve {other:?} (secp256k1, ed25519, bls12381)"
+        )),
     };
     report(result)
 }
@@ -232,6 +235,24 @@ impl NearKey for Ed25519 {
             None => hex_decode(s).ok_or("public key: not NEAR form or hex")?,
         };
         Ed25519::point_from_bytes(&bytes).ok_or_else(|| "public key: not a valid point".into())
+    }
+}
+
+impl NearKey for Bls12381G2 {
+    const VARIANT: &'static str = "Bls12381";
+    fn near_string(p: &bls12_381::G2Projective) -> String {
+        let bytes = Bls12381G2::point_to_bytes(p).unwrap_or_default();
+        format!("bls12381g2:{}", bs58::encode(bytes).into_string())
+    }
+    fn parse_key(s: &str) -> Result<bls12_381::G2Projective, String> {
+        let bytes = match s.strip_prefix("bls12381g2:") {
+            Some(b58) => bs58::decode(b58)
+                .into_vec()
+                .map_err(|e| format!("public key: {e}"))?,
+            None => hex_decode(s).ok_or("public key: not NEAR form or hex")?,
+        };
+        Bls12381G2::point_from_bytes(&bytes)
+            .ok_or_else(|| "public key: not a valid G2 point".into())
     }
 }
 

@@ -9,7 +9,7 @@ use rand_core::SeedableRng;
 use tdsigner_tss::near_compat::channel::{ChannelTag, Header};
 use tdsigner_tss::near_compat::dkg::{decode_commitment_vote, decode_hash, decode_share};
 use tdsigner_tss::near_compat::echo::{decode_vote, encode_vote};
-use tdsigner_tss::near_compat::{Dkg, Ed25519, Protocol, Secp256k1};
+use tdsigner_tss::near_compat::{Bls12381G2, Dkg, Ed25519, Protocol, Secp256k1};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else {
@@ -41,6 +41,8 @@ fuzz_target!(|data: &[u8]| {
         }
         4 => {
             let _ = decode_commitment_vote::<Ed25519>(rest);
+            let _ = decode_commitment_vote::<Bls12381G2>(rest);
+            let _ = decode_share::<Bls12381G2>(rest);
         }
         6 => {
             use tdsigner_tss::near_compat::eddsa::{decode_commitments, decode_signature_share, SigningPackage};

@@ -1,4 +1,4 @@
-//! The groups near's DKG runs on, with the encodings near's crate (frost-core ciphersuites)
+//! The groups near's DKG runs on (secp256k1, ed25519, BLS12-381 G2), with the encodings near's crate (frost-core ciphersuites)
 //! uses: scalars as 32 bytes (big-endian for secp256k1, little-endian for ed25519), points
 //! compressed (33-byte SEC1 for secp256k1, 32-byte Edwards y for ed25519), the identity never
 //! encoded, and the ciphersuite's `HDKG` hash for the DKG proof of knowledge.
@@ -116,6 +116,50 @@ impl Curve for Ed25519 {
         h.update(b"dkg");
         h.update(preimage);
         curve25519_dalek::Scalar::from_bytes_mod_order_wide(&h.finalize().into())
+    }
+}
+
+/// BLS12-381 with keys in G2, as near's CKD ciphersuite (`NEAR-BLS12381-G2-SHA256-v1`)
+/// encodes it: little-endian scalars, 96-byte compressed G2 points.
+pub struct Bls12381G2;
+
+/// `hash_to_field` output for the BLS scalar field: 48 bytes read big-endian, reduced mod r.
+#[derive(Default)]
+struct BlsOkm(bls12_381::Scalar);
+
+impl k256::elliptic_curve::hash2curve::FromOkm for BlsOkm {
+    type Length = k256::elliptic_curve::consts::U48;
+
+    fn from_okm(okm: &k256::elliptic_curve::generic_array::GenericArray<u8, Self::Length>) -> Self {
+        let mut wide = [0u8; 64];
+        for (dst, src) in wide.iter_mut().zip(okm.iter().rev()) {
+            *dst = *src;
+        }
+        Self(bls12_381::Scalar::from_bytes_wide(&wide))
+    }
+}
+
+impl Curve for Bls12381G2 {
+    type Scalar = bls12_381::Scalar;
+    type Point = bls12_381::G2Projective;
+    const NAME: &'static str = "bls12381";
+    const POINT_LEN: usize = 96;
+
+    fn point_from_bytes(bytes: &[u8]) -> Option<Self::Point> {
+        let arr: [u8; 96] = bytes.try_into().ok()?;
+        let p: Option<bls12_381::G2Affine> = bls12_381::G2Affine::from_compressed(&arr).into();
+        p.filter(|p| !bool::from(p.is_identity())).map(Into::into)
+    }
+
+    fn hash_dkg(preimage: &[u8]) -> Self::Scalar {
+        use k256::elliptic_curve::hash2curve::{hash_to_field, ExpandMsgXmd};
+        let mut out = [BlsOkm::default()];
+        let _ = hash_to_field::<ExpandMsgXmd<sha2::Sha256>, BlsOkm>(
+            &[preimage],
+            &[b"NEAR-BLS12381-G2-SHA256-v1", b"dkg"],
+            &mut out,
+        );
+        out[0].0
     }
 }
 

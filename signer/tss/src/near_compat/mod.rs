@@ -6,7 +6,7 @@
 //! - [`channel`]: the 40-byte header (channel tag ‖ LE64 waitpoint) and the bounded inbox;
 //! - [`msgpack`]: the MessagePack subset on the wire (rmp);
 //! - [`echo`]: the multi-session echo broadcast;
-//! - [`curve`]: secp256k1 and ed25519 with the frost ciphersuite encodings;
+//! - [`curve`]: secp256k1, ed25519 and BLS12-381 (G2 keys) with near's ciphersuite encodings;
 //! - [`dkg`]: PedPop+ keygen, reshare and refresh;
 //! - [`eddsa`]: FROST v1 EdDSA signing with near's additive tweak.
 //!
@@ -21,7 +21,7 @@ pub mod error;
 pub mod msgpack;
 pub mod protocol;
 
-pub use curve::{Curve, Ed25519, Secp256k1};
+pub use curve::{Bls12381G2, Curve, Ed25519, Secp256k1};
 pub use dkg::{Dkg, KeygenOutput, ReshareInput};
 pub use eddsa::EddsaSign;
 pub use error::{DecodeError, ProtocolError};
