@@ -396,7 +396,9 @@ fn eddsa_sign_mixed_with_near() {
     let dir = workdir("eddsa");
     let keygen = "keygen --curve ed25519 --participants 0,1,2,3 --me {id} --threshold 3 --seed 90{id} --out ed{id}.json";
     let pk = common_key(&route(&dir, &[0, 2], keygen, &[1, 3], keygen));
-    let cases: [(&[u32], u32, &[u32], &[u32]); 4] = [
+    // (signers, leader, near's participants, ours)
+    type Case<'a> = (&'a [u32], u32, &'a [u32], &'a [u32]);
+    let cases: [Case; 4] = [
         (&[1, 2, 3], 2, &[2], &[1, 3]),
         (&[0, 1, 3], 1, &[0], &[1, 3]),
         (&[0, 2, 3], 3, &[0, 2], &[3]),
