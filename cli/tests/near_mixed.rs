@@ -49,6 +49,18 @@ fn workdir(name: &str) -> PathBuf {
 /// Runs one router step: `oracle` template for the ids in `oracle_ids`, `ours` (with `{id}`)
 /// for `our_ids`. Returns the router's JSON result; panics with its output if not ok.
 fn route(dir: &Path, oracle_ids: &[u32], oracle: &str, our_ids: &[u32], ours: &str) -> Value {
+    route_expecting(dir, oracle_ids, oracle, our_ids, ours, true)
+}
+
+/// As [`route`], demanding that the step succeeds (`expect_ok`) or fails.
+fn route_expecting(
+    dir: &Path,
+    oracle_ids: &[u32],
+    oracle: &str,
+    our_ids: &[u32],
+    ours: &str,
+    expect_ok: bool,
+) -> Value {
     use std::os::unix::process::CommandExt;
     let bin = env!("CARGO_BIN_EXE_tdsigner");
     let ids: Vec<String> = oracle_ids.iter().map(u32::to_string).collect();
@@ -77,11 +89,15 @@ fn route(dir: &Path, oracle_ids: &[u32], oracle: &str, our_ids: &[u32], ours: &s
         "oracle {oracle_ids:?}, tdsigner {our_ids:?}: {}",
         ours.split(' ').next().unwrap_or("")
     );
-    finish(Router(cmd.spawn().expect("python3 router.py")), &label)
+    finish(
+        Router(cmd.spawn().expect("python3 router.py")),
+        &label,
+        expect_ok,
+    )
 }
 
-/// Waits (bounded) for the router, parses its JSON result and demands `ok`.
-fn finish(mut router: Router, label: &str) -> Value {
+/// Waits (bounded) for the router, parses its JSON result and checks `ok` is `expect_ok`.
+fn finish(mut router: Router, label: &str, expect_ok: bool) -> Value {
     use std::io::Read;
     let started = Instant::now();
     let deadline = started + ROUTER_TIMEOUT + Duration::from_secs(10);
@@ -106,10 +122,7 @@ fn finish(mut router: Router, label: &str) -> Value {
     let stderr = err_reader.join().unwrap();
     let v: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("router output not JSON ({e}): {stdout}\n{stderr}"));
-    assert_eq!(
-        v["ok"], true,
-        "mixed step failed ({label}): {v:#}\n{stderr}"
-    );
+    assert_eq!(v["ok"], expect_ok, "mixed step ({label}): {v:#}\n{stderr}");
     let messages: u64 = v["messages"]
         .as_object()
         .map(|m| {
@@ -315,7 +328,11 @@ fn route_split(dir: &Path, parts: &[(u32, &String, bool)]) -> Value {
         .map(|p| p.1.split(' ').next().unwrap_or(""))
         .unwrap_or("");
     let label = format!("{} {step}", roles.join(","));
-    finish(Router(cmd.spawn().expect("python3 router.py")), &label)
+    finish(
+        Router(cmd.spawn().expect("python3 router.py")),
+        &label,
+        true,
+    )
 }
 
 #[test]
@@ -413,6 +430,26 @@ fn eddsa_sign_mixed_with_near() {
         );
         let v = route(&dir, oracle_ids, &args, our_ids, &args);
         assert_eddsa_valid(&pk, &message, &leader_signature(&v, *leader));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A tdsigner participant whose polynomial degree disagrees with near's is refused by every
+/// near participant (and refuses theirs): the mixed test harness can fail.
+#[test]
+fn inconsistent_threshold_is_refused_by_near() {
+    let dir = workdir("negative");
+    let near =
+        "keygen --curve secp256k1 --participants 0,1,2,3 --me {id} --threshold 3 --seed 95{id}";
+    let ours =
+        "keygen --curve secp256k1 --participants 0,1,2,3 --me {id} --threshold 2 --seed 95{id}";
+    let v = route_expecting(&dir, &[0, 1, 2], near, &[3], ours, false);
+    for id in ["0", "1", "2"] {
+        let e = v["errors"][id].as_str().unwrap_or("");
+        assert!(
+            e.contains("incorrect number of commitments"),
+            "near {id}: {e}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
