@@ -18,10 +18,16 @@ use tdsigner_tss::{
     SignRequest, TripleGeneration,
 };
 
+mod participant;
+
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Run an in-process n-participant cluster and sign K messages with NEAR-derived keys.
     Simulate(SimulateArgs),
+    /// One participant of a near-compatible protocol on ts-oracle's stdin/stdout line
+    /// protocol (for router.py mixed clusters with near's implementation).
+    #[command(subcommand)]
+    Participant(participant::Command),
 }
 
 #[derive(clap::Args)]
@@ -59,6 +65,7 @@ pub struct DeriveKeyArgs {
 
 pub fn run(cmd: Command) -> ExitCode {
     match cmd {
+        Command::Participant(cmd) => participant::run(cmd),
         Command::Simulate(args) => match simulate(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -29,6 +29,7 @@ pub mod error;
 pub mod keygen;
 mod math;
 pub mod near;
+pub mod near_compat;
 mod ot;
 pub mod participants;
 pub mod presign;

@@ -1,0 +1,455 @@
+//! Mixed clusters with near's own implementation: `ts-oracle` (near/mpc's threshold-signatures
+//! crate behind a line protocol) plays some participants and `tdsigner tss participant` the
+//! rest, routed by `../shared/oracles/router.py`. Every run is bounded in time; the router is
+//! started in its own process group, which is killed on every exit path.
+//!
+//! Checks are independent of both implementations' self-reports where possible: public keys
+//! must agree across all participants, and Lagrange interpolation of threshold-sized subsets of
+//! the share files (mixed subsets included) must give the secret of that public key.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tdsigner_tss::near_compat::ff::Field;
+use tdsigner_tss::near_compat::group::Group;
+use tdsigner_tss::near_compat::{Bls12381G2, Curve, Ed25519, Secp256k1};
+
+const ROUTER_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn oracles() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/oracles")
+}
+
+/// A router process in its own process group; the whole group is killed on drop.
+struct Router(Child);
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        // `--` matters: without it some `kill`s parse "-<pgid>" as an option.
+        let pgid = self.0.id();
+        if pgid > 1 {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--", &format!("-{pgid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+fn workdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tdsigner-near-mixed-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs one router step: `oracle` template for the ids in `oracle_ids`, `ours` (with `{id}`)
+/// for `our_ids`. Returns the router's JSON result; panics with its output if not ok.
+fn route(dir: &Path, oracle_ids: &[u32], oracle: &str, our_ids: &[u32], ours: &str) -> Value {
+    route_expecting(dir, oracle_ids, oracle, our_ids, ours, true)
+}
+
+/// As [`route`], demanding that the step succeeds (`expect_ok`) or fails.
+fn route_expecting(
+    dir: &Path,
+    oracle_ids: &[u32],
+    oracle: &str,
+    our_ids: &[u32],
+    ours: &str,
+    expect_ok: bool,
+) -> Value {
+    use std::os::unix::process::CommandExt;
+    let bin = env!("CARGO_BIN_EXE_tdsigner");
+    let ids: Vec<String> = oracle_ids.iter().map(u32::to_string).collect();
+    let mut cmd = Command::new("python3");
+    cmd.arg(oracles().join("router.py"))
+        .arg("--quiet")
+        .arg("--timeout")
+        .arg(ROUTER_TIMEOUT.as_secs().to_string());
+    if !ids.is_empty() {
+        cmd.arg("--ids")
+            .arg(ids.join(","))
+            .arg("--oracle")
+            .arg(oracle);
+    }
+    for id in our_ids {
+        cmd.arg("--run").arg(id.to_string()).arg(format!(
+            "{bin} tss participant {}",
+            ours.replace("{id}", &id.to_string())
+        ));
+    }
+    cmd.current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let label = format!(
+        "oracle {oracle_ids:?}, tdsigner {our_ids:?}: {}",
+        ours.split(' ').next().unwrap_or("")
+    );
+    finish(
+        Router(cmd.spawn().expect("python3 router.py")),
+        &label,
+        expect_ok,
+    )
+}
+
+/// Waits (bounded) for the router, parses its JSON result and checks `ok` is `expect_ok`.
+fn finish(mut router: Router, label: &str, expect_ok: bool) -> Value {
+    use std::io::Read;
+    let started = Instant::now();
+    let deadline = started + ROUTER_TIMEOUT + Duration::from_secs(10);
+    // Drain both pipes concurrently so a chatty router can never block on a full pipe.
+    let mut out_pipe = router.0.stdout.take().unwrap();
+    let mut err_pipe = router.0.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    while router.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "router timed out: {label}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stdout = out_reader.join().unwrap();
+    let stderr = err_reader.join().unwrap();
+    let v: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("router output not JSON ({e}): {stdout}\n{stderr}"));
+    assert_eq!(v["ok"], expect_ok, "mixed step ({label}): {v:#}\n{stderr}");
+    let messages: u64 = v["messages"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .filter_map(|p| p["sent_many"].as_u64().zip(p["sent_private"].as_u64()))
+                .map(|(a, b)| a + b)
+                .sum()
+        })
+        .unwrap_or(0);
+    eprintln!(
+        "mixed step ok in {:.3}s ({messages} messages sent): {label}",
+        started.elapsed().as_secs_f64()
+    );
+    v
+}
+
+/// The single public key every participant reported.
+fn common_key(v: &Value) -> String {
+    let done = v["done"].as_object().unwrap();
+    let keys: Vec<&str> = done
+        .values()
+        .map(|d| d["public_key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.windows(2).all(|w| w[0] == w[1]),
+        "public keys differ: {keys:?}"
+    );
+    keys[0].to_string()
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Reads `file` (either implementation's keyshare) as (share, compressed public key hex).
+fn share_of<C: Curve>(file: &Path) -> (C::Scalar, String) {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let mut b = [0u8; 32];
+    b.copy_from_slice(&hex(v["keygen_output"]["private_share"].as_str().unwrap()));
+    let s = C::scalar_from_bytes(&b).unwrap();
+    (
+        s,
+        v["keygen_output"]["public_key"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
+}
+
+/// Interpolates the secret at 0 from `subset`'s share files and checks it against the key.
+fn assert_reconstructs<C: Curve>(dir: &Path, pattern: &str, subset: &[u32], expect_ok: bool) {
+    let mut secret = C::Scalar::ZERO;
+    let mut pk_hex = String::new();
+    for &i in subset {
+        let (s, pk) = share_of::<C>(&dir.join(pattern.replace("{id}", &i.to_string())));
+        let xi = C::participant_scalar(i);
+        let mut l = C::Scalar::ONE;
+        for &j in subset.iter().filter(|j| **j != i) {
+            let xj = C::participant_scalar(j);
+            l *= xj * (xj - xi).invert().unwrap();
+        }
+        secret += l * s;
+        pk_hex = pk;
+    }
+    let got = C::point_to_bytes(&(C::Point::generator() * secret)).unwrap();
+    let ok = got == hex(&pk_hex);
+    assert_eq!(ok, expect_ok, "{} subset {subset:?} of {pattern}", C::NAME);
+}
+
+/// Keygen n=4, t=3 in three splits (oracle majority, even split, tdsigner majority).
+fn keygen_mixed<C: Curve>(name: &str) {
+    let curve = C::NAME;
+    let splits: [(&[u32], &[u32]); 3] =
+        [(&[1, 2, 3], &[0]), (&[0, 2], &[1, 3]), (&[3], &[0, 1, 2])];
+    for (k, (oracle_ids, our_ids)) in splits.iter().enumerate() {
+        let dir = workdir(&format!("{name}-{k}"));
+        let args = format!(
+            "keygen --curve {curve} --participants 0,1,2,3 --me {{id}} --threshold 3 --seed 7{k}0{{id}} --out share{{id}}.json"
+        );
+        let v = route(&dir, oracle_ids, &args, our_ids, &args);
+        common_key(&v);
+        for subset in [[0u32, 1, 2], [1, 2, 3], [0, 1, 3], [0, 2, 3]] {
+            assert_reconstructs::<C>(&dir, "share{id}.json", &subset, true);
+        }
+        assert_reconstructs::<C>(&dir, "share{id}.json", &[0, 3], false);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn keygen_secp256k1_mixed_with_near() {
+    keygen_mixed::<Secp256k1>("keygen-secp");
+}
+
+#[test]
+fn keygen_bls12381_mixed_with_near() {
+    keygen_mixed::<Bls12381G2>("keygen-bls");
+}
+
+#[test]
+fn reshare_and_refresh_bls12381_mixed_with_near() {
+    reshare_mixed::<Bls12381G2>("reshare-bls");
+}
+
+#[test]
+fn keygen_ed25519_mixed_with_near() {
+    keygen_mixed::<Ed25519>("keygen-ed");
+}
+
+/// Keygen (mixed), then reshare 4 → 5 with t 3 → 4 where the joiner (id 4) is tdsigner and
+/// old shares are split, then reshare 5 → 5 (refresh) and 5 → {1,2,3,4,5} with an oracle joiner.
+fn reshare_mixed<C: Curve>(name: &str) {
+    let curve = C::NAME;
+    let dir = workdir(name);
+    let keygen = format!(
+        "keygen --curve {curve} --participants 0,1,2,3 --me {{id}} --threshold 3 --seed 80{{id}} --out a{{id}}.json"
+    );
+    let pk = common_key(&route(&dir, &[0, 1], &keygen, &[2, 3], &keygen));
+
+    // near shares and tdsigner shares → tdsigner joiner 4 (and an oracle at 0, 1).
+    let old = format!("reshare --curve {curve} --old-participants 0,1,2,3 --old-threshold 3 --new-participants 0,1,2,3,4 --new-threshold 4 --me {{id}} --seed 81{{id}} --out b{{id}}.json");
+    let member = format!("{old} --share a{{id}}.json");
+    let joiner = format!("{old} --public-key {pk}");
+    let v = route_split(
+        &dir,
+        &[
+            (0, &member, true),
+            (1, &member, true),
+            (2, &member, false),
+            (3, &member, false),
+            (4, &joiner, false),
+        ],
+    );
+    assert_eq!(common_key(&v), pk);
+    assert_reconstructs::<C>(&dir, "b{id}.json", &[0, 1, 3, 4], true);
+    assert_reconstructs::<C>(&dir, "b{id}.json", &[1, 2, 3, 4], true);
+    assert_reconstructs::<C>(&dir, "b{id}.json", &[0, 2, 4], false);
+
+    // Refresh as near's node runs it: reshare with identical sets; oracle at 2, 4.
+    let refresh = format!("reshare --curve {curve} --old-participants 0,1,2,3,4 --old-threshold 4 --new-participants 0,1,2,3,4 --new-threshold 4 --me {{id}} --share b{{id}}.json --seed 82{{id}} --out c{{id}}.json");
+    let v = route(&dir, &[2, 4], &refresh, &[0, 1, 3], &refresh);
+    assert_eq!(common_key(&v), pk);
+    assert_reconstructs::<C>(&dir, "c{id}.json", &[0, 2, 3, 4], true);
+
+    // tdsigner shares (and near's) → near joiner 5; 0 leaves.
+    let next = format!("reshare --curve {curve} --old-participants 0,1,2,3,4 --old-threshold 4 --new-participants 1,2,3,4,5 --new-threshold 3 --me {{id}} --seed 83{{id}} --out d{{id}}.json");
+    let member = format!("{next} --share c{{id}}.json");
+    let joiner = format!("{next} --public-key {pk}");
+    let v = route_split(
+        &dir,
+        &[
+            (1, &member, false),
+            (2, &member, true),
+            (3, &member, false),
+            (4, &member, false),
+            (5, &joiner, true),
+        ],
+    );
+    assert_eq!(common_key(&v), pk);
+    assert_reconstructs::<C>(&dir, "d{id}.json", &[1, 3, 5], true);
+    assert_reconstructs::<C>(&dir, "d{id}.json", &[2, 4, 5], true);
+
+    // The crate's own `refresh` command, mixed.
+    let crate_refresh = format!("refresh --curve {curve} --participants 1,2,3,4,5 --threshold 3 --me {{id}} --share d{{id}}.json --seed 84{{id}} --out e{{id}}.json");
+    let v = route(&dir, &[1, 5], &crate_refresh, &[2, 3, 4], &crate_refresh);
+    assert_eq!(common_key(&v), pk);
+    assert_reconstructs::<C>(&dir, "e{id}.json", &[1, 4, 5], true);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One step where each participant has its own argument template; `true` = oracle.
+fn route_split(dir: &Path, parts: &[(u32, &String, bool)]) -> Value {
+    use std::os::unix::process::CommandExt;
+    let bin = env!("CARGO_BIN_EXE_tdsigner");
+    let oracle = oracles().join("ts-oracle");
+    let mut cmd = Command::new("python3");
+    cmd.arg(oracles().join("router.py"))
+        .arg("--quiet")
+        .arg("--timeout")
+        .arg(ROUTER_TIMEOUT.as_secs().to_string());
+    for (id, args, is_oracle) in parts {
+        let args = args.replace("{id}", &id.to_string());
+        let line = if *is_oracle {
+            format!("{} {args}", oracle.display())
+        } else {
+            format!("{bin} tss participant {args}")
+        };
+        cmd.arg("--run").arg(id.to_string()).arg(line);
+    }
+    cmd.current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let roles: Vec<String> = parts
+        .iter()
+        .map(|(id, _, o)| format!("{id}:{}", if *o { "near" } else { "tdsigner" }))
+        .collect();
+    let step = parts
+        .first()
+        .map(|p| p.1.split(' ').next().unwrap_or(""))
+        .unwrap_or("");
+    let label = format!("{} {step}", roles.join(","));
+    finish(
+        Router(cmd.spawn().expect("python3 router.py")),
+        &label,
+        true,
+    )
+}
+
+#[test]
+fn reshare_and_refresh_secp256k1_mixed_with_near() {
+    reshare_mixed::<Secp256k1>("reshare-secp");
+}
+
+#[test]
+fn reshare_and_refresh_ed25519_mixed_with_near() {
+    reshare_mixed::<Ed25519>("reshare-ed");
+}
+
+const TWEAK: &str = "e4c9cc34fcc5f69fde83609d2f7739b541faa56c74cee872b220bdc3a85d1d4d";
+
+/// The leader's signature of a sign step (followers report none).
+fn leader_signature(v: &Value, leader: u32) -> String {
+    let done = &v["done"];
+    for (id, d) in done.as_object().unwrap() {
+        let is_leader = id == &leader.to_string();
+        assert_eq!(
+            d["signature"].is_string(),
+            is_leader,
+            "signature presence at {id}: {d}"
+        );
+    }
+    done[leader.to_string()]["signature"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// near's own verifier (`ts-oracle verify-eddsa`) on the derived key, and ours.
+fn assert_eddsa_valid(pk: &str, message: &str, signature: &str) {
+    let out = Command::new(oracles().join("ts-oracle"))
+        .args([
+            "verify-eddsa",
+            "--public-key",
+            pk,
+            "--tweak",
+            TWEAK,
+            "--msg-utf8",
+            message,
+            "--signature",
+            signature,
+        ])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(line.trim().strip_prefix("DONE ").unwrap_or("{}")).unwrap();
+    assert_eq!(v["valid"], true, "ts-oracle verify-eddsa: {line}");
+    let pk_bytes = bs58::decode(pk.strip_prefix("ed25519:").unwrap())
+        .into_vec()
+        .unwrap();
+    let tweak: [u8; 32] = hex(TWEAK).try_into().unwrap();
+    let derived = Ed25519::point_from_bytes(&pk_bytes).unwrap()
+        + curve25519_dalek::EdwardsPoint::mul_base(
+            &tdsigner_tss::near_compat::eddsa::tweak_scalar(&tweak),
+        );
+    let sig: [u8; 64] = hex(signature).try_into().unwrap();
+    assert!(tdsigner_tss::near_compat::eddsa::verify(
+        &derived,
+        message.as_bytes(),
+        &sig
+    ));
+    let mut forged = sig;
+    forged[40] ^= 1;
+    assert!(!tdsigner_tss::near_compat::eddsa::verify(
+        &derived,
+        message.as_bytes(),
+        &forged
+    ));
+}
+
+/// FROST EdDSA with t = 3 of n = 4 after a mixed keygen: near leader with tdsigner followers,
+/// tdsigner leader with near followers, and mixed followers.
+#[test]
+fn eddsa_sign_mixed_with_near() {
+    let dir = workdir("eddsa");
+    let keygen = "keygen --curve ed25519 --participants 0,1,2,3 --me {id} --threshold 3 --seed 90{id} --out ed{id}.json";
+    let pk = common_key(&route(&dir, &[0, 2], keygen, &[1, 3], keygen));
+    // (signers, leader, near's participants, ours)
+    type Case<'a> = (&'a [u32], u32, &'a [u32], &'a [u32]);
+    let cases: [Case; 4] = [
+        (&[1, 2, 3], 2, &[2], &[1, 3]),
+        (&[0, 1, 3], 1, &[0], &[1, 3]),
+        (&[0, 2, 3], 3, &[0, 2], &[3]),
+        (&[0, 1, 2], 0, &[0, 2], &[1]),
+    ];
+    for (k, (signers, leader, oracle_ids, our_ids)) in cases.iter().enumerate() {
+        let list: Vec<String> = signers.iter().map(u32::to_string).collect();
+        let message = format!("hello {k}");
+        let args = format!(
+            "eddsa-sign --participants {} --me {{id}} --leader {leader} --threshold 3 --share ed{{id}}.json --tweak {TWEAK} --msg-utf8 '{message}' --seed 91{k}{{id}}",
+            list.join(",")
+        );
+        let v = route(&dir, oracle_ids, &args, our_ids, &args);
+        assert_eddsa_valid(&pk, &message, &leader_signature(&v, *leader));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A tdsigner participant whose polynomial degree disagrees with near's is refused by every
+/// near participant (and refuses theirs): the mixed test harness can fail.
+#[test]
+fn inconsistent_threshold_is_refused_by_near() {
+    let dir = workdir("negative");
+    let near =
+        "keygen --curve secp256k1 --participants 0,1,2,3 --me {id} --threshold 3 --seed 95{id}";
+    let ours =
+        "keygen --curve secp256k1 --participants 0,1,2,3 --me {id} --threshold 2 --seed 95{id}";
+    let v = route_expecting(&dir, &[0, 1, 2], near, &[3], ours, false);
+    for id in ["0", "1", "2"] {
+        let e = v["errors"][id].as_str().unwrap_or("");
+        assert!(
+            e.contains("incorrect number of commitments"),
+            "near {id}: {e}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
