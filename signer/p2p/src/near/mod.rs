@@ -5,12 +5,14 @@
 //!   peer's Ed25519 key from its chain;
 //! - [`handshake`]: the post-TLS `0xCC` handshake with versions and connection ids;
 //! - [`framing`]: `u32` big-endian length frames;
-//! - [`packet`]: the borsh `Packet` inside each frame, with every MPC task id.
+//! - [`packet`]: the borsh `Packet` inside each frame, with every MPC task id;
+//! - [`tls`]: rustls configurations with near's certificates and checks.
 //!
 //! Specified by `../shared/oracles/P2P.md`; every layout is pinned to near's golden vectors
-//! (`p2p-vectors.json`) in `tests/near_wire.rs`. The TLS configuration and the connection
-//! manager that use these pieces are not here yet (see DESIGN.md).
+//! (`p2p-vectors.json`) in `tests/near_wire.rs`. The connection manager that drives these
+//! pieces for a node is not here yet (see DESIGN.md).
 pub mod cert;
 pub mod framing;
 pub mod handshake;
 pub mod packet;
+pub mod tls;
