@@ -12,6 +12,8 @@ mod cluster_cmd;
 mod image;
 mod measure;
 mod near;
+mod p2p;
+mod p2p_json;
 mod tss;
 
 #[derive(Parser)]
@@ -30,6 +32,9 @@ enum Command {
     /// NEAR light client, proofs and key derivation.
     #[command(subcommand)]
     Near(near::Command),
+    /// near/mpc's P2P wire: run tdsigner's transport as one peer.
+    #[command(subcommand)]
+    P2p(p2p::Command),
     /// Threshold ECDSA tools.
     #[command(subcommand)]
     Tss(tss::Command),
@@ -47,6 +52,7 @@ fn main() -> ExitCode {
         Command::Build(args) => image::build(args),
         Command::Run(args) => image::run(args),
         Command::Near(cmd) => near::run(cmd),
+        Command::P2p(cmd) => p2p::run(cmd),
         Command::Tss(cmd) => tss::run(cmd),
         Command::Measure(cmd) => measure::run(cmd),
         Command::Cluster(cmd) => cluster_cmd::run(cmd),

@@ -25,6 +25,7 @@ pub mod frame;
 pub mod identity;
 pub mod manager;
 pub mod metrics;
+pub mod near;
 pub mod tls;
 
 pub use frame::{route_of_tss_message, Channel, FrameDecoder, FrameError};

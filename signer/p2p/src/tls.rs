@@ -136,7 +136,7 @@ pub fn provider() -> Arc<CryptoProvider> {
 /// there is no certificate validity and resumption is off, so a constant is enough; this keeps
 /// the sessions independent of the image's clock.
 #[derive(Debug)]
-struct ConstantClock;
+pub(crate) struct ConstantClock;
 
 /// 2026-01-01T00:00:00Z (the build's SOURCE_DATE_EPOCH).
 const CONSTANT_TIME_SECS: u64 = 1_767_225_600;
@@ -150,7 +150,7 @@ impl TimeProvider for ConstantClock {
 }
 
 /// This node's key as rustls's signing key (ed25519 only).
-struct NodeSigningKey(Arc<NodeKey>);
+pub(crate) struct NodeSigningKey(pub(crate) Arc<NodeKey>);
 
 impl fmt::Debug for NodeSigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -204,6 +204,15 @@ fn certified_key(key: &Arc<NodeKey>) -> Arc<CertifiedKey> {
         vec![spki],
         Arc::new(NodeSigningKey(key.clone())),
     ))
+}
+
+/// The key a verified peer presented: a raw public key, or the key in a near/mpc certificate
+/// (the verifiers of either configuration have already checked it).
+fn presented_key(der: &[u8]) -> Option<TlsPublicKey> {
+    TlsPublicKey::from_spki_der(der).or_else(|| {
+        let key = crate::near::cert::peer_key(&[der], crate::near::cert::PeerRole::Client).ok()?;
+        TlsPublicKey::from_bytes(key.to_bytes()).ok()
+    })
 }
 
 /// Refusal used by both verifiers: the presented key is not the one (or one of those) allowed.
@@ -460,7 +469,17 @@ impl fmt::Debug for TlsSession {
 impl TlsSession {
     /// Starts a client session; its first flight is ready in [`TlsSession::take_outgoing`].
     pub fn client(config: &Arc<ClientConfig>) -> Result<Self, TlsError> {
-        let name = ServerName::try_from("p2p.invalid")
+        Self::client_named(config, "p2p.invalid")
+    }
+
+    /// A client session for near/mpc's wire ([`crate::near::tls::client_config`]): it sends
+    /// near's fixed server name `dummy`, whoever it dials.
+    pub fn client_near(config: &Arc<ClientConfig>) -> Result<Self, TlsError> {
+        Self::client_named(config, crate::near::cert::SERVER_NAME)
+    }
+
+    fn client_named(config: &Arc<ClientConfig>, name: &'static str) -> Result<Self, TlsError> {
+        let name = ServerName::try_from(name)
             .map_err(|_| TlsError::Config(RustlsError::General("server name".into())))?;
         let conn =
             UnbufferedClientConnection::new(config.clone(), name).map_err(TlsError::Config)?;
@@ -608,7 +627,7 @@ impl TlsSession {
                 let peer = common
                     .peer_certificates()
                     .and_then(|c| c.first())
-                    .and_then(|c| TlsPublicKey::from_spki_der(c.as_ref()));
+                    .and_then(|c| presented_key(c.as_ref()));
                 let tls13 = common.protocol_version() == Some(ProtocolVersion::TLSv1_3);
                 match (peer, tls13) {
                     (Some(k), true) => {
