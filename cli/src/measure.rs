@@ -10,12 +10,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tdsigner_measure::acpi::AcpiInput;
 use tdsigner_measure::emulated::{self, EmulatedQuotingEnclave};
+use tdsigner_measure::firmware::FirmwareVariant;
 use tdsigner_measure::hex;
 use tdsigner_measure::launch::{measure_launch, parse_memory_size, LaunchConfig};
 use tdsigner_measure::tcb_info::TcbInfo;
 use tdsigner_measure::tdvf::PageAddOrder;
 use tdsigner_measure::testpki::EmulatedPki;
+use tdsigner_measure::event::EventLogEntry;
+use tdsigner_measure::launch_policy::{check_launch_policy, LaunchEvents, LaunchPolicy};
 use tdsigner_measure::verify::{self, ExpectedValues, TrustRoot};
+use tdsigner_node::config::NodeConfig;
 
 const MAX_FILE: u64 = 256 * 1024 * 1024;
 
@@ -37,7 +41,9 @@ pub enum Command {
         /// The tdsigner UEFI PE.
         #[arg(long)]
         image: PathBuf,
-        /// The -append string.
+        /// The -append string. It reaches no register unless --legacy-header-patch (then RTMR1,
+        /// through its length): RTMR2 is the image's fixed launch event, and the configuration
+        /// is measured into RTMR3 (see `measure policy`).
         #[arg(long, default_value = "")]
         cmdline: String,
         /// vCPUs (checked against the ACPI MADT when --acpi-dir is given).
@@ -64,6 +70,13 @@ pub enum Command {
         /// unless backported) and rewrites bytes 0x20-0x23 (and vga= at 0x1FA) of the image.
         #[arg(long)]
         legacy_header_patch: bool,
+        /// The firmware's edk2 generation, which fixes the RTMR0 event sequence: `pre202505`
+        /// (13 events; edk2-stable202502, what measure/tdvf/build-tdvf.sh builds) or
+        /// `stable202505` (17 events; edk2-stable202505 and later). Default `auto`: the variant
+        /// of a known firmware build (by SHA-256), else pre202505. The output's
+        /// launch.firmware_variant(_source) says which was assumed and why.
+        #[arg(long, default_value = "auto")]
+        firmware_variant: String,
     },
     /// Verify a TD quote with dcap-qvl and compare with expected values. Exit 0 accepted,
     /// 1 rejected, 2 unreadable.
@@ -76,8 +89,14 @@ pub enum Command {
         #[arg(long)]
         collateral: Option<PathBuf>,
         /// Expected-values JSON (mrtd, rtmr0-3, report_data / report_data_v1, accepted_tcb_status).
+        /// It must pin mrtd, rtmr0, rtmr1 and rtmr2 (else any image passes), unless
+        /// --allow-unpinned.
         #[arg(long)]
         expected: PathBuf,
+        /// Accept an expected-values file that leaves some of mrtd, rtmr0, rtmr1, rtmr2 unpinned;
+        /// the output then names them under "unpinned".
+        #[arg(long)]
+        allow_unpinned: bool,
         /// Trust root: `intel` (default), `emulated`, or a DER/PEM certificate file.
         #[arg(long, default_value = "intel")]
         root: String,
@@ -89,6 +108,24 @@ pub enum Command {
         /// match its payload.
         #[arg(long)]
         event_log: Option<PathBuf>,
+        /// Policy file (`measure policy` output): rtmr2 must be the fixed launch value and the
+        /// log's RTMR3 must start with an allowlisted image version and policy (and the pinned
+        /// config, if the file pins one), with config and policy agreeing. Needs --event-log.
+        #[arg(long, requires = "event_log")]
+        policy: Option<PathBuf>,
+    },
+    /// Print what a node launched with CMDLINE measures before any secret exists: the fixed
+    /// RTMR2 and the RTMR3 launch events (image version, canonical config, policy) with their
+    /// digests, as a policy file for `verify-quote --policy`. Its `pinned_config_digest` is per
+    /// node; remove it to allowlist every node of the network with this policy. Exit 0, or 2
+    /// when the command line does not parse.
+    Policy {
+        /// The node's -append command line.
+        #[arg(long)]
+        cmdline: String,
+        /// Image version (default: this tool's, the same workspace version the image carries).
+        #[arg(long)]
+        image_version: Option<String>,
     },
     /// Check an SGX quote (the `local-sgx` key provider's) and the collateral you will serve the
     /// image, with the image's own verifier (`sgx_dcap`) and the same policy inputs as the
@@ -167,6 +204,7 @@ pub fn run(cmd: Command) -> ExitCode {
             page_add_order,
             no_exit_boot_services,
             legacy_header_patch,
+            firmware_variant,
         } => image_cmd(ImageArgs {
             firmware,
             image,
@@ -178,9 +216,29 @@ pub fn run(cmd: Command) -> ExitCode {
             page_add_order,
             exit_boot_services: !no_exit_boot_services,
             legacy_header_patch,
+            firmware_variant,
         }),
-        Command::VerifyQuote { quote, collateral, expected, root, now, event_log } => {
-            verify_quote(&quote, collateral.as_deref(), &expected, &root, now, event_log.as_deref())
+        Command::Policy { cmdline, image_version } => {
+            match policy_json(&cmdline, image_version.as_deref().unwrap_or(env!("CARGO_PKG_VERSION"))) {
+                Ok(json) => {
+                    print_json(&json);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => unreadable(e),
+            }
+        }
+        Command::VerifyQuote { quote, collateral, expected, allow_unpinned, root, now, event_log, policy } => {
+            let args = VerifyQuoteArgs {
+                quote: &quote,
+                collateral: collateral.as_deref(),
+                expected: &expected,
+                allow_unpinned,
+                root: &root,
+                now,
+                event_log: event_log.as_deref(),
+                policy: policy.as_deref(),
+            };
+            verify_quote(&args)
         }
         Command::VerifySgxQuote { quote, collateral, root, now, tcb_eval_min, tcb_accept } => {
             verify_sgx_quote(&quote, collateral.as_deref(), &root, now, tcb_eval_min, &tcb_accept)
@@ -231,6 +289,7 @@ struct ImageArgs {
     page_add_order: String,
     exit_boot_services: bool,
     legacy_header_patch: bool,
+    firmware_variant: String,
 }
 
 fn image_cmd(a: ImageArgs) -> ExitCode {
@@ -249,6 +308,13 @@ fn image_cmd(a: ImageArgs) -> ExitCode {
         "single-pass" => PageAddOrder::SinglePass,
         "two-pass" => PageAddOrder::TwoPass,
         other => return unreadable(format!("--page-add-order {other}: single-pass or two-pass")),
+    };
+    let firmware_variant = match a.firmware_variant.as_str() {
+        "auto" => None,
+        name => match FirmwareVariant::from_name(name) {
+            Some(v) => Some(v),
+            None => return unreadable(format!("--firmware-variant {name}: auto, pre202505 or stable202505")),
+        },
     };
     let acpi = match (&a.acpi_dir, &a.acpi_digests) {
         (Some(dir), None) => match AcpiInput::from_dir(dir) {
@@ -282,9 +348,11 @@ fn image_cmd(a: ImageArgs) -> ExitCode {
         page_add_order: order,
         exit_boot_services: a.exit_boot_services,
         legacy_header_patch: a.legacy_header_patch,
+        firmware_variant,
     };
     match measure_launch(&config) {
         Ok(m) => {
+            eprintln!("firmware variant: {} ({})", m.firmware_variant.name(), m.firmware_variant_source);
             print_json(&m.to_json(&config));
             ExitCode::SUCCESS
         }
@@ -350,52 +418,141 @@ fn load_event_log(path: &Path) -> Result<Vec<tdsigner_measure::event::EventLogEn
     tdsigner_measure::event::parse_event_log_json(text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn verify_quote(
-    quote: &Path,
-    collateral: Option<&Path>,
-    expected: &Path,
-    root: &str,
+/// Inputs of `measure verify-quote`.
+struct VerifyQuoteArgs<'a> {
+    quote: &'a Path,
+    collateral: Option<&'a Path>,
+    expected: &'a Path,
+    allow_unpinned: bool,
+    root: &'a str,
     now: Option<u64>,
-    event_log: Option<&Path>,
-) -> ExitCode {
-    let quote = match read(quote) {
-        Ok(b) => decode_quote(b),
-        Err(e) => return unreadable(e),
+    event_log: Option<&'a Path>,
+    policy: Option<&'a Path>,
+}
+
+fn verify_quote(args: &VerifyQuoteArgs<'_>) -> ExitCode {
+    match verify_quote_outcome(args) {
+        Ok((json, accepted)) => {
+            print_json(&json);
+            if accepted {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => unreadable(e),
+    }
+}
+
+/// The verdict JSON and whether it accepts; `Err` when the inputs are unusable (exit 2).
+fn verify_quote_outcome(args: &VerifyQuoteArgs<'_>) -> Result<(serde_json::Value, bool), String> {
+    let quote = decode_quote(read(args.quote)?);
+    let expected = ExpectedValues::parse(&read(args.expected)?).map_err(|e| e.to_string())?;
+    let unpinned = expected.unpinned_launch_registers();
+    if !unpinned.is_empty() && !args.allow_unpinned {
+        return Err(format!(
+            "{}: pins no {} — any image, firmware or launch would pass; pin mrtd, rtmr0, rtmr1 and rtmr2 \
+             (e.g. from `tdsigner measure image` or out/manifest.json) or pass --allow-unpinned",
+            args.expected.display(),
+            unpinned.join(", ")
+        ));
+    }
+    let trust = load_root(args.root)?;
+    let collateral = match args.collateral {
+        Some(path) => verify::parse_collateral(&read(path)?).map_err(|e| e.to_string())?,
+        None if args.root == "emulated" => EmulatedPki::generate().map_err(|e| e.to_string())?.collateral,
+        None => return Err("--collateral is required (collateral is never fetched from the network)".into()),
     };
-    let expected = match read(expected).map_err(|e| e.to_string()).and_then(|t| ExpectedValues::parse(&t).map_err(|e| e.to_string())) {
-        Ok(e) => e,
-        Err(e) => return unreadable(e),
+    let log = args.event_log.map(load_event_log).transpose()?;
+    let policy = match args.policy {
+        Some(path) => Some(LaunchPolicy::parse(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?),
+        None => None,
     };
-    let trust = match load_root(root) {
-        Ok(r) => r,
-        Err(e) => return unreadable(e),
-    };
-    let collateral = match collateral {
-        Some(path) => match read(path).map_err(|e| e.to_string()).and_then(|t| verify::parse_collateral(&t).map_err(|e| e.to_string())) {
-            Ok(c) => c,
-            Err(e) => return unreadable(e),
-        },
-        None if root == "emulated" => match EmulatedPki::generate() {
-            Ok(p) => p.collateral,
-            Err(e) => return unreadable(e),
-        },
-        None => return unreadable("--collateral is required (collateral is never fetched from the network)"),
-    };
-    let log = match event_log.map(load_event_log).transpose() {
-        Ok(l) => l,
-        Err(e) => return unreadable(e),
-    };
-    let now = now.unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0));
+    if policy.is_some() && log.is_none() {
+        return Err("--policy needs --event-log (the RTMR3 launch events are read from it)".into());
+    }
+    let now = args.now.unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0));
     let mut outcome = verify::verify_quote(&quote, &collateral, &trust, now, &expected);
     if let Some(log) = &log {
         verify::check_event_log(&mut outcome, log);
     }
-    print_json(&outcome.to_json());
-    if outcome.accepted() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    let launch = match (&policy, &log) {
+        (Some(policy), Some(log)) => check_policy(&mut outcome, log, policy),
+        _ => None,
+    };
+    let mut json = outcome.to_json();
+    if let (Some(events), Some(map)) = (launch, json.as_object_mut()) {
+        map.insert(
+            "launch_policy".into(),
+            serde_json::json!({ "image_version": events.image_version, "config": events.config, "policy": events.policy }),
+        );
     }
+    if !unpinned.is_empty() {
+        eprintln!("warning: --allow-unpinned: {} not pinned; any value passes", unpinned.join(", "));
+        if let Some(map) = json.as_object_mut() {
+            map.insert("unpinned".into(), serde_json::json!(unpinned));
+            map.insert(
+                "unpinned_note".into(),
+                serde_json::json!("--allow-unpinned: these registers were not compared; any image, firmware or launch passes them"),
+            );
+        }
+    }
+    Ok((json, outcome.accepted()))
+}
+
+/// [`check_launch_policy`], then that the logged config is canonical and the logged policy is
+/// the one it implies (so an allowlisted policy cannot sit beside a config that says otherwise).
+fn check_policy(outcome: &mut verify::VerifyOutcome, log: &[EventLogEntry], policy: &LaunchPolicy) -> Option<LaunchEvents> {
+    let events = check_launch_policy(outcome, log, policy)?;
+    match NodeConfig::parse(&events.config) {
+        Err(e) => outcome.failures.push(format!("tdsigner.config does not parse: {e}")),
+        Ok(config) => {
+            if config.canonical() != events.config {
+                outcome.failures.push("tdsigner.config is not in canonical form".into());
+            }
+            if config.policy_payload(&events.image_version) != events.policy {
+                outcome.failures.push("tdsigner.policy is not the policy tdsigner.config implies".into());
+            }
+        }
+    }
+    Some(events)
+}
+
+/// One event as JSON (the event-log shape) plus its payload as text.
+fn event_json(e: &EventLogEntry) -> serde_json::Value {
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    if let Some(map) = v.as_object_mut() {
+        map.insert("payload_text".into(), String::from_utf8_lossy(&e.event_payload).into());
+    }
+    v
+}
+
+/// `measure policy`: the launch measurements of a configuration, as a policy file.
+fn policy_json(cmdline: &str, image_version: &str) -> Result<serde_json::Value, String> {
+    use tdsigner_measure::names;
+    let config = NodeConfig::parse(cmdline).map_err(|e| format!("--cmdline: {e}"))?;
+    let canonical = config.canonical();
+    let policy = config.policy_payload(image_version);
+    let version_event = names::image_version(image_version);
+    let config_event = names::config(&canonical);
+    let policy_event = names::policy(&policy);
+    let rtmr2 = tdsigner_measure::cmdline::rtmr2_event();
+    Ok(serde_json::json!({
+        "measurement_scheme": tdsigner_measure::launch_policy::MEASUREMENT_SCHEME,
+        "rtmr2": hex::encode(&tdsigner_measure::cmdline::rtmr2_value()),
+        "allowed": [{
+            "image_version": image_version,
+            "image_version_digest": hex::encode(&version_event.digest),
+            "policy": policy,
+            "policy_digest": hex::encode(&policy_event.digest),
+        }],
+        "pinned_config_digest": hex::encode(&config_event.digest),
+        "config": canonical,
+        "rtmr2_event": event_json(&rtmr2),
+        "rtmr3_launch_events": [event_json(&version_event), event_json(&config_event), event_json(&policy_event)],
+        "note": "RTMR3 continues per boot with tdsigner.key-source, tdsigner.store-generation, [tdsigner.provider-tcb], \
+                 tdsigner.boot-done. pinned_config_digest is this node's; remove it to allowlist every node with this policy.",
+    }))
 }
 
 fn verify_sgx_quote(quote: &Path, collateral: Option<&Path>, root: &str, now: Option<u64>, min: u32, accept: &str) -> ExitCode {
@@ -503,6 +660,161 @@ fn emulated_quote(measurements: &Path, report_data: Option<&str>, out: &Path) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An EMULATED quote for fixed measurements, its report_data, and a scratch directory.
+    fn emulated_quote_fixture(tag: &str) -> (PathBuf, PathBuf, [u8; 64]) {
+        let dir = std::env::temp_dir().join(format!("tdsigner-verify-td-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rd = [7u8; 64];
+        let body = emulated::td_report_body([1; 48], [[2; 48], [3; 48], [4; 48], [5; 48]], rd);
+        let quote = EmulatedQuotingEnclave::new().and_then(|qe| qe.quote(&body)).unwrap();
+        let path = dir.join("quote.bin");
+        std::fs::write(&path, quote).unwrap();
+        (dir, path, rd)
+    }
+
+    fn args<'a>(quote: &'a Path, expected: &'a Path, allow_unpinned: bool) -> VerifyQuoteArgs<'a> {
+        VerifyQuoteArgs {
+            quote,
+            collateral: None,
+            expected,
+            allow_unpinned,
+            root: "emulated",
+            now: Some(1_767_225_600),
+            event_log: None,
+            policy: None,
+        }
+    }
+
+    #[test]
+    fn verify_quote_refuses_expected_values_that_pin_no_launch() {
+        let (dir, quote, rd) = emulated_quote_fixture("unpinned");
+        let only_report_data = dir.join("report_data_only.json");
+        std::fs::write(&only_report_data, format!("{{\"report_data\":\"{}\"}}", hex::encode(&rd))).unwrap();
+        let refused = verify_quote_outcome(&args(&quote, &only_report_data, false));
+        let reason = refused.expect_err("a report_data-only file must be refused");
+        assert!(reason.contains("mrtd, rtmr0, rtmr1, rtmr2") && reason.contains("--allow-unpinned"), "{reason}");
+        assert_eq!(verify_quote(&args(&quote, &only_report_data, false)), ExitCode::from(2));
+
+        let (json, accepted) = verify_quote_outcome(&args(&quote, &only_report_data, true)).unwrap();
+        assert!(accepted, "{json}");
+        assert_eq!(json["unpinned"], serde_json::json!(["mrtd", "rtmr0", "rtmr1", "rtmr2"]));
+        assert!(json["unpinned_note"].as_str().unwrap_or("").contains("--allow-unpinned"));
+
+        // Pinning some but not all launch registers is still refused, naming the rest.
+        let partial = dir.join("partial.json");
+        let h = |b: u8| hex::encode(&[b; 48]);
+        std::fs::write(&partial, format!("{{\"mrtd\":\"{}\",\"rtmr0\":\"{}\"}}", h(1), h(2))).unwrap();
+        let reason = verify_quote_outcome(&args(&quote, &partial, false)).expect_err("partial pin");
+        assert!(reason.contains("pins no rtmr1, rtmr2"), "{reason}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn verify_quote_accepts_a_pinned_file_and_names_nothing_unpinned() {
+        let (dir, quote, rd) = emulated_quote_fixture("pinned");
+        let h = |b: u8| hex::encode(&[b; 48]);
+        let pinned = dir.join("pinned.json");
+        let text = format!(
+            "{{\"mrtd\":\"{}\",\"rtmr0\":\"{}\",\"rtmr1\":\"{}\",\"rtmr2\":\"{}\",\"report_data\":\"{}\"}}",
+            h(1), h(2), h(3), h(4), hex::encode(&rd)
+        );
+        std::fs::write(&pinned, text).unwrap();
+        let (json, accepted) = verify_quote_outcome(&args(&quote, &pinned, false)).unwrap();
+        assert!(accepted, "{json}");
+        assert!(json.get("unpinned").is_none());
+        // A pinned file with a wrong rtmr2 rejects (exit 1), --allow-unpinned or not.
+        let wrong = dir.join("wrong.json");
+        std::fs::write(
+            &wrong,
+            format!("{{\"mrtd\":\"{}\",\"rtmr0\":\"{}\",\"rtmr1\":\"{}\",\"rtmr2\":\"{}\"}}", h(1), h(2), h(3), h(9)),
+        )
+        .unwrap();
+        assert_eq!(verify_quote(&args(&quote, &wrong, false)), ExitCode::from(1));
+        assert_eq!(verify_quote(&args(&quote, &wrong, true)), ExitCode::from(1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    const NODE: &str = "net=dhcp http=8080 account=node0.tdsigner.test contract=c.test rpc=https://rpc.example.test p2p=9000 trust=00ff \
+                        key_source=test:7474747474747474747474747474747474747474747474747474747474747474";
+
+    /// A node's boot log under measurement scheme 1, with `policy_text` as its policy event.
+    fn scheme1_log(config: &str, policy_text: &str) -> Vec<EventLogEntry> {
+        use tdsigner_measure::names;
+        vec![
+            tdsigner_measure::cmdline::rtmr2_event(),
+            names::image_version("0.1.0"),
+            names::config(config),
+            names::policy(policy_text),
+            names::key_source("test"),
+            names::boot_done(),
+        ]
+    }
+
+    /// Writes quote, expected values and event log for `log`; returns their paths.
+    fn scheme1_files(dir: &Path, log: &[EventLogEntry]) -> (PathBuf, PathBuf, PathBuf) {
+        let replay = tdsigner_measure::event::replay(log).unwrap();
+        let body = emulated::td_report_body([1; 48], replay.rtmr, [0; 64]);
+        let quote = EmulatedQuotingEnclave::new().and_then(|qe| qe.quote(&body)).unwrap();
+        let (q, e, l) = (dir.join("q.bin"), dir.join("expected.json"), dir.join("log.json"));
+        std::fs::write(&q, quote).unwrap();
+        let h = |d: &[u8; 48]| hex::encode(d);
+        let expected = serde_json::json!({"mrtd": h(&[1; 48]), "rtmr0": h(&replay.rtmr[0]), "rtmr1": h(&replay.rtmr[1]), "rtmr2": h(&replay.rtmr[2])});
+        std::fs::write(&e, expected.to_string()).unwrap();
+        std::fs::write(&l, serde_json::to_string(log).unwrap()).unwrap();
+        (q, e, l)
+    }
+
+    fn with_policy<'a>(q: &'a Path, e: &'a Path, l: &'a Path, p: &'a Path) -> VerifyQuoteArgs<'a> {
+        VerifyQuoteArgs { event_log: Some(l), policy: Some(p), ..args(q, e, false) }
+    }
+
+    #[test]
+    fn policy_allowlists_the_launch_events_of_a_configuration() {
+        let dir = std::env::temp_dir().join(format!("tdsigner-policy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = policy_json(NODE, "0.1.0").unwrap();
+        let config = NodeConfig::parse(NODE).unwrap();
+        assert_eq!(file["config"], config.canonical());
+        assert_eq!(file["rtmr3_launch_events"][2]["payload_text"], config.policy_payload("0.1.0"));
+        let policy_path = dir.join("policy.json");
+        std::fs::write(&policy_path, file.to_string()).unwrap();
+
+        // The node itself: accepted, and the output names what was checked.
+        let good = scheme1_log(&config.canonical(), &config.policy_payload("0.1.0"));
+        let (q, e, l) = scheme1_files(&dir, &good);
+        let (json, accepted) = verify_quote_outcome(&with_policy(&q, &e, &l, &policy_path)).unwrap();
+        assert!(accepted, "{json}");
+        assert_eq!(json["launch_policy"]["config"], config.canonical());
+
+        // Another contract: a policy the file does not allow.
+        let other = NodeConfig::parse(&NODE.replace("contract=c.test", "contract=d.test")).unwrap();
+        let bad = scheme1_log(&other.canonical(), &other.policy_payload("0.1.0"));
+        let (q, e, l) = scheme1_files(&dir, &bad);
+        let (json, accepted) = verify_quote_outcome(&with_policy(&q, &e, &l, &policy_path)).unwrap();
+        assert!(!accepted, "{json}");
+        assert_eq!(verify_quote(&with_policy(&q, &e, &l, &policy_path)), ExitCode::from(1));
+
+        // An allowlisted policy event beside a config that implies another policy.
+        let mixed = scheme1_log(&other.canonical(), &config.policy_payload("0.1.0"));
+        let (q, e, l) = scheme1_files(&dir, &mixed);
+        let (json, accepted) = verify_quote_outcome(&with_policy(&q, &e, &l, &policy_path)).unwrap();
+        assert!(!accepted);
+        let failures = json["failures"].to_string();
+        assert!(failures.contains("not the policy tdsigner.config implies"), "{failures}");
+
+        // Without the per-node pin, a second node of the same network passes.
+        let mut network = file.clone();
+        network.as_object_mut().unwrap().remove("pinned_config_digest");
+        std::fs::write(&policy_path, network.to_string()).unwrap();
+        let node1 = NodeConfig::parse(&NODE.replace("node0", "node1")).unwrap();
+        let second = scheme1_log(&node1.canonical(), &node1.policy_payload("0.1.0"));
+        let (q, e, l) = scheme1_files(&dir, &second);
+        let (json, accepted) = verify_quote_outcome(&with_policy(&q, &e, &l, &policy_path)).unwrap();
+        assert!(accepted, "{json}");
+        assert!(policy_json("net=dhcp", "0.1.0").is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn verify_sgx_quote_exit_codes() {

@@ -221,9 +221,10 @@ pub const LAUNCH_MEMORY: &str = "256M";
 /// [`LAUNCH_MEMORY`] in bytes (the TD HOB describes it).
 pub const LAUNCH_MEMORY_BYTES: u64 = 256 << 20;
 /// The command line of the stated launch: the development defaults of
-/// `qemu/run-emulated.sh`. RTMR2 depends on the whole command line, so every
-/// node (its own account, key source) has its own RTMR2; compute it with
-/// `tdsigner measure image --cmdline ...`.
+/// `qemu/run-emulated.sh`. It reaches no launch register (MRTD, RTMR0-2) on a
+/// QEMU without the legacy header patch: RTMR2 is the image's fixed launch
+/// event (`tdsigner_measure::cmdline::rtmr2_value`, the same for every node),
+/// and the configuration is measured into RTMR3 (`tdsigner measure policy`).
 pub const LAUNCH_CMDLINE: &str = "net=dhcp http=8080 account=node0.tdsigner.test key_source=test:7474747474747474747474747474747474747474747474747474747474747474";
 /// MRTD page-add order of the stated QEMU (≥ 10.1: page by page).
 pub const LAUNCH_PAGE_ADD_ORDER: PageAddOrder = PageAddOrder::SinglePass;
@@ -300,7 +301,8 @@ pub struct ExpectedMeasurements {
     /// Authenticode SHA-384 of the PE as QEMU ≥ 10.1 serves it, plus the EFI
     /// boot events (the image calls ExitBootServices).
     pub rtmr1: String,
-    /// The command-line event for [`LAUNCH_CMDLINE`].
+    /// The image's fixed RTMR2 launch event (`tdsigner.rtmr2`): the same for
+    /// every node and command line.
     pub rtmr2: String,
     /// What the null values need; null when nothing is missing.
     pub missing: Option<String>,
@@ -329,6 +331,10 @@ pub struct FirmwareStatement {
     pub size: u64,
     /// The MRTD page-add order assumed for the stated QEMU.
     pub page_add_order: String,
+    /// The edk2 generation whose RTMR0 event sequence was assumed
+    /// (`pre202505` / `stable202505`), and why.
+    pub variant: String,
+    pub variant_source: String,
 }
 
 /// The RTMR0 "ACPI DATA" inputs, in measurement order.
@@ -375,7 +381,7 @@ pub fn expected_measurements(
         let served = launch::qemu_served_image(image, LAUNCH_CMDLINE.as_bytes(), false)?;
         let (digest, _) = pe::authenticode_sha384(&served).map_err(LaunchError::Image)?;
         let rtmr1 = rtmr::fold(fw_events::rtmr1_events(digest, true).iter().map(|e| &e.digest));
-        let rtmr2 = rtmr::fold([tdsigner_measure::cmdline::cmdline_digest(LAUNCH_CMDLINE.as_bytes())].iter());
+        let rtmr2 = tdsigner_measure::cmdline::rtmr2_value();
         return Ok(ExpectedMeasurements {
             launch: statement,
             mrtd: None,
@@ -386,11 +392,6 @@ pub fn expected_measurements(
         });
     };
 
-    statement.firmware = Some(FirmwareStatement {
-        sha256: hex_digest::<Sha256>(&firmware.tdvf),
-        size: firmware.tdvf.len() as u64,
-        page_add_order: page_add_order_name(LAUNCH_PAGE_ADD_ORDER).to_string(),
-    });
     // Without ACPI tables RTMR0 cannot be computed; measure_launch still gives
     // MRTD, RTMR1 and RTMR2 (ACPI only enters RTMR0), so it runs on an empty
     // digest list and its RTMR0 is discarded.
@@ -405,8 +406,16 @@ pub fn expected_measurements(
         page_add_order: LAUNCH_PAGE_ADD_ORDER,
         exit_boot_services: true,
         legacy_header_patch: false,
+        firmware_variant: None,
     };
     let measured = launch::measure_launch(&config)?;
+    statement.firmware = Some(FirmwareStatement {
+        sha256: hex_digest::<Sha256>(&firmware.tdvf),
+        size: firmware.tdvf.len() as u64,
+        page_add_order: page_add_order_name(LAUNCH_PAGE_ADD_ORDER).to_string(),
+        variant: measured.firmware_variant.name().to_string(),
+        variant_source: measured.firmware_variant_source.clone(),
+    });
     let (rtmr0, missing) = match &firmware.acpi {
         Some(acpi) => {
             let tables = acpi
@@ -711,6 +720,7 @@ mod tests {
             page_add_order: PageAddOrder::SinglePass,
             exit_boot_services: true,
             legacy_header_patch: false,
+            firmware_variant: None,
         }
     }
 
@@ -770,6 +780,10 @@ mod tests {
                 sha256: hex::encode(Sha256::digest(&fw)),
                 size: fw.len() as u64,
                 page_add_order: "single-pass".into(),
+                variant: "pre202505".into(),
+                variant_source: "ASSUMED: firmware not recognised; pre202505 is the default, pass --firmware-variant \
+                                 stable202505 for edk2-stable202505 or later"
+                    .into(),
             })
         );
         assert_eq!(m.launch.acpi, None);

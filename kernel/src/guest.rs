@@ -3,9 +3,10 @@
 //! Order matters and is fixed:
 //! 1. platform backend (CPUID 0x21), console, CPU tables, page tables;
 //! 2. banner (version + platform);
-//! 3. the command line is extended into RTMR2 *before* it is parsed;
-//! 4. config parsed strictly; any error is one line on the console and a
+//! 3. config parsed strictly; any error is one line on the console and a
 //!    clean power-off;
+//! 4. measured: RTMR2 the fixed launch event, RTMR3 image version, canonical
+//!    config and policy (`measured_boot::measure_config`);
 //! 5. hardware RNG (refuse to start without one), APIC timer;
 //! 6. PCI scan → virtio-blk (boot counter) and virtio-net (smoltcp);
 //! 7. secrets (`tdsigner_node::bootstrap`): key-source event into RTMR3, the
@@ -19,7 +20,6 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 
-use sha2::Digest;
 
 use tdsigner_node::bootstrap::{ConfiguredSource, NoTransport, RefuseProviderQuotes};
 use tdsigner_node::chain_time::{verified_chain_head, WalkLimits};
@@ -114,21 +114,13 @@ pub fn start(info: BootInfo) -> ! {
         info.tsc_calibration
     );
 
-    // Measure the configuration before anything reads it.
-    if let Err(e) = measured_boot::extend(info.cmdline_event.clone()) {
-        fatal(format_args!("cannot measure the command line: {e}"));
+    // RTMR2 gets the fixed launch event (nothing per node); the configuration goes to RTMR3 as
+    // the canonical config and the policy, before any secret exists (measured_boot docs).
+    let (config, _) = load_config(&info);
+    if let Err(e) = measured_boot::measure_config(&config) {
+        fatal(format_args!("cannot measure the configuration: {e}"));
     }
-    let (config, config_text) = load_config(&info);
-    let config_hash: [u8; 32] = sha2::Sha256::digest(config_text.as_bytes()).into();
-    for entry in [
-        tdsigner_measure::names::image_version(tdsigner_node::VERSION),
-        tdsigner_measure::names::config_hash(&config_hash),
-    ] {
-        if let Err(e) = measured_boot::extend(entry) {
-            fatal(format_args!("cannot extend RTMR3: {e}"));
-        }
-    }
-    kprintln!("config: measured (RTMR2 command line, RTMR3 image version + config hash) and accepted");
+    kprintln!("config: accepted and measured (RTMR2 fixed launch event; RTMR3 image version, canonical config, policy)");
 
     let mut rng = match rng::HardwareRng::detect() {
         Ok(r) => r,

@@ -5,18 +5,20 @@
 //! source; this module only extends RTMRs through the platform and keeps the
 //! log the image serves in `/public_data`.
 //!
-//! Order of extensions at boot:
-//! - **RTMR2** ← `kernel-cmdline` (EV_IPL): the command line, measured before
-//!   it is parsed. Digest = SHA-384(UTF-16LE(cmdline) ‖ 00 00), see
-//!   `tdsigner_measure::cmdline`. Load options of odd length cannot be that;
-//!   they are logged as `kernel-cmdline-malformed` with SHA-384 of the raw
-//!   bytes, then refused.
+//! Order of extensions at boot ([`measure_config`], right after the command
+//! line parsed and before any secret exists):
+//! - **RTMR2** ← `tdsigner.rtmr2` (EV_EFI_ACTION), one fixed event, the same
+//!   on every node and launch (`tdsigner_measure::cmdline::rtmr2_event`), so
+//!   MRTD and RTMR0-2 can be allowlisted per release. The command line holds
+//!   per-node values and is not extended into RTMR2. A command line that does
+//!   not parse halts the image before anything is measured or fetched.
 //! - **RTMR3** ← dstack-V1 runtime events, in this order:
-//!   `tdsigner.image-version`, `tdsigner.config-hash` (SHA-256 of the UTF-8
-//!   command line), `tdsigner.key-source`, `tdsigner.store-generation`,
-//!   `tdsigner.boot-done`. Everything before the store generation is the same
-//!   on every boot of the same image and config, which a key provider that
-//!   binds keys to RTMR3 relies on.
+//!   `tdsigner.image-version`, `tdsigner.config` (the canonical command line,
+//!   `NodeConfig::canonical`), `tdsigner.policy` (`NodeConfig::policy_payload`),
+//!   then `tdsigner.key-source`, `tdsigner.store-generation`,
+//!   [`tdsigner.provider-tcb`], `tdsigner.boot-done`. Everything before the
+//!   store generation is the same on every boot of the same image and config,
+//!   which a key provider that binds keys to RTMR3 relies on.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -59,7 +61,18 @@ pub fn extend_runtime(name: &str, payload: &[u8]) -> Result<(), MeasureError> {
     extend(entry)
 }
 
-/// The RTMR2 entry for the load options exactly as the firmware passed them.
+/// Extends the launch measurements of an accepted configuration: the fixed
+/// RTMR2 event, then RTMR3 image version, canonical config and policy.
+pub fn measure_config(config: &tdsigner_node::config::NodeConfig) -> Result<(), MeasureError> {
+    let version = tdsigner_node::VERSION;
+    extend(tdsigner_measure::cmdline::rtmr2_event())?;
+    extend(tdsigner_measure::names::image_version(version))?;
+    extend(tdsigner_measure::names::config(&config.canonical()))?;
+    extend(tdsigner_measure::names::policy(&config.policy_payload(version)))
+}
+
+/// The earlier scheme's RTMR2 entry for the load options exactly as the
+/// firmware passed them (no longer extended; kept for the boot path's record).
 pub fn cmdline_entry(load_options: &[u8]) -> EventLogEntry {
     match tdsigner_measure::cmdline::cmdline_event(load_options) {
         Ok(entry) => entry,

@@ -1,4 +1,16 @@
-//! The RTMR2 measurement of the image's kernel command line.
+//! RTMR2: the image's fixed launch event ([`rtmr2_event`]), and the command-line digests.
+//!
+//! **What the image extends into RTMR2 (since measurement scheme 1):** one event, the same on
+//! every node and every launch: EV_EFI_ACTION, name `tdsigner.rtmr2`, payload the ASCII text
+//! [`RTMR2_STATEMENT`], digest SHA-384(payload). So RTMR2 = [`rtmr2_value`] =
+//! SHA-384(48 zero bytes ‖ SHA-384([`RTMR2_STATEMENT`])), a constant of the measurement scheme,
+//! recorded in image-build's `out/manifest.json`. The command line holds per-node values
+//! (account, RPC, trust anchor, key source); it goes to RTMR3 as the canonical
+//! `tdsigner.config` and the `tdsigner.policy` events ([`crate::names`]), so MRTD and RTMR0-2 are
+//! the same for every node of a release on one launch shape and a network can allowlist them.
+//!
+//! The rest of this module is the earlier scheme, kept for verifiers of older images and for
+//! comparing with dstack/Linux logs:
 //!
 //! The image follows the Linux EFI stub: it measures its `EFI_LOADED_IMAGE_PROTOCOL.LoadOptions`
 //! into PCR 9, which TDX maps to RTMR2, as an EV_EVENT_TAG event.
@@ -32,6 +44,30 @@ pub const CMDLINE_RTMR: u32 = 2;
 pub const LOAD_OPTIONS_TAGGED_EVENT_ID: u32 = 0x8F3B_22ED;
 /// Tagged-event data of the LoadOptions measurement.
 pub const LOAD_OPTIONS_TAGGED_EVENT_DATA: &[u8] = b"LOADED_IMAGE::LoadOptions\0";
+
+/// Name of the image's RTMR2 event.
+pub const RTMR2_EVENT_NAME: &str = "tdsigner.rtmr2";
+/// Payload of the image's RTMR2 event (ASCII, no terminator). Changing it changes RTMR2 for
+/// every node, which is the point: it names the measurement scheme.
+pub const RTMR2_STATEMENT: &str =
+    "tdsigner measurement scheme 1: RTMR2 holds no per-node value; the configuration is in RTMR3 (tdsigner.config, tdsigner.policy)";
+
+/// The image's only RTMR2 event: EV_EFI_ACTION, [`RTMR2_EVENT_NAME`], payload
+/// [`RTMR2_STATEMENT`], digest SHA-384(payload) (so a replay recomputes it).
+pub fn rtmr2_event() -> EventLogEntry {
+    EventLogEntry {
+        imr: CMDLINE_RTMR,
+        event_type: crate::event::EV_EFI_ACTION,
+        digest: crate::rtmr::sha384(RTMR2_STATEMENT.as_bytes()),
+        event: alloc::string::String::from(RTMR2_EVENT_NAME),
+        event_payload: Vec::from(RTMR2_STATEMENT.as_bytes()),
+    }
+}
+
+/// RTMR2 of every tdsigner launch: [`rtmr2_event`] extended into a zero register.
+pub fn rtmr2_value() -> Sha384Digest {
+    crate::rtmr::fold([rtmr2_event().digest].iter())
+}
 
 /// Why LoadOptions could not be measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +209,27 @@ mod tests {
         assert!(log.record(forged).is_err());
         assert_eq!(cmdline_measured_bytes(&[]).ok(), Some(alloc::vec![0, 0]));
     }
+
+    #[test]
+    fn rtmr2_is_one_fixed_self_describing_event() {
+        let e = rtmr2_event();
+        assert_eq!((e.imr, e.event_type), (2, crate::event::EV_EFI_ACTION));
+        assert_eq!(e.derived_digest(0), Ok(Some(e.digest)));
+        // The documented constant: SHA-384(48 zero bytes ‖ SHA-384(statement)).
+        let mut pre = alloc::vec![0u8; 48];
+        pre.extend_from_slice(&sha384(RTMR2_STATEMENT.as_bytes()));
+        assert_eq!(rtmr2_value(), sha384(&pre));
+        assert_eq!(
+            crate::hex::encode(&rtmr2_value()),
+            RTMR2_VALUE_HEX,
+            "RTMR2 changed: update measure/README.md and every pinned copy"
+        );
+        let replayed = crate::event::replay(&[e]).unwrap_or_else(|_| unreachable!());
+        assert_eq!(replayed.rtmr[2], rtmr2_value());
+    }
+
+    /// The value documented in measure/README.md.
+    const RTMR2_VALUE_HEX: &str = "70b62fcb35380741c544297e3787664e1e931ad2db7ba537649bf229b1e0788afb3bb10080a8ae555d2d411a26d72bd3";
 
     #[test]
     fn event_payload_matches_linux_stub_layout() {

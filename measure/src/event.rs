@@ -37,6 +37,10 @@ pub const EV_EFI_ACTION: u32 = 0x8000_0007;
 pub const EV_EFI_PLATFORM_FIRMWARE_BLOB2: u32 = 0x8000_000a;
 /// TCG EV_EFI_HANDOFF_TABLES2.
 pub const EV_EFI_HANDOFF_TABLES2: u32 = 0x8000_000b;
+/// TCG EV_EFI_VARIABLE_BOOT2 (edk2 ≥ stable202505 logs BootOrder/Boot#### as these).
+pub const EV_EFI_VARIABLE_BOOT2: u32 = 0x8000_000c;
+/// TCG EV_EFI_VARIABLE_AUTHORITY.
+pub const EV_EFI_VARIABLE_AUTHORITY: u32 = 0x8000_00e0;
 
 /// Number of RTMRs.
 pub const RTMR_COUNT: usize = 4;

@@ -7,7 +7,10 @@
 //! * MRTD: [`crate::tdvf::Tdvf::mrtd`] with the page-add order of the host's QEMU.
 //! * RTMR0: [`crate::firmware::rtmr0_events`] — TD HOB (from memory size and the TDVF
 //!   sections), CFV (from the firmware), secure-boot variables, separator, ACPI (host input),
-//!   BootOrder, Boot0000.
+//!   BootOrder, Boot0000; edk2 ≥ stable202505 adds four events
+//!   ([`crate::firmware::FirmwareVariant`]). [`LaunchConfig::firmware_variant`] `None` picks the
+//!   variant of a known firmware build (by SHA-256), else assumes pre-202505, and the result
+//!   says which it assumed and why.
 //! * RTMR1: [`crate::firmware::rtmr1_events`] — the PE exactly as QEMU hands it to TDVF. QEMU
 //!   rewrites a Linux setup header ("HdrS" at 0x202) before serving the kernel on QEMU ≤ 10.1;
 //!   this module refuses images with that signature (and images QEMU would boot as multiboot)
@@ -17,7 +20,9 @@
 //!   bytes 0x20-0x21 = 0xA33F and 0x22-0x23 = 0xA000 - ((len(cmdline) + 16) & !15) (little
 //!   endian), plus the `vga=` mode at 0x1FA; [`LaunchConfig::legacy_header_patch`] selects that
 //!   ([`qemu_served_image`]). Under such a QEMU, RTMR1 depends on the command line's length.
-//! * RTMR2: [`crate::cmdline::cmdline_digest`] of the `-append` string, extended by the image.
+//! * RTMR2: the image's one fixed launch event ([`crate::cmdline::rtmr2_event`]), the same for
+//!   every command line (measurement scheme 1: the configuration goes to RTMR3). The `-append`
+//!   string still reaches RTMR1 under [`LaunchConfig::legacy_header_patch`].
 //!
 //! Inputs that have to come from the host and cannot be derived from the build: the ACPI blobs
 //! (or their digests), the QEMU version's page-add order, and whether the image calls
@@ -27,8 +32,8 @@
 use std::fmt;
 
 use crate::acpi::{AcpiError, AcpiInput};
-use crate::cmdline::cmdline_digest;
-use crate::firmware::{rtmr0_events, rtmr1_events, ExpectedEvent};
+use crate::cmdline::rtmr2_event;
+use crate::firmware::{known_firmware_variant, rtmr0_events, rtmr1_events, ExpectedEvent, FirmwareVariant};
 use crate::hex;
 use crate::pe::{authenticode_sha384, PeError};
 use crate::rtmr::{fold, sha384, Sha384Digest};
@@ -51,6 +56,9 @@ pub struct LaunchConfig<'a> {
     /// The host's QEMU predates "x86/loader: only patch linux kernels" and patches the DOS
     /// header of a non-Linux image (see the module docs).
     pub legacy_header_patch: bool,
+    /// The edk2 generation's RTMR0 sequence; `None` = by the firmware's SHA-256 if known, else
+    /// pre-202505 (stated in the result).
+    pub firmware_variant: Option<FirmwareVariant>,
 }
 
 /// Why a launch could not be measured.
@@ -182,6 +190,9 @@ pub struct LaunchMeasurements {
     pub events: Vec<ExpectedEvent>,
     /// Whether the vCPU count could be checked against ACPI tables.
     pub cpus_checked: bool,
+    /// The RTMR0 event sequence assumed, and why.
+    pub firmware_variant: FirmwareVariant,
+    pub firmware_variant_source: String,
 }
 
 impl LaunchMeasurements {
@@ -215,6 +226,8 @@ impl LaunchMeasurements {
                 },
                 "exit_boot_services": config.exit_boot_services,
                 "legacy_header_patch": config.legacy_header_patch,
+                "firmware_variant": self.firmware_variant.name(),
+                "firmware_variant_source": self.firmware_variant_source,
                 "firmware_sha384": hex::encode(&sha384(config.firmware)),
                 "image_sha384": hex::encode(&sha384(config.image)),
             },
@@ -244,14 +257,15 @@ pub fn measure_launch(config: &LaunchConfig<'_>) -> Result<LaunchMeasurements, L
     let served = qemu_served_image(config.image, config.cmdline, config.legacy_header_patch)?;
     let (image_digest, _info) = authenticode_sha384(&served).map_err(LaunchError::Image)?;
 
-    let rtmr0_list = rtmr0_events(sha384(&td_hob), cfv, &acpi);
+    let (variant, variant_source) = resolve_firmware_variant(config);
+    let rtmr0_list = rtmr0_events(sha384(&td_hob), cfv, &acpi, variant);
     let rtmr1_list = rtmr1_events(image_digest, config.exit_boot_services);
-    let cmdline = cmdline_digest(config.cmdline);
+    let fixed = rtmr2_event();
     let rtmr2_list = vec![ExpectedEvent {
         imr: 2,
-        event_type: crate::event::EV_IPL,
-        digest: cmdline,
-        what: "kernel-cmdline: the LoadOptions, extended by the image".into(),
+        event_type: fixed.event_type,
+        digest: fixed.digest,
+        what: format!("{}: fixed launch event, extended by the image (no per-node value)", fixed.event),
     }];
     let rtmr0 = fold(rtmr0_list.iter().map(|e| &e.digest));
     let rtmr1 = fold(rtmr1_list.iter().map(|e| &e.digest));
@@ -259,7 +273,30 @@ pub fn measure_launch(config: &LaunchConfig<'_>) -> Result<LaunchMeasurements, L
     let mut events = rtmr0_list;
     events.extend(rtmr1_list);
     events.extend(rtmr2_list);
-    Ok(LaunchMeasurements { mrtd, rtmr0, rtmr1, rtmr2, events, cpus_checked: madt.is_some() })
+    Ok(LaunchMeasurements {
+        mrtd,
+        rtmr0,
+        rtmr1,
+        rtmr2,
+        events,
+        cpus_checked: madt.is_some(),
+        firmware_variant: variant,
+        firmware_variant_source: variant_source,
+    })
+}
+
+/// The firmware variant to model and a sentence saying where it came from.
+fn resolve_firmware_variant(config: &LaunchConfig<'_>) -> (FirmwareVariant, String) {
+    match (config.firmware_variant, known_firmware_variant(config.firmware)) {
+        (Some(v), _) => (v, "stated (--firmware-variant)".into()),
+        (None, Some((v, what))) => (v, format!("known firmware build (SHA-256): {what}")),
+        (None, None) => (
+            FirmwareVariant::Pre202505,
+            "ASSUMED: firmware not recognised; pre202505 is the default, pass --firmware-variant stable202505 \
+             for edk2-stable202505 or later"
+                .into(),
+        ),
+    }
 }
 
 /// Parses a memory size: bytes, or a number with suffix K, M, G, T (binary units), e.g. `2G`.

@@ -18,8 +18,9 @@
 //! | [`event::EventLogEntry::runtime`] | a dstack-V1 runtime event for RTMR3 (digest computed) |
 //! | [`event::runtime_event_digest`] | the digest alone: `SHA-384(0x08000001 as u32 LE ‖ ":" ‖ name ‖ ":" ‖ payload)` |
 //! | [`names`] | the `tdsigner.*` RTMR3 event names and their payload encodings |
-//! | [`cmdline::cmdline_digest_from_load_options`] | the RTMR2 digest of the image's own command line |
-//! | [`cmdline::cmdline_event`] | the matching RTMR2 event-log entry (EV_IPL `kernel-cmdline`, payload = hashed bytes) |
+//! | [`cmdline::rtmr2_event`] | the image's one fixed RTMR2 event (nothing per node) |
+//! | [`names::config`], [`names::policy`] | the RTMR3 launch events: canonical config and network policy |
+//! | [`cmdline::cmdline_event`] | the earlier scheme's RTMR2 command-line event (for older images' logs) |
 //! | [`event::EventLog`] | an in-memory log with the running RTMR values; [`event::EventLog::to_json`] serves it |
 //! | [`ccel::parse_event_log`] | the firmware's binary (TCG2/CCEL) event log as entries, to serve RTMR0-2 events too |
 //! | [`report_data::report_data_v1`] | near/mpc report_data v1 |
@@ -58,6 +59,8 @@ pub mod acpi;
 pub mod firmware;
 #[cfg(feature = "std")]
 pub mod launch;
+#[cfg(feature = "std")]
+pub mod launch_policy;
 #[cfg(feature = "std")]
 pub mod tcb_info;
 #[cfg(feature = "std")]

@@ -13,6 +13,11 @@
 //!  "accepted_tcb_status": ["UpToDate"]}
 //! ```
 //! `accepted_tcb_status` defaults to `["UpToDate"]`.
+//!
+//! A file that pins report_data but not the launch (MRTD, RTMR0, RTMR1, RTMR2) accepts any
+//! image, firmware and launch; [`ExpectedValues::unpinned_launch_registers`] names what is
+//! missing so callers (`tdsigner measure verify-quote`) can refuse such a file unless told
+//! otherwise.
 
 use std::fmt;
 
@@ -135,6 +140,24 @@ impl ExpectedValues {
             return Err(VerifyInputError::NothingExpected);
         }
         Ok(values)
+    }
+}
+
+impl ExpectedValues {
+    /// The launch registers (of MRTD, RTMR0, RTMR1, RTMR2) this file does not pin. Empty means
+    /// the file identifies one release on one launch shape; anything else lets other images
+    /// or firmware pass.
+    pub fn unpinned_launch_registers(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if self.mrtd.is_none() {
+            missing.push("mrtd");
+        }
+        for (name, value) in ["rtmr0", "rtmr1", "rtmr2"].into_iter().zip(self.rtmr.iter()) {
+            if value.is_none() {
+                missing.push(name);
+            }
+        }
+        missing
     }
 }
 

@@ -10,7 +10,7 @@ use tdsigner_measure::event::{
     EV_EFI_BOOT_SERVICES_APPLICATION, EV_EVENT_TAG,
 };
 use tdsigner_measure::firmware::{
-    rtmr0_events, rtmr1_events, secure_boot_variable_events, separator_digest, uiapp_load_option,
+    rtmr0_events, rtmr1_events, FirmwareVariant, secure_boot_variable_events, separator_digest, uiapp_load_option,
     uefi_variable_data as build_variable_data, EFI_GLOBAL_VARIABLE_GUID, IMAGE_SECURITY_DATABASE_GUID,
 };
 use tdsigner_measure::acpi::AcpiMeasurement;
@@ -165,12 +165,15 @@ fn rtmr0_sequence_rebuilds_the_real_register() {
         .iter()
         .map(|e| AcpiMeasurement { file: "from log".into(), digest: e.digest })
         .collect();
-    let events = rtmr0_events(r0[0].digest, r0[1].digest, &acpi);
+    let events = rtmr0_events(r0[0].digest, r0[1].digest, &acpi, FirmwareVariant::Pre202505);
     assert_eq!(events.len(), r0.len());
     for (ours, real) in events.iter().zip(&r0) {
         assert_eq!((ours.imr, ours.event_type, ours.digest), (real.imr, real.event_type, real.digest), "{}", ours.what);
     }
     assert_eq!(fold(events.iter().map(|e| &e.digest)), info.rtmr0);
+    // The edk2 ≥ stable202505 sequence does not describe this (edk2-stable202502) log.
+    let newer = rtmr0_events(r0[0].digest, r0[1].digest, &acpi, FirmwareVariant::Stable202505);
+    assert_ne!(fold(newer.iter().map(|e| &e.digest)), info.rtmr0);
 }
 
 #[test]

@@ -76,26 +76,37 @@ fn boots_serves_health_and_counts_boots_across_restarts() {
     assert_eq!(health["boot_count"], 1);
     assert!(health["uptime_ms"].as_u64().is_some());
 
-    // RTMR2 is the documented command-line digest, reproduced here independently.
+    // RTMR2 is the fixed launch event (measurement scheme 1), reproduced here independently:
+    // nothing in it depends on this node's command line.
     let public = tdsigner_cli::http::get(node.http, "/public_data", Duration::from_secs(5)).expect("public_data");
     assert_eq!(public.status, 200);
     let public: serde_json::Value = serde_json::from_slice(&public.body).expect("public_data JSON");
-    let mut measured: Vec<u8> = cmdline.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
-    measured.extend_from_slice(&[0, 0]);
-    let digest = Sha384::digest(&measured);
+    let statement = tdsigner_measure::cmdline::RTMR2_STATEMENT.as_bytes();
     let mut rtmr2 = Sha384::new();
     rtmr2.update([0u8; 48]);
-    rtmr2.update(digest);
+    rtmr2.update(Sha384::digest(statement));
     assert_eq!(public["rtmr2"], hex::encode(rtmr2.finalize()));
+    assert_eq!(public["rtmr2"], tdsigner_measure::hex::encode(&tdsigner_measure::cmdline::rtmr2_value()));
     let log = public["event_log"].as_array().expect("event log");
     assert_eq!(log[0]["imr"], 2);
-    assert_eq!(log[0]["event"], "kernel-cmdline");
-    assert_eq!(log[0]["event_payload"], hex::encode(&measured));
+    assert_eq!(log[0]["event"], "tdsigner.rtmr2");
+    assert_eq!(log[0]["event_payload"], hex::encode(statement));
     let names: Vec<&str> = log.iter().skip(1).map(|e| e["event"].as_str().unwrap_or("")).collect();
     assert_eq!(
         names,
-        ["tdsigner.image-version", "tdsigner.config-hash", "tdsigner.key-source", "tdsigner.store-generation", "tdsigner.boot-done"]
+        [
+            "tdsigner.image-version",
+            "tdsigner.config",
+            "tdsigner.policy",
+            "tdsigner.key-source",
+            "tdsigner.store-generation",
+            "tdsigner.boot-done"
+        ]
     );
+    // The launch events are what `tdsigner measure policy --cmdline` predicts for this command line.
+    let config = tdsigner_node::config::NodeConfig::parse(cmdline).expect("config");
+    assert_eq!(log[2]["event_payload"], hex::encode(config.canonical()));
+    assert_eq!(log[3]["event_payload"], hex::encode(config.policy_payload(env!("CARGO_PKG_VERSION"))));
     // RTMR3 replays from the log: every runtime digest recomputed from its payload.
     let mut rtmr3 = [0u8; 48];
     for e in &log[1..] {
@@ -114,7 +125,7 @@ fn boots_serves_health_and_counts_boots_across_restarts() {
         rtmr3.copy_from_slice(&h.finalize());
     }
     assert_eq!(public["rtmr3"], hex::encode(rtmr3));
-    assert_eq!(log[3]["event_payload"], hex::encode(b"test"), "key source must say test");
+    assert_eq!(log[4]["event_payload"], hex::encode(b"test"), "key source must say test");
     assert_eq!(public["attestation"], "emulated");
     let node_json = &public["node"];
     assert_eq!(node_json["account_id"], "node0.tdsigner.test");

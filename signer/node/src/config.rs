@@ -1,9 +1,12 @@
 //! The image's configuration: the kernel command line.
 //!
-//! The command line comes from the host, so it is hostile input. The image
-//! extends it into RTMR2 *before* this parser sees it (see the kernel's
-//! `measured_boot` docs), so whatever the host passed is on record even when it
-//! is rejected here. Parsing is strict: unknown keys, duplicates, and values
+//! The command line comes from the host, so it is hostile input. Once it
+//! parses, the image extends RTMR3 with its canonical form
+//! ([`NodeConfig::canonical`]) and the network policy it implies
+//! ([`NodeConfig::policy_payload`]) before any secret exists (see the kernel's
+//! `measured_boot` docs); a command line that does not parse halts the image
+//! before anything is fetched or unsealed. RTMR2 carries no per-node value.
+//! Parsing is strict: unknown keys, duplicates, and values
 //! out of range are errors, because a silently ignored key in measured config
 //! would make two different intentions measure the same.
 //!
@@ -466,6 +469,109 @@ impl NodeConfig {
             }
         };
         Ok(NodeConfig { net, dns, http_port, probe, account: String::from(account), key_source, signer })
+    }
+}
+
+impl NodeConfig {
+    /// The canonical command line (the `tdsigner.config` RTMR3 payload): every set key once, in
+    /// `KEYS` order, one space between tokens, each value in one spelling (decimal without
+    /// leading zeros, lowercase hex, dotted-quad addresses, `tcb_accept` always written, least
+    /// severe first). URLs, host names and paths stay as configured. It parses back to `self`,
+    /// so two command lines meaning the same configuration measure the same. With
+    /// `key_source=test` it holds the test key, which the host knows anyway.
+    pub fn canonical(&self) -> String {
+        use core::fmt::Write;
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let mut put = |key: &str, value: core::fmt::Arguments<'_>| {
+            let _ = write!(out, "{}{key}={value}", if out.is_empty() { "" } else { " " });
+        };
+        match &self.net {
+            NetConfig::Dhcp => put("net", format_args!("dhcp")),
+            NetConfig::Static { address, prefix_len, gateway } => {
+                put("net", format_args!("static"));
+                put("ip", format_args!("{address}/{prefix_len}"));
+                if let Some(gw) = gateway {
+                    put("gw", format_args!("{gw}"));
+                }
+            }
+        }
+        if let Some(dns) = self.dns {
+            put("dns", format_args!("{dns}"));
+        }
+        put("http", format_args!("{}", self.http_port));
+        if let Some(probe) = &self.probe {
+            put("probe", format_args!("{probe}"));
+        }
+        put("account", format_args!("{}", self.account));
+        match &self.key_source {
+            KeySourceConfig::Test(key) => put("key_source", format_args!("test:{}", tdsigner_measure::hex::encode(&key[..]))),
+            KeySourceConfig::LocalSgx { provider, mr_enclaves, collateral, min_tcb_evaluation_data_number, tcb_accept } => {
+                let enclaves: alloc::vec::Vec<String> = mr_enclaves.iter().map(|m| tdsigner_measure::hex::encode(m)).collect();
+                put(
+                    "key_source",
+                    format_args!(
+                        "local-sgx:{provider};mrenclave={};collateral={collateral};tcb_eval_min={min_tcb_evaluation_data_number};tcb_accept={tcb_accept}",
+                        enclaves.join(",")
+                    ),
+                );
+            }
+        }
+        if let Some(signer) = &self.signer {
+            put("contract", format_args!("{}", signer.contract));
+            let urls: alloc::vec::Vec<&str> = signer.rpc.iter().map(|u| u.url.as_str()).collect();
+            put("rpc", format_args!("{}", urls.join(",")));
+            put("p2p", format_args!("{}", signer.p2p_port));
+            put("trust", format_args!("{}", tdsigner_measure::hex::encode(&signer.trust)));
+            let t = &signer.tuning;
+            let tuning = [
+                ("protocol_idle_ms", t.protocol_idle_ms),
+                ("protocol_max_ms", t.protocol_max_ms),
+                ("triple_batch", t.triple_batch.map(|v| v as u64)),
+                ("triples_low", t.triples_low.map(|v| v as u64)),
+                ("triples_high", t.triples_high.map(|v| v as u64)),
+                ("presignatures_low", t.presignatures_low.map(|v| v as u64)),
+                ("presignatures_high", t.presignatures_high.map(|v| v as u64)),
+                ("request_max_age_blocks", t.request_max_age_blocks),
+            ];
+            for (key, value) in tuning {
+                if let Some(v) = value {
+                    put(key, format_args!("{v}"));
+                }
+            }
+        }
+        out
+    }
+
+    /// The `tdsigner.policy` RTMR3 payload for this configuration under image `image_version`
+    /// (encoding: `tdsigner_measure::names::Policy::encode`): contract, SHA-256 of the trust
+    /// anchor, key-source kind with pinned MRENCLAVEs, `tcb_eval_min` and `tcb_accept`, RPC
+    /// URLs. Nothing per node: the same for every node of one network and release.
+    pub fn policy_payload(&self, image_version: &str) -> String {
+        use sha2::Digest;
+        use tdsigner_measure::names::{KeySourcePolicy, Policy};
+        let tcb_accept_text;
+        let key_source = match &self.key_source {
+            KeySourceConfig::Test(_) => KeySourcePolicy::Test,
+            KeySourceConfig::LocalSgx { mr_enclaves, min_tcb_evaluation_data_number, tcb_accept, .. } => {
+                tcb_accept_text = alloc::format!("{tcb_accept}");
+                KeySourcePolicy::LocalSgx {
+                    mr_enclaves,
+                    tcb_eval_min: *min_tcb_evaluation_data_number,
+                    tcb_accept: &tcb_accept_text,
+                }
+            }
+        };
+        let rpc: alloc::vec::Vec<&str> =
+            self.signer.iter().flat_map(|s| s.rpc.iter().map(|u| u.url.as_str())).collect();
+        Policy {
+            image_version,
+            contract: self.signer.as_ref().map(|s| s.contract.as_str()),
+            trust_anchor_sha256: self.signer.as_ref().map(|s| sha2::Sha256::digest(&s.trust).into()),
+            key_source,
+            rpc: &rpc,
+        }
+        .encode()
     }
 }
 
@@ -1066,6 +1172,70 @@ mod tests {
             sgx(&alloc::format!("local-sgx:h.test:1;mrenclave={a};collateral=c.test:1/a b;tcb_eval_min=1")),
             Err(ConfigError::UnknownKey { .. })
         ));
+    }
+
+    #[test]
+    fn canonical_form_parses_back_and_ignores_spelling() {
+        let a = "ab".repeat(32);
+        let b = "CD".repeat(32);
+        let spelled = [
+            alloc::format!("  http=08080   net=dhcp {ID}"),
+            alloc::format!(
+                "net=static gw=10.0.2.2 ip=10.0.2.15/24 dns=10.0.2.3 http=80 probe=rpc.example.test:443 account=n.test \
+                 key_source=local-sgx:10.0.2.2:3443;mrenclave={a},{b};collateral=10.0.2.2:8081/c.json;tcb_eval_min=017 \
+                 trust=00FF p2p=9000 rpc=http://10.0.2.2:3030,https://rpc.example.test/x contract=c.test triple_batch=04"
+            ),
+        ];
+        for line in &spelled {
+            let c = NodeConfig::parse(line).unwrap();
+            let canonical = c.canonical();
+            assert_eq!(NodeConfig::parse(&canonical).unwrap(), c, "{canonical}");
+            assert_eq!(NodeConfig::parse(&canonical).unwrap().canonical(), canonical);
+            assert!(!canonical.contains("  ") && !canonical.starts_with(' '));
+        }
+        assert_eq!(
+            NodeConfig::parse(&spelled[0]).unwrap().canonical(),
+            alloc::format!("net=dhcp http=8080 {ID}")
+        );
+        let full = NodeConfig::parse(&spelled[1]).unwrap().canonical();
+        assert_eq!(
+            full,
+            alloc::format!(
+                "net=static ip=10.0.2.15/24 gw=10.0.2.2 dns=10.0.2.3 http=80 probe=rpc.example.test:443 account=n.test \
+                 key_source=local-sgx:10.0.2.2:3443;mrenclave={a},{};collateral=10.0.2.2:8081/c.json;tcb_eval_min=17;tcb_accept=UpToDate \
+                 contract=c.test rpc=http://10.0.2.2:3030,https://rpc.example.test/x p2p=9000 trust=00ff triple_batch=4",
+                "cd".repeat(32)
+            )
+        );
+    }
+
+    #[test]
+    fn policy_holds_the_network_values_and_nothing_per_node() {
+        let a = "ab".repeat(32);
+        let node = |account: &str, http: u16, provider: &str| {
+            NodeConfig::parse(&alloc::format!(
+                "net=dhcp http={http} account={account} key_source=local-sgx:{provider};mrenclave={a};collateral={provider}/c.json;\
+                 tcb_eval_min=17;tcb_accept=UpToDate,SWHardeningNeeded contract=c.test rpc=https://rpc.example.test p2p=9000 trust=00ff"
+            ))
+            .unwrap()
+        };
+        let one = node("n1.test", 80, "10.0.2.2:3443");
+        let two = node("n2.test", 81, "10.0.2.9:4443");
+        assert_ne!(one.canonical(), two.canonical());
+        assert_eq!(one.policy_payload("0.1.0"), two.policy_payload("0.1.0"));
+        use sha2::Digest;
+        let trust_sha = tdsigner_measure::hex::encode(&sha2::Sha256::digest([0x00, 0xff]));
+        assert_eq!(
+            one.policy_payload("0.1.0"),
+            alloc::format!(
+                "tdsigner-policy=1\nimage_version=0.1.0\ncontract=c.test\ntrust_anchor_sha256={trust_sha}\nkey_source=local-sgx\n\
+                 mrenclave={a}\ntcb_eval_min=17\ntcb_accept=UpToDate,SWHardeningNeeded\nrpc=https://rpc.example.test\n"
+            )
+        );
+        assert_ne!(one.policy_payload("0.1.0"), one.policy_payload("0.1.1"));
+        let test_key = parse("net=dhcp http=80").unwrap();
+        assert!(test_key.policy_payload("0.1.0").contains("\nkey_source=test\nmrenclave=-\n"));
+        assert!(!test_key.policy_payload("0.1.0").contains("0102030405"), "the test key is not policy");
     }
 
     #[test]
