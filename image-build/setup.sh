@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-time setup of a Debian 12 (bookworm) machine for building, booting and
-# testing tdsigner. Installs, with apt: QEMU, OVMF, shellcheck, and the exact
+# testing tdsigner. Installs, with apt: QEMU, OVMF, shellcheck, jq, and the exact
 # Debian Rust toolchain the image is built with (versions from
 # image-build/toolchain.txt, so the image stays reproducible); with cargo:
 # cargo-fuzz for the fuzz smoke runs. Host tools use the machine's rustup
@@ -25,10 +25,10 @@ while read -r key name version; do
 done < "$spec"
 [ "${#pinned[@]}" -gt 0 ] || { echo "setup: no packages in $spec" >&2; exit 2; }
 
-echo "setup: apt packages: qemu-system-x86 ovmf shellcheck ${pinned[*]}"
+echo "setup: apt packages: qemu-system-x86 ovmf shellcheck jq ${pinned[*]}"
 "${sudo[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
-  qemu-system-x86 ovmf shellcheck git ca-certificates "${pinned[@]}"
+  qemu-system-x86 ovmf shellcheck jq git ca-certificates "${pinned[@]}"
 
 command -v cargo >/dev/null || { echo "setup: no host cargo on PATH (a rustup stable toolchain is expected)" >&2; exit 2; }
 if ! cargo fuzz --version 2>/dev/null | grep -q "$cargo_fuzz_version"; then

@@ -42,6 +42,8 @@ cargo test --workspace --locked
 
 step "image tests (build, QEMU TCG boot, reproducibility)"
 cargo test --locked -p tdsigner-tests -- --ignored --test-threads 1
+# tdsigner run stops its QEMU on SIGINT/SIGTERM/SIGHUP (needs the tdsigner binary, so it lives in cli/tests)
+cargo test --locked -p tdsigner-cli --test signals -- --ignored --test-threads 1
 
 if [ "${CI:-}" = true ]; then
   # The workspace's test build (2.4 GB at stop 12) is not used again; the fuzz

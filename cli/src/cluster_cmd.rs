@@ -2,11 +2,10 @@
 //! QEMU, keygen, K sign requests as a user, every signature verified.
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use tdsigner_cli::cluster::{self, ClusterOptions};
+use tdsigner_cli::launch;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -50,6 +49,11 @@ pub fn run(cmd: Command) -> ExitCode {
         eprintln!("tdsigner cluster demo: need 2 <= threshold <= nodes");
         return ExitCode::from(2);
     }
+    // SIGINT, SIGTERM and SIGHUP stop every node's QEMU (by PID) at any stage, then exit.
+    if let Err(e) = launch::stop_started_on_signals("tdsigner cluster demo") {
+        eprintln!("tdsigner cluster demo: {e}");
+        return ExitCode::FAILURE;
+    }
     let root = match tdsigner_cli::source_root() {
         Ok(r) => r,
         Err(e) => {
@@ -72,10 +76,6 @@ pub fn run(cmd: Command) -> ExitCode {
     };
     let work_dir = cluster::default_work_dir(&root);
     let _ = std::fs::remove_dir_all(&work_dir);
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = interrupted.clone();
-    // Ctrl-C: the demo loop notices, returns, and dropping the cluster stops every QEMU by PID.
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     let opts = ClusterOptions {
         source_root: root,
         image,
@@ -86,7 +86,7 @@ pub fn run(cmd: Command) -> ExitCode {
         block_time_ms: args.block_time_ms,
         node_args: args.node_args,
     };
-    let stop = || interrupted.load(Ordering::SeqCst);
+    let stop = launch::stopping;
     match cluster::run_demo(opts, args.requests, &progress, &stop) {
         Ok(summary) => {
             println!("{}", summary.table());

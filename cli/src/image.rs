@@ -3,8 +3,6 @@
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use tdsigner_cli::launch::{self, LaunchOptions};
@@ -47,6 +45,12 @@ pub struct RunArgs {
     /// Use the existing out/tdsigner.efi instead of building first.
     #[arg(long)]
     no_build: bool,
+    /// Boot this image instead of building out/tdsigner.efi.
+    #[arg(long, conflicts_with = "no_build")]
+    image: Option<PathBuf>,
+    /// Serial log (default: out/serial-emulated.log).
+    #[arg(long)]
+    log: Option<PathBuf>,
     /// Seconds to wait for /health.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
@@ -109,8 +113,13 @@ pub fn run(args: RunArgs) -> ExitCode {
 
 fn run_emulated(args: RunArgs) -> Result<(), String> {
     debug_assert!(args.emulated);
+    // From here on SIGINT, SIGTERM and SIGHUP stop the QEMU this command starts (it daemonizes
+    // and would otherwise outlive us), whether it is still booting or already followed.
+    launch::stop_started_on_signals("tdsigner run")?;
     let root = tdsigner_cli::source_root()?;
-    let image = if args.no_build {
+    let image = if let Some(image) = args.image {
+        image
+    } else if args.no_build {
         root.join("out/tdsigner.efi")
     } else {
         eprintln!("building the image (tdsigner build)...");
@@ -120,7 +129,7 @@ fn run_emulated(args: RunArgs) -> Result<(), String> {
         source_root: root.clone(),
         image,
         disk: args.disk.unwrap_or_else(|| root.join("out/disk-emulated.img")),
-        log: root.join("out/serial-emulated.log"),
+        log: args.log.unwrap_or_else(|| root.join("out/serial-emulated.log")),
         http_port: args.http_port,
         memory: args.memory,
         cmdline: args.cmdline,
@@ -142,26 +151,24 @@ fn run_emulated(args: RunArgs) -> Result<(), String> {
     };
     println!("tdsigner is up: GET http://{}/health -> {}", node.http, health.text());
     if args.detach {
-        println!("left running: qemu pid {} (stop it with: kill {})", node.pid, node.pid);
-        std::mem::forget(node);
+        let pid = node.detach();
+        println!("left running: qemu pid {pid} (stop it with: kill {pid})");
         return Ok(());
     }
-    eprintln!("following the serial log; Ctrl-C stops QEMU");
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = interrupted.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).map_err(|e| e.to_string())?;
-    follow_log(&node, &interrupted);
+    eprintln!("following the serial log; Ctrl-C (or SIGTERM, SIGHUP) stops QEMU");
+    follow_log(&node);
+    // QEMU exited by itself (the signal handler exits the process after stopping it).
     node.stop();
-    eprintln!("stopped qemu pid {}", node.pid);
+    eprintln!("qemu pid {} exited", node.pid);
     Ok(())
 }
 
-/// Copies new serial output to stdout until QEMU exits or Ctrl-C.
-fn follow_log(node: &launch::Node, interrupted: &AtomicBool) {
+/// Copies new serial output to stdout until QEMU exits.
+fn follow_log(node: &launch::Node) {
     let Ok(mut file) = std::fs::File::open(&node.log) else { return };
     let mut pos = 0u64;
     let mut buf = Vec::new();
-    while node.alive() && !interrupted.load(Ordering::SeqCst) {
+    while node.alive() {
         buf.clear();
         if file.seek(SeekFrom::Start(pos)).is_ok() {
             if let Ok(n) = file.read_to_end(&mut buf) {

@@ -27,7 +27,7 @@ struct Cli {
 enum Command {
     /// Build the image reproducibly (wraps image-build).
     Build(image::BuildArgs),
-    /// Boot the image under QEMU (wraps qemu/run-emulated.sh).
+    /// Boot the image under QEMU (wraps qemu/run-emulated.sh); SIGINT, SIGTERM and SIGHUP stop it.
     Run(image::RunArgs),
     /// NEAR light client, proofs and key derivation.
     #[command(subcommand)]
