@@ -275,13 +275,18 @@ impl PlatformPciTransport {
     fn wait_for_device(&self, queue: u16) {
         let Some(Some((avail_idx, used_idx))) = self.rings.get(usize::from(queue)) else { return };
         let start = clock::now_ms();
-        loop {
+        for spins in 0u64.. {
             // SAFETY: both are u16 fields of rings this device's queue owns,
             // inside the pool, mapped at their CPU alias for the kernel's life.
             let (avail, used) =
                 unsafe { (core::ptr::read_volatile(*avail_idx as *const u16), core::ptr::read_volatile(*used_idx as *const u16)) };
             if avail == used {
                 return;
+            }
+            // A device that could not use the request (QEMU: "Cannot map
+            // desc") sets DEVICE_NEEDS_RESET and never answers: stop at once.
+            if spins % 4096 == 4095 && self.get_status().contains(DeviceStatus::DEVICE_NEEDS_RESET) {
+                self.fail(format_args!("queue {queue}: the device needs a reset (avail {avail}, used {used})"));
             }
             if clock::now_ms().saturating_sub(start) > DEVICE_DEADLINE_MS {
                 self.fail(format_args!(
