@@ -71,15 +71,22 @@ if [ -n "$p2p_port" ]; then
   hostfwd="$hostfwd,hostfwd=tcp:127.0.0.1:$p2p_port-:$guest_p2p_port"
 fi
 
+# Every virtio device as a confidential guest gets it: QEMU forces
+# iommu_platform=on and disable-legacy=on on the devices of a TD, so the
+# driver must accept VIRTIO_F_ACCESS_PLATFORM and use modern virtio only.
+# Emulating that here makes a driver that gets it wrong fail in CI as it
+# would on TDX.
+virtio_td="iommu_platform=on,disable-legacy=on"
+
 args=(
   -nodefaults -no-user-config
   -machine q35 -accel tcg -cpu max -smp 1 -m "$memory"
   -bios "$firmware"
   -kernel "$image" -append "$cmdline"
   -drive "if=none,id=disk0,file=$disk,format=raw"
-  -device "virtio-blk-pci,drive=disk0,romfile="
+  -device "virtio-blk-pci,drive=disk0,romfile=,$virtio_td"
   -netdev "user,id=net0,$hostfwd"
-  -device "virtio-net-pci,netdev=net0,romfile="
+  -device "virtio-net-pci,netdev=net0,romfile=,$virtio_td"
   -serial "file:$log"
   -display none -no-reboot
   -pidfile "$pidfile"

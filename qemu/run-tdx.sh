@@ -134,6 +134,10 @@ memory=$(manifest_field .measurements.launch.memory)
 # The guest's HTTP port is the command line's http=PORT (the image's default 8080).
 guest_port=8080
 if [[ " $cmdline " =~ \ http=([0-9]{1,5})\  ]]; then guest_port=${BASH_REMATCH[1]}; fi
+# The image refuses key_source=test on TDX (the host knows that key): say so before launching.
+if [[ " $cmdline " =~ \ key_source=test[\ :] ]]; then
+  echo "run-tdx: warning: the command line uses key_source=test, which the image refuses on TDX (the host knows that key); a real TD needs --cmdline with key_source=local-sgx:..." >&2
+fi
 
 # Firmware pin: MRTD and RTMR0 depend on every byte of the TDVF.
 firmware_sha=$(sha256sum "$firmware" | cut -d' ' -f1)

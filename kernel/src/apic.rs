@@ -80,6 +80,32 @@ pub fn init() -> u64 {
     per_ms
 }
 
+/// A vector no device and no handler of ours uses.
+pub const STRAY_TEST_VECTOR: u8 = 0x41;
+const REG_ICR_LOW: u64 = 0x300;
+const REG_ICR_HIGH: u64 = 0x310;
+const ICR_SELF: u32 = 0b01 << 18;
+const X2APIC_SELF_IPI: u32 = 0x83f;
+
+/// Emulated platform only: sends this CPU an interrupt on
+/// [`STRAY_TEST_VECTOR`], as a firmware may leave one pending, and reports
+/// whether the default handler acknowledged it (without one the CPU would
+/// raise #NP, which is fatal).
+pub fn check_stray_interrupt() -> bool {
+    let before = crate::arch::STRAY_INTERRUPTS.load(Ordering::Relaxed);
+    if BASE.load(Ordering::Relaxed) == X2APIC {
+        let mut msr = x86_64::registers::model_specific::Msr::new(X2APIC_SELF_IPI);
+        // SAFETY: SELF_IPI exists in x2APIC mode; it only queues the vector.
+        unsafe { msr.write(u64::from(STRAY_TEST_VECTOR)) };
+    } else {
+        write(REG_ICR_HIGH, 0);
+        write(REG_ICR_LOW, ICR_SELF | u32::from(STRAY_TEST_VECTOR));
+    }
+    // Interrupts open for up to 1 ms: the pending vector is delivered first.
+    sleep_us(1000);
+    crate::arch::STRAY_INTERRUPTS.load(Ordering::Relaxed) > before
+}
+
 /// Acknowledges the current interrupt.
 pub fn end_of_interrupt() {
     write(REG_EOI, 0);

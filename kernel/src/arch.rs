@@ -4,7 +4,9 @@
 //! Every exception is fatal and reported on the console with the faulting
 //! RIP; the kernel has no user space and no recoverable faults. Vector 20
 //! (#VE) belongs to the platform backend. Vector [`TIMER_VECTOR`] is the APIC
-//! timer that wakes the idle loop.
+//! timer that wakes the idle loop; every other vector from 32 up is
+//! acknowledged (EOI) and ignored, so an interrupt the firmware left pending
+//! at the first `sti` is harmless.
 
 use alloc::boxed::Box;
 use spin::Once;
@@ -22,6 +24,8 @@ const DOUBLE_FAULT_IST: u16 = 0;
 const MACHINE_CHECK_IST: u16 = 1;
 const IST_STACK_SIZE: usize = 64 * 1024;
 
+/// The first vector that is not a CPU exception.
+const FIRST_EXTERNAL_VECTOR: u8 = 32;
 /// APIC timer vector.
 pub const TIMER_VECTOR: u8 = 0x30;
 /// APIC spurious-interrupt vector.
@@ -98,6 +102,11 @@ pub fn init(ve_entry: Option<u64>) {
                 idt.virtualization.set_handler_fn(virtualization);
             }
         }
+        // Any external vector a firmware left pending (or a stray device
+        // raises) is acknowledged and ignored: none of them is fatal.
+        for vector in FIRST_EXTERNAL_VECTOR..=u8::MAX {
+            idt[vector].set_handler_fn(acknowledge_interrupt);
+        }
         idt[TIMER_VECTOR].set_handler_fn(timer);
         idt[SPURIOUS_VECTOR].set_handler_fn(spurious);
         idt
@@ -165,6 +174,14 @@ extern "x86-interrupt" fn page_fault(frame: InterruptStackFrame, code: PageFault
 }
 
 extern "x86-interrupt" fn timer(_frame: InterruptStackFrame) {
+    crate::apic::end_of_interrupt();
+}
+
+/// Interrupts the default handler acknowledged (boot log, self-check).
+pub static STRAY_INTERRUPTS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+extern "x86-interrupt" fn acknowledge_interrupt(_frame: InterruptStackFrame) {
+    STRAY_INTERRUPTS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     crate::apic::end_of_interrupt();
 }
 

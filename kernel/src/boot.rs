@@ -51,9 +51,6 @@ pub struct BootInfo {
     pub load_options: Vec<u8>,
     /// Their full length.
     pub load_options_len: usize,
-    /// The RTMR2 event for the command line, computed from the full load
-    /// options.
-    pub cmdline_event: tdsigner_measure::event::EventLogEntry,
     pub tsc_hz: u64,
     pub tsc_calibration: clock::Calibration,
     pub heap: (u64, u64),
@@ -128,7 +125,9 @@ fn reserve(size: u64, align: u64, max_addr: Option<u64>) -> Option<u64> {
     Some(start)
 }
 
-fn largest_conventional_region() -> Result<(u64, u64), Status> {
+/// The largest conventional region, all conventional RAM, and the page-table
+/// pages the identity map of the whole map (unaccepted memory included) needs.
+fn memory_map_figures() -> Result<(u64, u64, u64), Status> {
     let map = boot::memory_map(MemoryType::LOADER_DATA).map_err(|e| e.status())?;
     let mut largest = 0;
     let mut total = 0;
@@ -136,7 +135,10 @@ fn largest_conventional_region() -> Result<(u64, u64), Status> {
         largest = largest.max(d.page_count * PAGE);
         total += d.page_count * PAGE;
     }
-    Ok((largest, total))
+    let ranges = map.entries().map(|d| (d.phys_start, d.phys_start.saturating_add(d.page_count.saturating_mul(PAGE))));
+    // Slack: the final map (after this call's own allocations) may split ranges.
+    let table_pages = tdsigner_kernel::table_budget::table_pages(ranges) + 16;
+    Ok((largest, total, table_pages))
 }
 
 #[uefi::entry]
@@ -144,7 +146,7 @@ fn efi_main() -> Status {
     let (tsc_hz, tsc_calibration) = clock::calibrate();
     let wall_clock = rtc_unix_seconds().map(|secs| (secs, clock::now_ms()));
 
-    let Ok((largest, conventional_bytes)) = largest_conventional_region() else {
+    let Ok((largest, conventional_bytes, table_pages)) = memory_map_figures() else {
         return early_error("cannot read the UEFI memory map");
     };
     // Fixed reservations first, then the heap takes most of what is left.
@@ -154,9 +156,6 @@ fn efi_main() -> Status {
     let Some(stack_start) = reserve(STACK_REGION, SIZE_2M, None) else {
         return early_error("cannot reserve the kernel stack");
     };
-    // Tables for the low 4 GiB (1 PML4, 1 PDPT, 4 PDs), one PD per further
-    // GiB of the largest address the map can hold, splits and MMIO.
-    let table_pages = 64 + (conventional_bytes >> 30) * 2;
     let Some(tables_start) = reserve(table_pages * PAGE, PAGE, None) else {
         return early_error("cannot reserve page-table pages");
     };
@@ -177,13 +176,12 @@ fn efi_main() -> Status {
         return early_error("heap initialisation failed");
     }
 
-    let (load_options, load_options_len, cmdline_event) = {
+    let (load_options, load_options_len) = {
         let Ok(image) = boot::open_protocol_exclusive::<LoadedImage>(boot::image_handle()) else {
             return early_error("cannot open the LoadedImage protocol");
         };
         let raw = image.load_options_as_bytes().unwrap_or(&[]);
-        let event = crate::measured_boot::cmdline_entry(raw);
-        (raw[..raw.len().min(MAX_LOAD_OPTIONS)].to_vec(), raw.len(), event)
+        (raw[..raw.len().min(MAX_LOAD_OPTIONS)].to_vec(), raw.len())
     };
 
     // SAFETY: nothing holds boot-services resources past this point (the
@@ -196,7 +194,6 @@ fn efi_main() -> Status {
     let info = Box::new(BootInfo {
         load_options,
         load_options_len,
-        cmdline_event,
         tsc_hz,
         tsc_calibration,
         heap: (heap_start, heap_start + heap_size),

@@ -42,9 +42,16 @@ const MAX_COLLATERAL_LEN: usize = tdsigner_measure::sgx_dcap::collateral::MAX_CO
 /// The whole collateral fetch, however the server paces its bytes.
 const COLLATERAL_TIMEOUT_MS: u64 = 60_000;
 
-/// Prints `tdsigner: fatal: <reason>` and powers the machine off.
+/// Prints `tdsigner: fatal: <reason>` and ends the guest: on TDX through
+/// TDVMCALL<ReportFatalError> (firmware runtime services are not to be relied
+/// on after ExitBootServices there), otherwise by powering off.
 pub fn fatal(args: fmt::Arguments) -> ! {
     crate::console::print_fatal(format_args!("tdsigner: fatal: {args}\n"));
+    if tdsigner_tdx::is_td() {
+        let mut message = tdsigner_kernel::fixed_text::FixedText::<64>::new();
+        let _ = fmt::Write::write_fmt(&mut message, format_args!("tdsigner: {args}"));
+        tdsigner_tdx::tdvmcall::report_fatal_error(message.as_str());
+    }
     power_off()
 }
 
@@ -79,20 +86,14 @@ pub fn start(info: BootInfo) -> ! {
     };
     crate::console::init();
     arch::init(platform::ve_entry());
-    let layout = paging::Layout {
-        table_pool: info.table_pool,
-        identity: &info.memory_map,
-        dma_pool: info.dma_pool,
-        shared_bit: platform.shared_bit(),
-        guard_page: info.stack.0,
-    };
-    if let Err(e) = paging::install(&layout) {
-        fatal(format_args!("page tables: {e:?}"));
-    }
+    let dma = tdsigner_kernel::dma::DmaWindow::new(info.dma_pool.0, info.dma_pool.1 - info.dma_pool.0, platform.shared_bit())
+        .unwrap_or_else(|e| fatal(format_args!("DMA pool: {e:?}")));
+    let layout = paging::Layout { table_pool: info.table_pool, identity: &info.memory_map, dma, guard_page: info.stack.0 };
+    let tables = paging::install(&layout).unwrap_or_else(|e| fatal(format_args!("page tables: {e:?}")));
     if let Err(e) = platform.convert_to_shared(info.dma_pool.0, info.dma_pool.1 - info.dma_pool.0) {
         fatal(format_args!("DMA pool conversion: {e}"));
     }
-    virtio::hal::init(info.dma_pool.0, info.dma_pool.1 - info.dma_pool.0, platform.shared_bit());
+    virtio::hal::init(dma);
 
     let kind = platform.kind();
     kprintln!(
@@ -113,6 +114,15 @@ pub fn start(info: BootInfo) -> ! {
         info.tsc_hz / 1_000_000,
         info.tsc_calibration
     );
+    kprintln!(
+        "dma: devices get GPA {:#x}..{:#x}; the CPU uses its alias {:#x} (identity unmapped), host GPA bit {:#x}; {}-level paging{}",
+        dma.device_addr(0),
+        dma.device_addr(dma.len()),
+        dma.cpu_addr(0),
+        dma.shared_bit(),
+        if tables.five_level { 5 } else { 4 },
+        if tables.unmapped_high > 0 { " (memory at or above 2^47 left unmapped)" } else { "" }
+    );
 
     // RTMR2 gets the fixed launch event (nothing per node); the configuration goes to RTMR3 as
     // the canonical config and the policy, before any secret exists (measured_boot docs).
@@ -120,6 +130,7 @@ pub fn start(info: BootInfo) -> ! {
     if let Err(e) = measured_boot::measure_config(&config) {
         fatal(format_args!("cannot measure the configuration: {e}"));
     }
+    platform::refuse_unsafe_config(&config).unwrap_or_else(|e| fatal(format_args!("config: {e}")));
     kprintln!("config: accepted and measured (RTMR2 fixed launch event; RTMR3 image version, canonical config, policy)");
 
     let mut rng = match rng::HardwareRng::detect() {
@@ -128,6 +139,13 @@ pub fn start(info: BootInfo) -> ! {
     };
     let ticks = apic::init();
     kprintln!("rng: {}; apic timer: {} ticks/ms", rng.source().name(), ticks);
+    if kind == PlatformKind::Emulated {
+        // What a firmware interrupt pending at the first `sti` would do.
+        if !apic::check_stray_interrupt() {
+            fatal(format_args!("interrupts: a stray vector {:#x} was not delivered", apic::STRAY_TEST_VECTOR));
+        }
+        kprintln!("interrupts: stray vector {:#x} acknowledged by the default handler", apic::STRAY_TEST_VECTOR);
+    }
 
     let mut root = PciRoot::new(PortCam);
     let functions = pci::scan_virtio(&mut root);

@@ -21,10 +21,9 @@
 //!   which a key provider that binds keys to RTMR3 relies on.
 
 use alloc::string::String;
-use alloc::vec::Vec;
 
 use spin::Mutex;
-use tdsigner_measure::event::{EventLog, EventLogEntry, EV_IPL};
+use tdsigner_measure::event::{EventLog, EventLogEntry};
 
 use crate::platform::{self, PlatformError};
 
@@ -69,21 +68,6 @@ pub fn measure_config(config: &tdsigner_node::config::NodeConfig) -> Result<(), 
     extend(tdsigner_measure::names::image_version(version))?;
     extend(tdsigner_measure::names::config(&config.canonical()))?;
     extend(tdsigner_measure::names::policy(&config.policy_payload(version)))
-}
-
-/// The earlier scheme's RTMR2 entry for the load options exactly as the
-/// firmware passed them (no longer extended; kept for the boot path's record).
-pub fn cmdline_entry(load_options: &[u8]) -> EventLogEntry {
-    match tdsigner_measure::cmdline::cmdline_event(load_options) {
-        Ok(entry) => entry,
-        Err(_) => EventLogEntry {
-            imr: tdsigner_measure::cmdline::CMDLINE_RTMR,
-            event_type: EV_IPL,
-            digest: tdsigner_measure::sha384(load_options),
-            event: String::from("kernel-cmdline-malformed"),
-            event_payload: Vec::from(load_options),
-        },
-    }
 }
 
 /// The event log as JSON (an array in the `tcb_info.json` `event_log` shape).

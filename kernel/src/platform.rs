@@ -320,6 +320,20 @@ impl Platform {
     }
 }
 
+/// What the measured configuration may not ask of this platform. Checked
+/// right after the configuration is measured and parsed, before any secret
+/// exists.
+pub fn refuse_unsafe_config(config: &tdsigner_node::config::NodeConfig) -> Result<(), &'static str> {
+    let p = get();
+    if p.is_debug_td() && !config.allow_debug {
+        return Err("this is a DEBUG TD (TDATTRIBUTES.DEBUG): the host can read and change its memory; refusing to run (the measured config key allow_debug=1 allows it, and every output then says DEBUG)");
+    }
+    if p.kind() == PlatformKind::Tdx && matches!(config.key_source, tdsigner_node::config::KeySourceConfig::Test(_)) {
+        return Err("key_source=test on TDX: the host knows that sealing key; refusing to run");
+    }
+    Ok(())
+}
+
 fn mmio_width(width: u8) -> MmioWidth {
     match width {
         1 => MmioWidth::U8,

@@ -78,6 +78,17 @@ fn four_nodes_sign_survive_a_kill_and_a_restart() {
     assert_eq!(public["node"]["tls_public_key"], tls_before, "identity changed across the restart");
     let serial = c.members[3].node.as_ref().expect("running").serial();
     assert!(serial.contains("store: opened"), "{serial}");
+    // The cluster's QEMUs get their virtio devices as a TD would (run-emulated.sh).
+    for device in ["virtio-blk", "virtio-net"] {
+        let accepted = |l: &str| {
+            l.starts_with(&format!("{device}: features offered "))
+                && l.split(", accepted ").nth(1).is_some_and(|a| a.contains("ACCESS_PLATFORM"))
+        };
+        assert!(
+            serial.lines().any(accepted),
+            "{device} did not accept ACCESS_PLATFORM:\n{serial}"
+        );
+    }
     assert!(
         serial.contains("signer: protocol runs abort after 90000 ms silent or 600000 ms total; triple batch 4,"),
         "the tuning keys did not reach the node state machine:\n{serial}"

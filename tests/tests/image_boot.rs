@@ -48,6 +48,36 @@ fn boot(opts: &LaunchOptions) -> (Node, serde_json::Value) {
     (node, json)
 }
 
+/// The devices run as a TD gets them (run-emulated.sh: iommu_platform=on,
+/// disable-legacy=on): each accepted VIRTIO_F_ACCESS_PLATFORM, and the CPU
+/// reached the rings through the DMA pool's alias, not at the address the
+/// device was given (which carries no TDX shared bit either).
+fn assert_confidential_virtio(serial: &str) {
+    for device in ["virtio-blk", "virtio-net"] {
+        let features = serial
+            .lines()
+            .find(|l| l.starts_with(&format!("{device}: features offered ")))
+            .unwrap_or_else(|| panic!("no {device} feature line:\n{serial}"));
+        let accepted = features.split(", accepted ").nth(1).unwrap_or_default();
+        assert!(accepted.contains("VERSION_1, ACCESS_PLATFORM"), "{device} did not accept ACCESS_PLATFORM: {features}");
+        let queue = serial
+            .lines()
+            .find(|l| l.starts_with(&format!("{device}: queue 0: rings at device address ")))
+            .unwrap_or_else(|| panic!("no {device} queue line:\n{serial}"));
+        let hex = |after: &str| {
+            let digits = queue.split(after).nth(1).and_then(|r| r.split(|c: char| c == ',' || c == ' ').next()).unwrap_or("");
+            u64::from_str_radix(digits.trim_start_matches("0x"), 16).unwrap_or_else(|_| panic!("{queue}"))
+        };
+        let (device_addr, cpu_addr) = (hex("device address "), hex("CPU alias "));
+        assert!(device_addr < 1 << 32, "{device}: the device got {device_addr:#x}, not a plain GPA below 4 GiB: {queue}");
+        assert!(cpu_addr >= 0xffff_8000_0000_0000, "{device}: the CPU did not use the upper-half alias: {queue}");
+    }
+    assert!(
+        serial.contains("the CPU uses its alias 0xffff800000000000 (identity unmapped), host GPA bit 0x0"),
+        "no DMA alias line:\n{serial}"
+    );
+}
+
 #[test]
 #[ignore = "builds the image and boots QEMU; run with --ignored (CI does)"]
 fn boots_serves_health_and_counts_boots_across_restarts() {
@@ -70,6 +100,9 @@ fn boots_serves_health_and_counts_boots_across_restarts() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(u64::MAX);
     assert!(ppm <= 1000, "{calibration}");
+    assert_confidential_virtio(&serial);
+    // An interrupt nobody asked for (as a firmware may leave pending) is acknowledged, not fatal.
+    assert!(serial.contains("interrupts: stray vector 0x41 acknowledged by the default handler"), "{serial}");
     assert_eq!(health["platform"], "emulated");
     assert_eq!(health["attestation"], "emulated");
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));

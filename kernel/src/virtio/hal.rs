@@ -6,27 +6,32 @@
 //! into pool pages on `share` and back on `unshare` (bounce buffering). The
 //! emulated platform uses the same path, so CI exercises it.
 //!
-//! Device-visible addresses carry the shared bit (GPA | shared); the kernel
-//! accesses the same pages through their identity (private-looking) virtual
-//! addresses, which the page tables map to the shared alias.
+//! Addresses follow [`tdsigner_kernel::dma`]: devices get the plain GPA, the
+//! kernel uses the pool's upper-half CPU alias, and only the page tables and
+//! the GetQuote argument carry the shared bit.
 
 use core::ptr::NonNull;
 
 use spin::Mutex;
+use tdsigner_kernel::dma::DmaWindow;
 use tdsigner_kernel::page_pool::PagePool;
 use virtio_drivers::{BufferDirection, Hal, PhysAddr, PAGE_SIZE};
 
 struct DmaPool {
-    base: u64,
-    shared_bit: u64,
+    window: DmaWindow,
     pages: PagePool,
 }
 
 static POOL: Mutex<Option<DmaPool>> = Mutex::new(None);
 
-/// Hands the shared region `[base, base + len)` to the virtio layer.
-pub fn init(base: u64, len: u64, shared_bit: u64) {
-    *POOL.lock() = Some(DmaPool { base, shared_bit, pages: PagePool::new((len / PAGE_SIZE as u64) as usize) });
+/// Hands the shared, alias-mapped window to the virtio layer.
+pub fn init(window: DmaWindow) {
+    *POOL.lock() = Some(DmaPool { window, pages: PagePool::new((window.len() / PAGE_SIZE as u64) as usize) });
+}
+
+/// The pool's window, once [`init`] ran.
+pub fn window() -> Option<DmaWindow> {
+    POOL.lock().as_ref().map(|p| p.window)
 }
 
 /// Pages in use and capacity, for the boot log and metrics.
@@ -34,7 +39,8 @@ pub fn usage() -> (usize, usize) {
     POOL.lock().as_ref().map_or((0, 0), |p| (p.pages.in_use(), p.pages.capacity()))
 }
 
-fn alloc_pages(pages: usize) -> (PhysAddr, NonNull<u8>) {
+/// Allocates zeroed pages; returns (offset in the window, CPU pointer).
+fn alloc_pages(pages: usize) -> (DmaWindow, u64, NonNull<u8>) {
     let mut guard = POOL.lock();
     let Some(pool) = guard.as_mut() else {
         crate::guest::fatal(format_args!("virtio DMA used before the pool was set up"));
@@ -43,35 +49,41 @@ fn alloc_pages(pages: usize) -> (PhysAddr, NonNull<u8>) {
         Ok(Some(first)) => first,
         _ => crate::guest::fatal(format_args!("virtio DMA pool exhausted ({pages} pages requested)")),
     };
-    let vaddr = pool.base + (first * PAGE_SIZE) as u64;
-    // SAFETY: the pages belong to the pool, are mapped, and were just
-    // allocated to this caller alone; zeroing them is what `Hal` requires.
-    unsafe { core::ptr::write_bytes(vaddr as *mut u8, 0, pages.max(1) * PAGE_SIZE) };
-    let Some(ptr) = NonNull::new(vaddr as *mut u8) else {
-        crate::guest::fatal(format_args!("DMA pool at address 0"));
+    let offset = (first * PAGE_SIZE) as u64;
+    let cpu = pool.window.cpu_addr(offset);
+    // SAFETY: the pages belong to the pool, are mapped at their CPU alias,
+    // and were just allocated to this caller alone; zeroing them is what
+    // `Hal` requires.
+    unsafe { core::ptr::write_bytes(cpu as *mut u8, 0, pages.max(1) * PAGE_SIZE) };
+    let Some(ptr) = NonNull::new(cpu as *mut u8) else {
+        crate::guest::fatal(format_args!("DMA pool alias at address 0"));
     };
-    (vaddr | pool.shared_bit, ptr)
+    (pool.window, offset, ptr)
 }
 
-fn free_pages(paddr: PhysAddr, pages: usize) -> Result<(), ()> {
+fn free_offset(offset: u64, pages: usize) -> Result<(), ()> {
     let mut guard = POOL.lock();
     let pool = guard.as_mut().ok_or(())?;
-    let vaddr = paddr & !pool.shared_bit;
-    let offset = vaddr.checked_sub(pool.base).ok_or(())?;
     pool.pages.free((offset / PAGE_SIZE as u64) as usize, pages.max(1)).map_err(|_| ())
 }
 
-/// Takes `pages` zeroed pages of shared memory for the kernel's own use (e.g.
-/// the GetQuote buffer). Returns (device/host-visible address with the shared
-/// bit, kernel virtual address).
+fn device_offset(paddr: PhysAddr, len: usize) -> Option<u64> {
+    window()?.device_offset(paddr, len as u64)
+}
+
+/// Takes `pages` zeroed pages of shared memory for the kernel's own use (the
+/// GetQuote buffer). Returns (host GPA, with the shared bit, as GetQuote
+/// wants it; kernel pointer).
 pub fn alloc_shared_pages(pages: usize) -> (u64, NonNull<u8>) {
-    alloc_pages(pages)
+    let (window, offset, ptr) = alloc_pages(pages);
+    (window.host_gpa(offset), ptr)
 }
 
 /// Returns pages taken with [`alloc_shared_pages`].
-pub fn free_shared_pages(device_addr: u64, pages: usize) {
-    if free_pages(device_addr, pages).is_err() {
-        crate::guest::fatal(format_args!("freeing shared pages {device_addr:#x} that were not allocated"));
+pub fn free_shared_pages(host_gpa: u64, pages: usize) {
+    let offset = window().and_then(|w| w.host_gpa_offset(host_gpa, (pages * PAGE_SIZE) as u64));
+    if offset.ok_or(()).and_then(|o| free_offset(o, pages)).is_err() {
+        crate::guest::fatal(format_args!("freeing shared pages {host_gpa:#x} that were not allocated"));
     }
 }
 
@@ -87,11 +99,12 @@ pub struct KernelHal;
 // valid until unshare; the pool is mapped for the kernel's whole life.
 unsafe impl Hal for KernelHal {
     fn dma_alloc(pages: usize, _direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
-        alloc_pages(pages)
+        let (window, offset, ptr) = alloc_pages(pages);
+        (window.device_addr(offset), ptr)
     }
 
     unsafe fn dma_dealloc(paddr: PhysAddr, _vaddr: NonNull<u8>, pages: usize) -> i32 {
-        match free_pages(paddr, pages) {
+        match device_offset(paddr, pages * PAGE_SIZE).ok_or(()).and_then(|o| free_offset(o, pages)) {
             Ok(()) => 0,
             Err(()) => -1,
         }
@@ -108,25 +121,28 @@ unsafe impl Hal for KernelHal {
 
     unsafe fn share(buffer: NonNull<[u8]>, direction: BufferDirection) -> PhysAddr {
         let len = buffer.len();
-        let (paddr, bounce) = alloc_pages(pages_for(len));
+        let (window, offset, bounce) = alloc_pages(pages_for(len));
         if direction != BufferDirection::DeviceToDriver {
             // SAFETY: `buffer` is valid for `len` bytes (virtio-drivers'
             // contract) and the bounce pages hold at least `len` bytes.
             unsafe { core::ptr::copy_nonoverlapping(buffer.as_ptr() as *const u8, bounce.as_ptr(), len) };
         }
-        paddr
+        window.device_addr(offset)
     }
 
     unsafe fn unshare(paddr: PhysAddr, buffer: NonNull<[u8]>, direction: BufferDirection) {
         let len = buffer.len();
+        let Some((window, offset)) = window().and_then(|w| Some((w, w.device_offset(paddr, len as u64)?))) else {
+            crate::guest::fatal(format_args!("virtio unshare of an unknown buffer {paddr:#x}"));
+        };
         if direction != BufferDirection::DriverToDevice {
-            let shared_bit = POOL.lock().as_ref().map_or(0, |p| p.shared_bit);
-            let bounce = (paddr & !shared_bit) as *const u8;
+            let bounce = window.cpu_addr(offset) as *const u8;
             // SAFETY: `paddr` came from `share` for this buffer, so the bounce
-            // pages are live and hold `len` bytes; `buffer` is writable.
+            // pages are live, mapped at their alias and hold `len` bytes;
+            // `buffer` is writable.
             unsafe { core::ptr::copy_nonoverlapping(bounce, buffer.as_ptr() as *mut u8, len) };
         }
-        if free_pages(paddr, pages_for(len)).is_err() {
+        if free_offset(offset, pages_for(len)).is_err() {
             crate::guest::fatal(format_args!("virtio unshare of an unknown buffer {paddr:#x}"));
         }
     }

@@ -8,7 +8,19 @@
 //! stays small. Capability parsing follows the virtio 1.2 spec, §4.1.4
 //! ("Virtio Structure PCI Capabilities"); all values read from the device are
 //! bounds-checked against its BARs before use.
+//!
+//! Beyond register access the transport enforces what a TD needs:
+//! - VIRTIO_F_ACCESS_PLATFORM is accepted when offered
+//!   ([`tdsigner_kernel::virtio_features`]), and the status is read back after
+//!   FEATURES_OK and DRIVER_OK: a refusal halts with one line naming the device;
+//! - every queue address must be a device address of the DMA pool (plain
+//!   GPA, no shared bit, never the CPU alias);
+//! - `virtio-drivers` spins without limit on its synchronous queues (block
+//!   requests, net transmit); after notifying such a queue the transport waits
+//!   for the device under a deadline ([`DEVICE_DEADLINE_MS`]) and halts with
+//!   one line naming the device when it passes.
 
+use core::fmt;
 use core::mem::{align_of, size_of};
 
 use virtio_drivers::transport::pci::bus::{ConfigurationAccess, DeviceFunction, PciRoot};
@@ -18,7 +30,15 @@ use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Trans
 use virtio_drivers::{Error, PhysAddr};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use crate::{paging, platform};
+use tdsigner_kernel::virtio_features::{driver_features, Describe};
+
+use crate::{clock, paging, platform};
+
+/// How long a device may take to complete a synchronous request before the
+/// kernel halts naming it.
+pub const DEVICE_DEADLINE_MS: u64 = 30_000;
+/// Queues per device this transport tracks (blk: 1, net: 2).
+const MAX_QUEUES: usize = 2;
 
 const PCI_CAP_ID_VENDOR: u8 = 0x09;
 const CAP_COMMON_CFG: u8 = 1;
@@ -93,6 +113,31 @@ pub struct PlatformPciTransport {
     notify_multiplier: u32,
     isr: Region,
     device_cfg: Option<Region>,
+    /// "virtio-blk" / "virtio-net", for log and fatal lines.
+    name: &'static str,
+    /// Features the device offered, once read.
+    offered: u64,
+    /// Features this driver wrote.
+    accepted: u64,
+    /// CPU addresses of each tracked queue's avail.idx and used.idx.
+    rings: [Option<(u64, u64)>; MAX_QUEUES],
+}
+
+/// The queue whose requests `virtio-drivers` waits for without a bound.
+fn synchronous_queue(device_type: DeviceType) -> Option<u16> {
+    match device_type {
+        DeviceType::Block => Some(0),
+        DeviceType::Network => Some(1), // transmitq
+        _ => None,
+    }
+}
+
+fn device_name(device_type: DeviceType) -> &'static str {
+    match device_type {
+        DeviceType::Block => "virtio-blk",
+        DeviceType::Network => "virtio-net",
+        _ => "virtio",
+    }
 }
 
 struct CapInfo {
@@ -126,7 +171,8 @@ fn region(
     if gpa % align != 0 {
         return Err(TransportError::OutOfBar(cfg_type));
     }
-    if address >= 4 << 30 {
+    // Under TDX, MMIO is a TDVMCALL naming the GPA: nothing to map.
+    if address >= 4 << 30 && platform::get().kind() == tdsigner_node::health::PlatformKind::Emulated {
         paging::map_mmio(address, size).map_err(|_| TransportError::Map)?;
     }
     Ok(Region { gpa, len: u64::from(cap.length) })
@@ -183,11 +229,72 @@ impl PlatformPciTransport {
             Some(cap) => Some(region(root, df, &cap, CAP_DEVICE_CFG, 1, 4)?),
             None => None,
         };
-        Ok(PlatformPciTransport { device_type, common, notify, notify_multiplier, isr, device_cfg })
+        Ok(PlatformPciTransport {
+            device_type,
+            common,
+            notify,
+            notify_multiplier,
+            isr,
+            device_cfg,
+            name: device_name(device_type),
+            offered: 0,
+            accepted: 0,
+            rings: [None; MAX_QUEUES],
+        })
     }
 
     fn select_queue(&mut self, queue: u16) {
         self.common.write(QUEUE_SELECT, 2, u64::from(queue));
+    }
+
+    /// Halts with one line naming this device.
+    fn fail(&self, what: fmt::Arguments) -> ! {
+        let status = self.common.read(DEVICE_STATUS, 1);
+        crate::guest::fatal(format_args!("{}: {what} (device status {status:#x})", self.name))
+    }
+
+    /// Reads the status back after setting `wanted` bits; a device that
+    /// refused them (or asks for a reset) halts the kernel.
+    fn check_status(&self, wanted: DeviceStatus) {
+        let status = self.get_status();
+        if status.contains(DeviceStatus::DEVICE_NEEDS_RESET) || status.contains(DeviceStatus::FAILED) {
+            self.fail(format_args!("device failed after status {:#x}", wanted.bits()));
+        }
+        if !status.contains(wanted) {
+            self.fail(format_args!(
+                "device refused status {:#x}; features offered {}, accepted {}",
+                wanted.bits(),
+                Describe(self.offered),
+                Describe(self.accepted)
+            ));
+        }
+    }
+
+    /// Waits until the device has consumed every request made available on
+    /// `queue` (used.idx reaches avail.idx), or halts at the deadline.
+    fn wait_for_device(&self, queue: u16) {
+        let Some(Some((avail_idx, used_idx))) = self.rings.get(usize::from(queue)) else { return };
+        let start = clock::now_ms();
+        for spins in 0u64.. {
+            // SAFETY: both are u16 fields of rings this device's queue owns,
+            // inside the pool, mapped at their CPU alias for the kernel's life.
+            let (avail, used) =
+                unsafe { (core::ptr::read_volatile(*avail_idx as *const u16), core::ptr::read_volatile(*used_idx as *const u16)) };
+            if avail == used {
+                return;
+            }
+            // A device that could not use the request (QEMU: "Cannot map
+            // desc") sets DEVICE_NEEDS_RESET and never answers: stop at once.
+            if spins % 4096 == 4095 && self.get_status().contains(DeviceStatus::DEVICE_NEEDS_RESET) {
+                self.fail(format_args!("queue {queue}: the device needs a reset (avail {avail}, used {used})"));
+            }
+            if clock::now_ms().saturating_sub(start) > DEVICE_DEADLINE_MS {
+                self.fail(format_args!(
+                    "queue {queue} made no progress for {DEVICE_DEADLINE_MS} ms (avail {avail}, used {used})"
+                ));
+            }
+            core::hint::spin_loop();
+        }
     }
 }
 
@@ -201,10 +308,13 @@ impl Transport for PlatformPciTransport {
         let low = self.common.read(DEVICE_FEATURE, 4);
         self.common.write(DEVICE_FEATURE_SELECT, 4, 1);
         let high = self.common.read(DEVICE_FEATURE, 4);
-        (high << 32) | low
+        self.offered = (high << 32) | low;
+        self.offered
     }
 
-    fn write_driver_features(&mut self, features: u64) {
+    fn write_driver_features(&mut self, chosen: u64) {
+        let features = driver_features(self.offered, chosen);
+        self.accepted = features;
         self.common.write(DRIVER_FEATURE_SELECT, 4, 0);
         self.common.write(DRIVER_FEATURE, 4, features & 0xffff_ffff);
         self.common.write(DRIVER_FEATURE_SELECT, 4, 1);
@@ -222,6 +332,9 @@ impl Transport for PlatformPciTransport {
         let offset = notify_off * u64::from(self.notify_multiplier);
         if offset + 2 <= self.notify.len {
             self.notify.write(offset, 2, u64::from(queue));
+            if synchronous_queue(self.device_type) == Some(queue) {
+                self.wait_for_device(queue);
+            }
         } else {
             crate::guest::fatal(format_args!("virtio notify offset {offset:#x} outside its region"));
         }
@@ -233,6 +346,12 @@ impl Transport for PlatformPciTransport {
 
     fn set_status(&mut self, status: DeviceStatus) {
         self.common.write(DEVICE_STATUS, 1, u64::from(status.bits() as u8));
+        if status.contains(DeviceStatus::DRIVER_OK) {
+            self.check_status(status);
+        } else if status.contains(DeviceStatus::FEATURES_OK) {
+            self.check_status(status);
+            kprintln!("{}: features offered {}, accepted {}", self.name, Describe(self.offered), Describe(self.accepted));
+        }
     }
 
     fn set_guest_page_size(&mut self, _guest_page_size: u32) {}
@@ -242,6 +361,19 @@ impl Transport for PlatformPciTransport {
     }
 
     fn queue_set(&mut self, queue: u16, size: u32, descriptors: PhysAddr, driver_area: PhysAddr, device_area: PhysAddr) {
+        let Some(window) = crate::virtio::hal::window() else { self.fail(format_args!("queue set up before the DMA pool")) };
+        let mut cpu = [0u64; 3];
+        for (slot, addr) in cpu.iter_mut().zip([descriptors, driver_area, device_area]) {
+            match window.device_offset(addr, 4) {
+                Some(offset) => *slot = window.cpu_addr(offset),
+                None => self.fail(format_args!("queue {queue} address {addr:#x} is not a device address of the DMA pool")),
+            }
+        }
+        if let Some(ring) = self.rings.get_mut(usize::from(queue)) {
+            // avail.idx and used.idx follow their 16-bit flags (§2.7.6, §2.7.8).
+            *ring = Some((cpu[1] + 2, cpu[2] + 2));
+        }
+        kprintln!("{}: queue {queue}: rings at device address {descriptors:#x}, CPU alias {:#x}", self.name, cpu[0]);
         self.select_queue(queue);
         self.common.write(QUEUE_SIZE, 2, u64::from(size));
         for (offset, value) in [(QUEUE_DESC, descriptors), (QUEUE_DRIVER, driver_area), (QUEUE_DEVICE, device_area)] {

@@ -276,6 +276,9 @@ pub struct NodeConfig {
     pub key_source: KeySourceConfig,
     /// Signer mode, if configured.
     pub signer: Option<SignerConfig>,
+    /// `allow_debug=1`: run even as a DEBUG TD (the host can read it); every
+    /// output then says DEBUG. Measured like every key.
+    pub allow_debug: bool,
 }
 
 /// Why a command line was refused. Each variant names the key or token.
@@ -354,7 +357,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-const KEYS: [&str; 20] = [
+const KEYS: [&str; 21] = [
     "net",
     "ip",
     "gw",
@@ -375,6 +378,7 @@ const KEYS: [&str; 20] = [
     "presignatures_low",
     "presignatures_high",
     "request_max_age_blocks",
+    "allow_debug",
 ];
 
 impl NodeConfig {
@@ -407,8 +411,13 @@ impl NodeConfig {
         if tokens == 0 {
             return Err(ConfigError::Empty);
         }
-        let [net, ip, gw, dns, http, probe, account, key_source, contract, rpc, p2p, trust, protocol_idle_ms, protocol_max_ms, triple_batch, triples_low, triples_high, presignatures_low, presignatures_high, request_max_age_blocks] =
+        let [net, ip, gw, dns, http, probe, account, key_source, contract, rpc, p2p, trust, protocol_idle_ms, protocol_max_ms, triple_batch, triples_low, triples_high, presignatures_low, presignatures_high, request_max_age_blocks, allow_debug] =
             values;
+        let allow_debug = match allow_debug {
+            None => false,
+            Some("1") => true,
+            Some(_) => return Err(ConfigError::BadValue { key: "allow_debug", reason: "expected 1 (or leave the key out)" }),
+        };
 
         let net = match net.ok_or(ConfigError::MissingKey { key: "net" })? {
             "dhcp" => {
@@ -468,7 +477,7 @@ impl NodeConfig {
                 Some(SignerConfig { contract: String::from(contract), rpc, p2p_port, trust, tuning })
             }
         };
-        Ok(NodeConfig { net, dns, http_port, probe, account: String::from(account), key_source, signer })
+        Ok(NodeConfig { net, dns, http_port, probe, account: String::from(account), key_source, signer, allow_debug })
     }
 }
 
@@ -879,6 +888,18 @@ mod tests {
         let KeySourceConfig::Test(key) = &c.key_source else { panic!("test source expected") };
         assert_eq!(key[31], 0x1f);
         assert_eq!(alloc::format!("{:?}", c.key_source), "Test(<redacted>)");
+    }
+
+    #[test]
+    fn allow_debug_is_off_unless_exactly_1() {
+        assert!(!parse("net=dhcp http=80").unwrap().allow_debug);
+        assert!(parse("net=dhcp http=80 allow_debug=1").unwrap().allow_debug);
+        for bad in ["0", "true", "", "11"] {
+            assert!(
+                matches!(parse(&alloc::format!("net=dhcp http=80 allow_debug={bad}")), Err(ConfigError::BadValue { key: "allow_debug", .. })),
+                "allow_debug={bad}"
+            );
+        }
     }
 
     #[test]
