@@ -12,6 +12,7 @@ mod cluster_cmd;
 mod image;
 mod measure;
 mod near;
+mod near_state;
 mod tss;
 
 #[derive(Parser)]
