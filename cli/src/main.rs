@@ -12,6 +12,7 @@ mod cluster_cmd;
 mod image;
 mod measure;
 mod near;
+mod near_state;
 mod p2p;
 mod p2p_json;
 mod tss;

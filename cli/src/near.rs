@@ -43,19 +43,42 @@ pub enum Command {
         block_merkle_root: Option<String>,
         proof: PathBuf,
     },
+    /// Check a `view_state` answer (`query` result with `values` and `proof`, asked with
+    /// `include_proof: true`) against a shard state root. Prints the proven key/values as JSON;
+    /// exit 0 if every value is proven (and, with --prefix-base64, the key list complete).
+    VerifyState {
+        /// The shard's state root, base58 or 64 hex digits.
+        #[arg(long)]
+        state_root: String,
+        /// The contract account whose storage was viewed.
+        #[arg(long)]
+        account_id: String,
+        /// The `prefix_base64` that was asked for: also prove no other key lies under it.
+        #[arg(long)]
+        prefix_base64: Option<String>,
+        view_state: PathBuf,
+    },
+    /// Check a `block` answer: the merkle root of the chunks' `prev_state_root`s (shard order)
+    /// must equal `header.prev_state_root`, and, when the header carries every field, the
+    /// header must re-hash to `header.hash`.
+    VerifyChunkRoots { block: PathBuf },
     /// Derive a NEAR chain-signatures child key: root + tweak(predecessor, path)·G.
     DeriveKey(crate::tss::DeriveKeyArgs),
 }
 
-enum Outcome {
+pub(crate) enum Outcome {
     Rejected(String),
     Malformed(String),
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Outcome> {
+    read_max(path, view::MAX_JSON_BYTES)
+}
+
+pub(crate) fn read_max(path: &Path, max: usize) -> Result<Vec<u8>, Outcome> {
     let meta = std::fs::metadata(path).map_err(|e| Outcome::Malformed(format!("{}: {e}", path.display())))?;
-    if meta.len() > view::MAX_JSON_BYTES as u64 {
-        return Err(Outcome::Malformed(format!("{}: larger than {} bytes", path.display(), view::MAX_JSON_BYTES)));
+    if meta.len() > max as u64 {
+        return Err(Outcome::Malformed(format!("{}: larger than {max} bytes", path.display())));
     }
     std::fs::read(path).map_err(|e| Outcome::Malformed(format!("{}: {e}", path.display())))
 }
@@ -123,6 +146,10 @@ pub fn run(cmd: Command) -> ExitCode {
         Command::VerifyChain { files } => verify_chain(files),
         Command::VerifyBlock { head, bps, new } => verify_block(head, bps, new),
         Command::VerifyProof { head, block_merkle_root, proof } => verify_proof(head.as_deref(), block_merkle_root.as_deref(), proof),
+        Command::VerifyState { state_root, account_id, prefix_base64, view_state } => {
+            crate::near_state::verify_state(state_root, account_id, prefix_base64.as_deref(), view_state)
+        }
+        Command::VerifyChunkRoots { block } => crate::near_state::verify_chunk_roots(block),
     };
     match result {
         Ok(line) => {

@@ -9,6 +9,9 @@
 //! - [`light_client`]: header verification (stricter stake rule) and the
 //!   persistable light-client state.
 //! - [`proof`]: outcome and block proofs against a verified head.
+//! - [`state_proof`], [`state_view`]: nearcore state-trie proofs (`view_state` with
+//!   `include_proof`) checked against a shard state root; [`chunk_roots`]: shard state roots
+//!   tied to a header by the merkle root of the chunks' `prev_state_root`s.
 //! - [`header`]: full block headers (`block` RPC) re-hashed, to read
 //!   `random_value` and `chunk_mask` only when committed by a proven hash.
 //! - [`sign_request`]: turning a proven receipt outcome of the signer contract
@@ -24,6 +27,7 @@
 extern crate alloc;
 
 pub mod borsh;
+pub mod chunk_roots;
 pub mod crypto;
 pub mod hash;
 pub mod header;
@@ -31,6 +35,8 @@ pub mod light_client;
 pub mod proof;
 pub mod rpc;
 pub mod sign_request;
+pub mod state_proof;
+pub mod state_view;
 pub mod tx;
 pub mod types;
 pub mod view;

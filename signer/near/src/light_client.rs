@@ -239,11 +239,16 @@ impl LightClientState {
     pub fn advance(&mut self, block: &LightClientBlock) -> Result<Advanced, HeaderError> {
         let (tally, epoch_changed) = self.verify(block)?;
         let epoch_id = block.inner_lite.epoch_id;
+        let next_epoch_id = block.inner_lite.next_epoch_id;
         // Keep exactly the sets of the new head's epoch and its next epoch.
-        let current = [self.current.take(), self.next.take()].into_iter().flatten().find(|e| e.epoch_id == epoch_id);
+        let known = [self.current.take(), self.next.take()];
+        let current = known.iter().flatten().find(|e| e.epoch_id == epoch_id).cloned();
         let next = match &block.next_bps {
-            Some(p) => Some(EpochProducers { epoch_id: block.inner_lite.next_epoch_id, producers: p.clone() }),
-            None => None,
+            Some(p) => Some(EpochProducers { epoch_id: next_epoch_id, producers: p.clone() }),
+            // A same-epoch block may come without next_bps (it is optional there). That says
+            // nothing about the next epoch, so the set already proven for it is kept: dropping it
+            // would let one endpoint strip next_bps and stall the client at the epoch boundary.
+            None => known.into_iter().flatten().find(|e| e.epoch_id == next_epoch_id && next_epoch_id != epoch_id),
         };
         self.current = current;
         self.next = next;
@@ -324,5 +329,81 @@ impl fmt::Display for StateDecodeError {
             Self::Decode(e) => write!(f, "state: {e}"),
             Self::EpochMismatch => f.write_str("state: producer set for a foreign epoch"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{PublicKey, Signature};
+    use crate::types::InnerLite;
+    use alloc::string::ToString;
+    use alloc::vec;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    fn producer(seed: u8) -> (SigningKey, ValidatorStake) {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let stake = ValidatorStake {
+            account_id: "bp.near".to_string(),
+            public_key: PublicKey::Ed25519(key.verifying_key().to_bytes()),
+            stake: 100,
+        };
+        (key, stake)
+    }
+
+    /// A block of `epoch` at `height`, approved by `signer`, optionally carrying `next_bps`.
+    fn block(
+        prev: CryptoHash,
+        height: u64,
+        epoch: u8,
+        next_bps: Option<Vec<ValidatorStake>>,
+        signer: &SigningKey,
+    ) -> LightClientBlock {
+        let next_bp_hash = next_bps.as_ref().map(|b| bp_hash(b, BpHashLayout::Versioned)).unwrap_or(CryptoHash([9; 32]));
+        let mut b = LightClientBlock {
+            prev_block_hash: prev,
+            next_block_inner_hash: CryptoHash([height as u8; 32]),
+            inner_lite: InnerLite {
+                height,
+                epoch_id: CryptoHash([epoch; 32]),
+                next_epoch_id: CryptoHash([epoch + 1; 32]),
+                prev_state_root: CryptoHash::default(),
+                outcome_root: CryptoHash::default(),
+                timestamp: height,
+                next_bp_hash,
+                block_merkle_root: CryptoHash::default(),
+                chunk_execution_root: None,
+            },
+            inner_rest_hash: CryptoHash::default(),
+            next_bps,
+            approvals_after_next: Vec::new(),
+        };
+        let msg = b.approval_message().unwrap();
+        b.approvals_after_next = vec![Some(Signature::Ed25519(signer.sign(&msg).to_bytes()))];
+        b
+    }
+
+    #[test]
+    fn same_epoch_block_without_next_bps_keeps_the_next_producers() {
+        let (k1, p1) = producer(1);
+        let (k2, p2) = producer(2);
+        let (_, p3) = producer(3);
+        let head = block(CryptoHash::default(), 10, 1, Some(vec![p2.clone()]), &k1);
+        let mut lc = LightClientState::from_trusted_header_and_next(
+            head.header(),
+            EpochProducers { epoch_id: CryptoHash([1; 32]), producers: vec![p1] },
+            EpochProducers { epoch_id: CryptoHash([2; 32]), producers: vec![p2.clone()] },
+        )
+        .unwrap();
+        // Same epoch, next_bps stripped: accepted, and the next epoch's set survives.
+        let stripped = block(head.hash(), 11, 1, None, &k1);
+        lc.advance(&stripped).unwrap();
+        assert_eq!(lc.next_producers().map(|e| e.producers.clone()), Some(vec![p2]));
+        // So the first block of the next epoch, signed by its producers, still verifies.
+        let next = block(stripped.hash(), 12, 2, Some(vec![p3]), &k2);
+        let adv = lc.advance(&next).unwrap();
+        assert!(adv.epoch_changed);
+        // And the persisted form keeps it across a reboot.
+        assert_eq!(LightClientState::from_bytes(&lc.to_bytes()).unwrap(), lc);
     }
 }

@@ -11,8 +11,9 @@
 //! CRC32 u32 LE ‖ zeros`. The CRC tells a torn or decayed sector from a forged one (valid CRC,
 //! bad MAC).
 //!
-//! Log block: a 64-byte cleartext header, then the AES-256-GCM ciphertext of
-//! `postcard(Vec<Op>)` with its 16-byte tag, zero-padded to whole sectors. The header carries
+//! Log block: a 64-byte cleartext header, then (format 2) the 16-byte id of the session whose key
+//! sealed it, then the AES-256-GCM ciphertext of `postcard(Vec<Op>)` with its 16-byte tag,
+//! zero-padded to whole sectors. Format-1 blocks lack the session id and are still read. The header carries
 //! format version, epoch, sequence number, nonce, body length and the previous block's tag; the AAD
 //! is the header (minus its CRCs) ‖ store id ‖ SHA-256(node identity). Record kind and id travel
 //! inside the ciphertext, so they are authenticated by the same tag as the AAD and stay hidden
@@ -25,8 +26,27 @@ use crate::device::SECTOR_SIZE;
 use crate::keys::{SuperblockMac, NONCE_LEN, TAG_LEN};
 use crate::secret::SealingKey;
 
-/// Version of the on-disk format; bound into every block's AAD and every superblock.
-pub const FORMAT_VERSION: u16 = 1;
+/// Version of the on-disk format written now; bound into every block's AAD and every superblock.
+/// Version 2 seals each block under a per-open session key whose 16-byte id leads the block body.
+pub const FORMAT_VERSION: u16 = 2;
+/// Version 1: blocks sealed directly under the store's block key (still read, never written).
+pub const LEGACY_FORMAT_VERSION: u16 = 1;
+/// Length of the session id that leads a version-2 block body.
+pub const SESSION_ID_LEN: usize = 16;
+
+/// Whether `v` is a format version this code reads.
+pub fn is_readable_version(v: u16) -> bool {
+    v == FORMAT_VERSION || v == LEGACY_FORMAT_VERSION
+}
+
+/// Smallest valid body of a block of format `v`: the tag, after the session id in version 2.
+pub fn min_body_len(v: u16) -> u32 {
+    if v == LEGACY_FORMAT_VERSION {
+        TAG_LEN as u32
+    } else {
+        (SESSION_ID_LEN + TAG_LEN) as u32
+    }
+}
 /// Sectors taken by the superblock slots at the start of the device.
 pub const SUPERBLOCK_SECTORS: u64 = 2;
 /// Largest block body (ciphertext + tag) the scanner accepts; bounds allocation on hostile input.
@@ -205,14 +225,14 @@ impl BlockHeader {
             return Err(HeaderFault::Checksum);
         }
         let format_version = u16::from_le_bytes(arr(b, 4));
-        if format_version != FORMAT_VERSION {
+        if !is_readable_version(format_version) {
             return Err(HeaderFault::UnsupportedVersion(format_version));
         }
         if b[6] != 0 || b[7] != 0 {
             return Err(HeaderFault::NonZeroFlags);
         }
         let body_len = u32::from_le_bytes(arr(b, 36));
-        if !(TAG_LEN as u32..=MAX_BLOCK_BODY).contains(&body_len) {
+        if !(min_body_len(format_version)..=MAX_BLOCK_BODY).contains(&body_len) {
             return Err(HeaderFault::BadLength(body_len));
         }
         Ok(Self {

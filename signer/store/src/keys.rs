@@ -4,8 +4,11 @@
 //! Subkeys:
 //! - `superblock-mac`: HMAC-SHA256 key authenticating the two superblock slots. It does not depend
 //!   on the store id, because the store id is read from the superblock it authenticates.
-//! - `block-aead/<store id>`: AES-256-GCM key for log blocks. Binding the store id into the key
-//!   means a re-formatted store starts a fresh key, so its nonce counter may start at zero again.
+//! - `block-aead-session/<store id ‖ session id>`: AES-256-GCM key for the log blocks written in
+//!   one open session (format 2). The 128-bit session id is drawn at random at every open and
+//!   written at the head of each block body, so a disk rolled back to an old nonce reservation
+//!   still never repeats a (key, nonce) pair: see docs/DESIGN.md, "Nonces".
+//! - `block-aead/<store id>`: the format-1 block key, only for reading blocks written before.
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
@@ -75,8 +78,9 @@ fn unreachable_hmac() -> ! {
 
 /// AES-256-GCM for log blocks. The 96-bit nonce is the 64-bit block counter (big-endian, persisted
 /// and reserved ahead on disk) followed by a 32-bit salt drawn at random when the store is opened.
-/// The counter alone makes nonces unique across crashes; the salt is defence in depth against a
-/// host that rolls the disk back to an older counter reservation (see docs/DESIGN.md).
+/// The counter makes nonces unique across crashes within one key; since format 2 the key itself is
+/// fresh per open session ([`BlockCipher::for_session`]), which is what keeps a host that rolls the
+/// disk back to an older counter reservation from causing a repeat (see docs/DESIGN.md).
 pub(crate) struct BlockCipher {
     aead: Aes256Gcm,
 }
@@ -92,7 +96,19 @@ pub(crate) fn block_nonce(counter: u64, salt: [u8; 4]) -> [u8; NONCE_LEN] {
 }
 
 impl BlockCipher {
-    pub(crate) fn new(sealing: &SealingKey, store_id: &[u8; 16]) -> Self {
+    /// The key of one open session (format 2).
+    pub(crate) fn for_session(sealing: &SealingKey, store_id: &[u8; 16], session_id: &[u8; 16]) -> Self {
+        let mut context = [0u8; 32];
+        context[..16].copy_from_slice(store_id);
+        context[16..].copy_from_slice(session_id);
+        let key = derive_subkey(sealing, b"block-aead-session", &context);
+        Self {
+            aead: Aes256Gcm::new(key.as_ref().into()),
+        }
+    }
+
+    /// The format-1 key (one per store), for reading old blocks.
+    pub(crate) fn legacy(sealing: &SealingKey, store_id: &[u8; 16]) -> Self {
         let key = derive_subkey(sealing, b"block-aead", store_id);
         Self {
             aead: Aes256Gcm::new(key.as_ref().into()),
@@ -155,9 +171,26 @@ mod tests {
     }
 
     #[test]
+    fn session_keys_differ_per_session_and_from_the_legacy_key() {
+        let k = SealingKey::from_bytes([5; 32]);
+        let nonce = block_nonce(1, [0; 4]);
+        let seal = |c: &BlockCipher| {
+            let mut buf = *b"same plaintext";
+            let tag = c.seal(&nonce, b"aad", &mut buf).unwrap();
+            (buf, tag)
+        };
+        let a = seal(&BlockCipher::for_session(&k, &[3; 16], &[1; 16]));
+        let b = seal(&BlockCipher::for_session(&k, &[3; 16], &[2; 16]));
+        let legacy = seal(&BlockCipher::legacy(&k, &[3; 16]));
+        assert_ne!(a, b, "same nonce, different sessions: different keystreams");
+        assert_ne!(a, legacy);
+        assert_eq!(a, seal(&BlockCipher::for_session(&k, &[3; 16], &[1; 16])));
+    }
+
+    #[test]
     fn block_cipher_round_trip_and_aad_binding() {
         let k = SealingKey::from_bytes([2; 32]);
-        let c = BlockCipher::new(&k, &[3; 16]);
+        let c = BlockCipher::legacy(&k, &[3; 16]);
         let nonce = block_nonce(5, [9, 9, 9, 9]);
         let mut buf = *b"plaintext";
         let tag = c.seal(&nonce, b"aad", &mut buf).unwrap();

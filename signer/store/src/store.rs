@@ -25,7 +25,8 @@ use crate::error::{BlockPos, IoStage, RecordFault, StoreError};
 use crate::events::RuntimeEvent;
 use crate::format::{
     block_aad, block_sectors_for, decode_superblock_with, encode_superblock, BlockHeader,
-    HeaderFault, Op, SlotFault, SlotState, Superblock, BLOCK_HEADER_LEN, FORMAT_VERSION,
+    is_readable_version, HeaderFault, Op, SlotFault, SlotState, Superblock, BLOCK_HEADER_LEN,
+    FORMAT_VERSION, LEGACY_FORMAT_VERSION, SESSION_ID_LEN,
     MAX_BLOCK_BODY, SUPERBLOCK_SECTORS,
 };
 use crate::keys::{block_nonce, BlockCipher, SuperblockMac, TAG_LEN};
@@ -115,7 +116,10 @@ type RecordKey = (RecordKind, Vec<u8>);
 pub struct Store<D: BlockDevice> {
     dev: D,
     mac: SuperblockMac,
+    /// Seals this session's blocks: a key derived from the sealing key, the store id and
+    /// `session_id`, fresh at every open.
     cipher: BlockCipher,
+    session_id: [u8; SESSION_ID_LEN],
     node_digest: [u8; 32],
     /// Latest committed superblock.
     sb: Superblock,
@@ -222,8 +226,11 @@ impl<D: BlockDevice> Store<D> {
         dev.flush().map_err(StoreError::device(IoStage::Flush))?;
         let mut salt = [0u8; 4];
         rng.fill_bytes(&mut salt);
+        let mut session_id = [0u8; SESSION_ID_LEN];
+        rng.fill_bytes(&mut session_id);
         Ok(Self {
-            cipher: BlockCipher::new(key, &sb.store_id),
+            cipher: BlockCipher::for_session(key, &sb.store_id, &session_id),
+            session_id,
             node_digest: sb.node_digest,
             dev,
             mac,
@@ -285,7 +292,7 @@ impl<D: BlockDevice> Store<D> {
                 })
             }
         };
-        if sb.format_version != FORMAT_VERSION {
+        if !is_readable_version(sb.format_version) {
             return Err(StoreError::UnsupportedVersion {
                 found: sb.format_version,
             });
@@ -312,9 +319,9 @@ impl<D: BlockDevice> Store<D> {
                 capacity_sectors: capacity,
             });
         }
-        let cipher = BlockCipher::new(key, &sb.store_id);
+        let legacy = BlockCipher::legacy(key, &sb.store_id);
         // A shrunken device is reported by the scan as a truncated log if it cuts committed data.
-        let records = scan_log(&mut dev, &sb, &cipher, capacity)?;
+        let records = scan_log(&mut dev, &sb, key, &legacy, capacity)?;
         let uncommitted_tail = probe_uncommitted_tail(&mut dev, &sb, capacity);
         // The whole layout must fit the device before anything may be appended.
         if needed > capacity {
@@ -325,6 +332,9 @@ impl<D: BlockDevice> Store<D> {
         }
         let mut salt = [0u8; 4];
         rng.fill_bytes(&mut salt);
+        let mut session_id = [0u8; SESSION_ID_LEN];
+        rng.fill_bytes(&mut session_id);
+        let cipher = BlockCipher::for_session(key, &sb.store_id, &session_id);
         let report = OpenReport {
             generation: sb.generation,
             records: records.len(),
@@ -336,6 +346,7 @@ impl<D: BlockDevice> Store<D> {
             dev,
             mac,
             cipher,
+            session_id,
             node_digest: sb.node_digest,
             next_nonce: sb.nonce_reserved,
             usable_until: sb.nonce_reserved,
@@ -482,14 +493,14 @@ impl<D: BlockDevice> Store<D> {
         }
         let plaintext = encode_ops(&ops)?;
         // A block the scanner would refuse must never be written: it would make the store unopenable.
-        let max = MAX_BLOCK_BODY as usize - TAG_LEN;
+        let max = MAX_BLOCK_BODY as usize - TAG_LEN - SESSION_ID_LEN;
         if plaintext.len() > max {
             return Err(StoreError::InvalidRecord(RecordFault::BatchTooLarge {
                 len: plaintext.len(),
                 max,
             }));
         }
-        let sectors = block_sectors_for(plaintext.len() + TAG_LEN);
+        let sectors = block_sectors_for(SESSION_ID_LEN + plaintext.len() + TAG_LEN);
         if sectors > self.free_sectors() {
             self.compact_inner(sectors)?;
         }
@@ -551,7 +562,7 @@ impl<D: BlockDevice> Store<D> {
         drop(current);
         let total: u64 = groups
             .iter()
-            .map(|g| block_sectors_for(g.len() + TAG_LEN))
+            .map(|g| block_sectors_for(SESSION_ID_LEN + g.len() + TAG_LEN))
             .sum();
         let needed = total.saturating_add(then_needed);
         if needed > self.sb.region_sectors {
@@ -594,7 +605,7 @@ impl<D: BlockDevice> Store<D> {
                 first + i as u64,
                 plaintext,
             )?;
-            offset += block_sectors_for(plaintext.len() + TAG_LEN);
+            offset += block_sectors_for(SESSION_ID_LEN + plaintext.len() + TAG_LEN);
         }
         self.dev
             .flush()
@@ -630,6 +641,9 @@ impl<D: BlockDevice> Store<D> {
     /// The next superblock: generation + 1, reservation topped up (it is flushed before use).
     fn next_superblock(&self) -> Result<Superblock, StoreError> {
         let mut next = self.sb.clone();
+        // The first write after opening a format-1 store upgrades it: from here on it holds
+        // format-2 blocks, which format-1 code cannot read.
+        next.format_version = FORMAT_VERSION;
         next.generation = next
             .generation
             .checked_add(1)
@@ -674,7 +688,7 @@ impl<D: BlockDevice> Store<D> {
         counter: u64,
         plaintext: &[u8],
     ) -> Result<[u8; TAG_LEN], StoreError> {
-        let body_len = plaintext.len() + TAG_LEN;
+        let body_len = SESSION_ID_LEN + plaintext.len() + TAG_LEN;
         let sectors = block_sectors_for(body_len);
         let at = BlockPos {
             region: if base == self.sb.region_start(0) {
@@ -697,7 +711,9 @@ impl<D: BlockDevice> Store<D> {
         let aad = block_aad(&header, &self.sb.store_id, &self.node_digest);
         let mut buf = Zeroizing::new(vec![0u8; sectors as usize * SECTOR_SIZE]);
         let body = &mut buf[BLOCK_HEADER_LEN..BLOCK_HEADER_LEN + body_len];
-        let (ct, tag_out) = body.split_at_mut(plaintext.len());
+        let (id_out, sealed) = body.split_at_mut(SESSION_ID_LEN);
+        id_out.copy_from_slice(&self.session_id);
+        let (ct, tag_out) = sealed.split_at_mut(plaintext.len());
         ct.copy_from_slice(plaintext);
         let tag = self
             .cipher
@@ -738,7 +754,8 @@ fn encode_ops(ops: &[Op<'_>]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
 fn scan_log<D: BlockDevice>(
     dev: &mut D,
     sb: &Superblock,
-    cipher: &BlockCipher,
+    key: &SealingKey,
+    legacy: &BlockCipher,
     capacity: u64,
 ) -> Result<BTreeMap<RecordKey, SecretBytes>, StoreError> {
     let region = sb.active_region;
@@ -747,6 +764,8 @@ fn scan_log<D: BlockDevice>(
     let readable_end = capacity.saturating_sub(base);
     let (mut offset, mut seq, mut prev) = (0u64, 0u64, [0u8; TAG_LEN]);
     let mut header_sector = [0u8; SECTOR_SIZE];
+    // Consecutive blocks mostly share a session: keep the last session's key.
+    let mut session: Option<([u8; SESSION_ID_LEN], BlockCipher)> = None;
     while offset < sb.log_end {
         let at = BlockPos {
             region,
@@ -817,10 +836,32 @@ fn scan_log<D: BlockDevice>(
         if padding.iter().any(|&b| b != 0) {
             return Err(StoreError::CorruptPadding { at });
         }
-        let (ct, tag_bytes) = body.split_at_mut(body_len - TAG_LEN);
+        // The header parser bounds body_len below by the version's minimum, so the splits hold.
+        let (id, sealed) = match header.format_version {
+            LEGACY_FORMAT_VERSION => (None, body),
+            _ => {
+                let (id, sealed) = body.split_at_mut(SESSION_ID_LEN);
+                let mut sid = [0u8; SESSION_ID_LEN];
+                sid.copy_from_slice(id);
+                (Some(sid), sealed)
+            }
+        };
+        let (ct, tag_bytes) = sealed.split_at_mut(sealed.len() - TAG_LEN);
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(tag_bytes);
         let aad = block_aad(&header, &sb.store_id, &sb.node_digest);
+        let cipher = match id {
+            None => legacy,
+            Some(sid) => {
+                if session.as_ref().map(|(s, _)| s) != Some(&sid) {
+                    session = Some((sid, BlockCipher::for_session(key, &sb.store_id, &sid)));
+                }
+                match &session {
+                    Some((_, c)) => c,
+                    None => legacy,
+                }
+            }
+        };
         if !cipher.open(&header.nonce, &aad, ct, &tag) {
             return Err(StoreError::Authentication { at });
         }
