@@ -42,6 +42,7 @@
 //! | `triples_low`/`_high`| 1..=4096, low <= high            | triple pool water marks                |
 //! | `presignatures_low`/`_high` | 1..=4096, low <= high     | presignature pool water marks          |
 //! | `request_max_age_blocks` | 1..=100000                   | drop requests older (= the contract's yield timeout; NEAR: 200) |
+//! | `attestation`        | `dstack` (default) or `mock-testnet` | `mock-testnet`: submit `{"Mock":"Valid"}`; the contract then does NOT verify the TEE (status, metrics say so); refused with `contract=v1.signer` |
 //!
 //! Slow hosts (many TCG guests on few cores) need a longer `protocol_idle_ms` and smaller
 //! batches; the defaults suit one guest per core.
@@ -235,6 +236,8 @@ pub struct Tuning {
     pub presignatures_low: Option<usize>,
     pub presignatures_high: Option<usize>,
     pub request_max_age_blocks: Option<u64>,
+    /// `attestation`: what `submit_participant_info` carries.
+    pub attestation: Option<crate::machine::attestation::AttestationMode>,
 }
 
 impl Tuning {
@@ -253,6 +256,7 @@ impl Tuning {
         set(self.presignatures_low, &mut cfg.presignatures_low);
         set(self.presignatures_high, &mut cfg.presignatures_high);
         set(self.request_max_age_blocks, &mut cfg.request_max_age_blocks);
+        set(self.attestation, &mut cfg.attestation);
     }
 }
 
@@ -351,7 +355,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-const KEYS: [&str; 20] = [
+const KEYS: [&str; 21] = [
     "net",
     "ip",
     "gw",
@@ -372,6 +376,7 @@ const KEYS: [&str; 20] = [
     "presignatures_low",
     "presignatures_high",
     "request_max_age_blocks",
+    "attestation",
 ];
 
 impl NodeConfig {
@@ -404,7 +409,7 @@ impl NodeConfig {
         if tokens == 0 {
             return Err(ConfigError::Empty);
         }
-        let [net, ip, gw, dns, http, probe, account, key_source, contract, rpc, p2p, trust, protocol_idle_ms, protocol_max_ms, triple_batch, triples_low, triples_high, presignatures_low, presignatures_high, request_max_age_blocks] =
+        let [net, ip, gw, dns, http, probe, account, key_source, contract, rpc, p2p, trust, protocol_idle_ms, protocol_max_ms, triple_batch, triples_low, triples_high, presignatures_low, presignatures_high, request_max_age_blocks, attestation] =
             values;
 
         let net = match net.ok_or(ConfigError::MissingKey { key: "net" })? {
@@ -437,9 +442,15 @@ impl NodeConfig {
             return Err(ConfigError::BadValue { key: "account", reason: "not a valid NEAR account id" });
         }
         let key_source = parse_key_source(key_source.ok_or(ConfigError::MissingKey { key: "key_source" })?)?;
-        let tuning = parse_tuning(
+        let mut tuning = parse_tuning(
             [protocol_idle_ms, protocol_max_ms, triple_batch, triples_low, triples_high, presignatures_low, presignatures_high, request_max_age_blocks],
         )?;
+        tuning.attestation = attestation
+            .map(|a| {
+                crate::machine::attestation::AttestationMode::parse(a)
+                    .ok_or(ConfigError::BadValue { key: "attestation", reason: "expected dstack or mock-testnet" })
+            })
+            .transpose()?;
         let signer = match (contract, rpc, p2p, trust) {
             (None, None, None, None) => {
                 if tuning != Tuning::default() {
@@ -451,6 +462,9 @@ impl NodeConfig {
                 let contract = contract.ok_or(ConfigError::MissingKey { key: "contract" })?;
                 if !tdsigner_near::view::is_valid_account_id(contract) {
                     return Err(ConfigError::BadValue { key: "contract", reason: "not a valid NEAR account id" });
+                }
+                if tuning.attestation.unwrap_or_default().check_contract(contract).is_err() {
+                    return Err(ConfigError::BadValue { key: "attestation", reason: "mock-testnet is refused for mainnet's v1.signer" });
                 }
                 let rpc = parse_rpc_list(rpc.ok_or(ConfigError::MissingKey { key: "rpc" })?)?;
                 let p2p_port = parse_decimal(p2p.ok_or(ConfigError::MissingKey { key: "p2p" })?)
@@ -506,6 +520,7 @@ fn parse_tuning(v: [Option<&str>; 8]) -> Result<Tuning, ConfigError> {
         presignatures_low: us(pl),
         presignatures_high: us(ph),
         request_max_age_blocks: max_age,
+        attestation: None,
     })
 }
 
@@ -919,6 +934,24 @@ mod tests {
         assert_eq!(parse(&alloc::format!("{signer} triple_batch=2 triple_batch=2")), Err(DuplicateKey { key: "triple_batch" }));
         // Without signer mode they would be ignored silently: refused instead.
         assert!(matches!(parse("net=dhcp http=80 triple_batch=2"), Err(BadValue { key: "contract", .. })));
+    }
+
+    #[test]
+    fn attestation_mode_is_measured_config_and_mock_is_refused_for_mainnet() {
+        use crate::machine::attestation::AttestationMode;
+        let signer = |contract: &str| alloc::format!("net=dhcp http=80 contract={contract} rpc=http://a.test p2p=9 trust=00");
+        let c = parse(&alloc::format!("{} attestation=mock-testnet", signer("v1.signer-prod.testnet"))).unwrap();
+        let mut m = crate::machine::MachineConfig::new("a.test".into(), "v1.signer-prod.testnet".into());
+        c.signer.unwrap().tuning.apply(&mut m);
+        assert_eq!(m.attestation, AttestationMode::MockTestnet);
+        let d = parse(&signer("v1.signer")).unwrap();
+        assert_eq!(d.signer.unwrap().tuning.attestation, None);
+        assert!(matches!(
+            parse(&alloc::format!("{} attestation=mock-testnet", signer("v1.signer"))),
+            Err(ConfigError::BadValue { key: "attestation", .. })
+        ));
+        assert!(matches!(parse(&alloc::format!("{} attestation=mock", signer("c.test"))), Err(ConfigError::BadValue { key: "attestation", .. })));
+        assert!(matches!(parse("net=dhcp http=80 attestation=mock-testnet"), Err(ConfigError::BadValue { key: "contract", .. })));
     }
 
     /// The fields after the MRENCLAVE list that every good line needs.

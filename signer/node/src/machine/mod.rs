@@ -113,6 +113,7 @@
 //! - The host driver's TLS RPC path builds a TLS configuration per call and is untested
 //!   against real endpoints (no network here); the simulator is plain HTTP.
 
+pub mod attestation;
 pub mod codec;
 pub mod config;
 pub mod contract;
