@@ -332,6 +332,17 @@ fn parse_key_event(v: &Value) -> R<KeyEvent> {
     Ok(KeyEvent { epoch_id, domain_id, domain, parameters, instance, next_attempt_id })
 }
 
+/// near/mpc's `KeyEventId` as the key-event calls take it.
+pub fn key_event_id(epoch: u64, domain: u64, attempt: u64) -> Value {
+    serde_json::json!({ "epoch_id": epoch, "domain_id": domain, "attempt_id": attempt })
+}
+
+/// `vote_abort_key_event_instance` arguments: this node's run of the instance failed, so the
+/// attempt cannot complete; the contract then lets the leader start the next one.
+pub fn vote_abort_args(epoch: u64, domain: u64, attempt: u64) -> Value {
+    serde_json::json!({ "key_event_id": key_event_id(epoch, domain, attempt) })
+}
+
 /// Parses the bytes a `state` call returned, for key domain `domain_id`.
 pub fn parse_state(bytes: &[u8], domain_id: u64) -> R<ContractState> {
     if bytes.len() > MAX_STATE_BYTES {

@@ -13,7 +13,7 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tdsigner_near::crypto::PublicKey;
 use tdsigner_p2p::{Participant, ParticipantId, ParticipantSet, SessionId};
 use tdsigner_store::{BlockDevice, Change};
@@ -53,9 +53,7 @@ fn origin_tag(o: KeyOrigin) -> u8 {
     }
 }
 
-fn key_event_id(epoch: u64, domain: u64, attempt: u64) -> Value {
-    json!({ "epoch_id": epoch, "domain_id": domain, "attempt_id": attempt })
-}
+use super::contract::key_event_id;
 
 fn ids(list: &[u32]) -> Option<ParticipantList> {
     let v: Vec<tdsigner_tss::ParticipantId> = list.iter().copied().map(tdsigner_tss::ParticipantId).collect();

@@ -159,6 +159,14 @@ pub mod fuzz {
         let _ = super::contract::parse_state(bytes, 0);
     }
 
+    /// The contract's `get_attestation` and `get_tee_accounts` views.
+    pub fn attestation_views(bytes: &[u8]) {
+        let _ = super::attestation::parse_attestation_view(bytes);
+        if let Ok(accounts) = super::attestation::parse_tee_accounts(bytes) {
+            let _ = super::attestation::lists_node(&accounts, "a.test", &[0; 32], &[0; 32]);
+        }
+    }
+
     /// Unverified `block` and `chunk` answers for discovery.
     pub fn discovery(bytes: &[u8]) {
         if let Ok(v) = tdsigner_near::view::parse_json(bytes, 1 << 20) {

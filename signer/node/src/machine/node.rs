@@ -723,8 +723,17 @@ impl<D: BlockDevice> Node<D> {
         }
     }
 
-    fn on_run_failed<E: Env + ?Sized>(&mut self, _env: &mut E, _session: SessionId, inst: &Instance, now: u64) {
+    fn on_run_failed<E: Env + ?Sized>(&mut self, env: &mut E, _session: SessionId, inst: &Instance, now: u64) {
         match &inst.purpose {
+            // As near/mpc's node does: a failed keygen/reshare run votes the instance down
+            // instead of waiting for it to expire.
+            Purpose::Keygen { epoch, attempt } | Purpose::Reshare { epoch, attempt } => {
+                let (epoch, attempt) = (*epoch, *attempt);
+                if self.tx_due(("vote_abort_key_event_instance", epoch, attempt), now) {
+                    let args = super::contract::vote_abort_args(epoch, self.cfg.domain_id, attempt);
+                    self.send_function_call(env, "vote_abort_key_event_instance", serde_json::to_vec(&args).unwrap_or_default());
+                }
+            }
             Purpose::Triples { owner } | Purpose::Presign { owner } if Some(*owner) == self.me => {
                 self.pool_backoff_until_ms = now + 1_000;
             }
