@@ -13,7 +13,7 @@ use tdsigner_node::machine::attestation::{
     lists_node, parse_attestation_view, parse_tee_accounts, participant_info_args, AttestationMode, AttestationPayloadError,
     StoredAttestation,
 };
-use tdsigner_node::machine::contract::{parse_state, ContractState};
+use tdsigner_node::machine::contract::{key_event_id, parse_state, vote_abort_args, ContractState};
 use tdsigner_node::machine::Attestation;
 
 const TGAS: u64 = 1_000_000_000_000;
@@ -210,5 +210,33 @@ fn key_events_carry_each_domains_reconstruction_threshold_and_unservable_domains
         assert_eq!((generating.domain_id, generating.domain.protocol.as_str()), (1, "Frost"));
         let reason = generating.domain.unservable_reason(0).expect("a Frost domain is not served");
         assert!(reason.contains("Frost") && reason.contains("CaitSith"), "{reason}");
+    }
+}
+
+#[test]
+fn the_nodes_vote_abort_ends_a_failed_key_event_instance() {
+    for version in BINARIES {
+        let ns = nodes(4);
+        let mut rt = initialised(version, &ns, 3);
+        for n in &ns {
+            attest_mock(version, &mut rt, n);
+        }
+        let domains = json!({"domains": [{"id": 0, "protocol": "CaitSith", "reconstruction_threshold": 3, "purpose": "Sign"}]});
+        for n in &ns {
+            ok(version, "vote_add_domains", n.call(&mut rt, "vote_add_domains", &domains));
+        }
+        let state = |rt: &ContractRuntime| parse_state(&rt.view("state", b"{}").unwrap().value, 0).unwrap_or_else(|e| panic!("{version}: {e}"));
+        let start = json!({"key_event_id": key_event_id(0, 0, 0)});
+        ok(version, "start_keygen_instance", ns[0].call(&mut rt, "start_keygen_instance", &start));
+        let ContractState::Initializing { generating } = state(&rt) else { panic!() };
+        assert_eq!(generating.active_instance(rt.height).map(|i| i.attempt_id), Some(0), "{version}: {generating:?}");
+        // n2's run failed: the node's own abort vote ends the attempt at once.
+        ok(version, "vote_abort_key_event_instance", ns[2].call(&mut rt, "vote_abort_key_event_instance", &vote_abort_args(0, 0, 0)));
+        let ContractState::Initializing { generating } = state(&rt) else { panic!() };
+        assert!(generating.active_instance(rt.height).is_none(), "{version}: {generating:?}");
+        assert_eq!(generating.next_attempt_id, 1);
+        // The leader starts the next attempt.
+        let next = json!({"key_event_id": key_event_id(0, 0, 1)});
+        ok(version, "start_keygen_instance (next attempt)", ns[0].call(&mut rt, "start_keygen_instance", &next));
     }
 }
