@@ -45,6 +45,7 @@
 //! | `triples_low`/`_high`| 1..=4096, low <= high            | triple pool water marks                |
 //! | `presignatures_low`/`_high` | 1..=4096, low <= high     | presignature pool water marks          |
 //! | `request_max_age_blocks` | 1..=100000                   | drop requests older (= the contract's yield timeout; NEAR: 200) |
+//! | `attestation`        | `dstack` (default) or `mock-testnet` | `mock-testnet`: submit `{"Mock":"Valid"}`; the contract then does NOT verify the TEE (status, metrics say so); refused with `contract=v1.signer` |
 //!
 //! Slow hosts (many TCG guests on few cores) need a longer `protocol_idle_ms` and smaller
 //! batches; the defaults suit one guest per core.
@@ -238,6 +239,8 @@ pub struct Tuning {
     pub presignatures_low: Option<usize>,
     pub presignatures_high: Option<usize>,
     pub request_max_age_blocks: Option<u64>,
+    /// `attestation`: what `submit_participant_info` carries.
+    pub attestation: Option<crate::machine::attestation::AttestationMode>,
 }
 
 impl Tuning {
@@ -256,6 +259,7 @@ impl Tuning {
         set(self.presignatures_low, &mut cfg.presignatures_low);
         set(self.presignatures_high, &mut cfg.presignatures_high);
         set(self.request_max_age_blocks, &mut cfg.request_max_age_blocks);
+        set(self.attestation, &mut cfg.attestation);
     }
 }
 
@@ -357,7 +361,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-const KEYS: [&str; 21] = [
+const KEYS: [&str; 22] = [
     "net",
     "ip",
     "gw",
@@ -379,6 +383,7 @@ const KEYS: [&str; 21] = [
     "presignatures_high",
     "request_max_age_blocks",
     "allow_debug",
+    "attestation",
 ];
 
 impl NodeConfig {
@@ -411,7 +416,7 @@ impl NodeConfig {
         if tokens == 0 {
             return Err(ConfigError::Empty);
         }
-        let [net, ip, gw, dns, http, probe, account, key_source, contract, rpc, p2p, trust, protocol_idle_ms, protocol_max_ms, triple_batch, triples_low, triples_high, presignatures_low, presignatures_high, request_max_age_blocks, allow_debug] =
+        let [net, ip, gw, dns, http, probe, account, key_source, contract, rpc, p2p, trust, protocol_idle_ms, protocol_max_ms, triple_batch, triples_low, triples_high, presignatures_low, presignatures_high, request_max_age_blocks, allow_debug, attestation] =
             values;
         let allow_debug = match allow_debug {
             None => false,
@@ -449,9 +454,15 @@ impl NodeConfig {
             return Err(ConfigError::BadValue { key: "account", reason: "not a valid NEAR account id" });
         }
         let key_source = parse_key_source(key_source.ok_or(ConfigError::MissingKey { key: "key_source" })?)?;
-        let tuning = parse_tuning(
+        let mut tuning = parse_tuning(
             [protocol_idle_ms, protocol_max_ms, triple_batch, triples_low, triples_high, presignatures_low, presignatures_high, request_max_age_blocks],
         )?;
+        tuning.attestation = attestation
+            .map(|a| {
+                crate::machine::attestation::AttestationMode::parse(a)
+                    .ok_or(ConfigError::BadValue { key: "attestation", reason: "expected dstack or mock-testnet" })
+            })
+            .transpose()?;
         let signer = match (contract, rpc, p2p, trust) {
             (None, None, None, None) => {
                 if tuning != Tuning::default() {
@@ -463,6 +474,9 @@ impl NodeConfig {
                 let contract = contract.ok_or(ConfigError::MissingKey { key: "contract" })?;
                 if !tdsigner_near::view::is_valid_account_id(contract) {
                     return Err(ConfigError::BadValue { key: "contract", reason: "not a valid NEAR account id" });
+                }
+                if tuning.attestation.unwrap_or_default().check_contract(contract).is_err() {
+                    return Err(ConfigError::BadValue { key: "attestation", reason: "mock-testnet is refused for mainnet's v1.signer" });
                 }
                 let rpc = parse_rpc_list(rpc.ok_or(ConfigError::MissingKey { key: "rpc" })?)?;
                 let p2p_port = parse_decimal(p2p.ok_or(ConfigError::MissingKey { key: "p2p" })?)
@@ -548,6 +562,12 @@ impl NodeConfig {
                     put(key, format_args!("{v}"));
                 }
             }
+            if let Some(mode) = t.attestation {
+                put("attestation", format_args!("{}", mode.name()));
+            }
+        }
+        if self.allow_debug {
+            put("allow_debug", format_args!("1"));
         }
         out
     }
@@ -621,6 +641,7 @@ fn parse_tuning(v: [Option<&str>; 8]) -> Result<Tuning, ConfigError> {
         presignatures_low: us(pl),
         presignatures_high: us(ph),
         request_max_age_blocks: max_age,
+        attestation: None,
     })
 }
 
@@ -1048,6 +1069,24 @@ mod tests {
         assert!(matches!(parse("net=dhcp http=80 triple_batch=2"), Err(BadValue { key: "contract", .. })));
     }
 
+    #[test]
+    fn attestation_mode_is_measured_config_and_mock_is_refused_for_mainnet() {
+        use crate::machine::attestation::AttestationMode;
+        let signer = |contract: &str| alloc::format!("net=dhcp http=80 contract={contract} rpc=http://a.test p2p=9 trust=00");
+        let c = parse(&alloc::format!("{} attestation=mock-testnet", signer("v1.signer-prod.testnet"))).unwrap();
+        let mut m = crate::machine::MachineConfig::new("a.test".into(), "v1.signer-prod.testnet".into());
+        c.signer.unwrap().tuning.apply(&mut m);
+        assert_eq!(m.attestation, AttestationMode::MockTestnet);
+        let d = parse(&signer("v1.signer")).unwrap();
+        assert_eq!(d.signer.unwrap().tuning.attestation, None);
+        assert!(matches!(
+            parse(&alloc::format!("{} attestation=mock-testnet", signer("v1.signer"))),
+            Err(ConfigError::BadValue { key: "attestation", .. })
+        ));
+        assert!(matches!(parse(&alloc::format!("{} attestation=mock", signer("c.test"))), Err(ConfigError::BadValue { key: "attestation", .. })));
+        assert!(matches!(parse("net=dhcp http=80 attestation=mock-testnet"), Err(ConfigError::BadValue { key: "contract", .. })));
+    }
+
     /// The fields after the MRENCLAVE list that every good line needs.
     const SGX_TAIL: &str = "collateral=10.0.2.2:8081/sgx/collateral.json;tcb_eval_min=17";
 
@@ -1204,7 +1243,8 @@ mod tests {
             alloc::format!(
                 "net=static gw=10.0.2.2 ip=10.0.2.15/24 dns=10.0.2.3 http=80 probe=rpc.example.test:443 account=n.test \
                  key_source=local-sgx:10.0.2.2:3443;mrenclave={a},{b};collateral=10.0.2.2:8081/c.json;tcb_eval_min=017 \
-                 trust=00FF p2p=9000 rpc=http://10.0.2.2:3030,https://rpc.example.test/x contract=c.test triple_batch=04"
+                 trust=00FF p2p=9000 rpc=http://10.0.2.2:3030,https://rpc.example.test/x contract=c.test triple_batch=04 \
+                 attestation=mock-testnet allow_debug=1"
             ),
         ];
         for line in &spelled {

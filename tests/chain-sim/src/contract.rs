@@ -873,15 +873,29 @@ impl SignerContract {
             "get_attestation" => {
                 let tls = field(&v, "tls_public_key")?.as_str().and_then(PublicKey::parse).ok_or("Failed to deserialize input from JSON: tls_public_key")?;
                 match self.attestations.get(&tls) {
-                    Some(a) => json!({"Simulated": {
-                        "account_id": a.account_id,
-                        "verified_by": a.accepted.verified_by,
-                        "expiry_timestamp_seconds": a.accepted.expiry_timestamp_seconds,
-                        "quote_len": a.quote_len,
+                    // near/mpc 3.14's shape (no account id; the image and launcher hashes are
+                    // not modelled: null). A policy without expiry shows u64::MAX.
+                    Some(a) => json!({"Dstack": {
+                        "mpc_image_hash": null,
+                        "launcher_compose_hash": null,
+                        "expiry_timestamp_seconds": a.accepted.expiry_timestamp_seconds.unwrap_or(u64::MAX),
+                        "simulator_verified_by": a.accepted.verified_by,
+                        "simulator_quote_len": a.quote_len,
                     }}),
                     None => Value::Null,
                 }
             }
+            // near/mpc's `NodeId` list of every stored attestation.
+            "get_tee_accounts" => Value::Array(
+                self.attestations
+                    .values()
+                    .map(|a| json!({
+                        "account_id": a.account_id,
+                        "tls_public_key": a.tls_public_key.to_text(),
+                        "account_public_key": a.account_public_key.to_text(),
+                    }))
+                    .collect(),
+            ),
             _ => return Err(format!("MethodResolveError(MethodNotFound): {method}")),
         };
         serde_json::to_vec(&out).map_err(|e| e.to_string())

@@ -76,6 +76,9 @@ pub struct MachineConfig {
     pub attestation_margin_s: u64,
     /// A transaction (vote, start, respond) is re-sent at most this often per purpose.
     pub tx_retry_ms: u64,
+    /// What `submit_participant_info` carries (`attestation` config key): the platform's
+    /// quote (dstack shape) or, on testnet only, `{"Mock":"Valid"}`.
+    pub attestation: super::attestation::AttestationMode,
 }
 
 impl MachineConfig {
@@ -113,6 +116,7 @@ impl MachineConfig {
             attestation_resubmit_s: 7 * 24 * 3600,
             attestation_margin_s: 24 * 3600,
             tx_retry_ms: 4_000,
+            attestation: super::attestation::AttestationMode::Dstack,
         }
     }
 }

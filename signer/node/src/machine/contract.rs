@@ -118,11 +118,49 @@ pub struct KeyEventInstance {
     pub completed: Vec<u64>,
 }
 
+/// A key domain (`DomainConfig`): its id, signature protocol, and the number of shares
+/// that reconstruct its key (which need not equal `parameters.threshold`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainConfig {
+    pub id: u64,
+    /// `CaitSith` (secp256k1 ECDSA), `Frost` (ed25519), `ConfidentialKeyDerivation`, ... as the
+    /// contract spells it.
+    pub protocol: String,
+    pub reconstruction_threshold: u64,
+}
+
+/// Longest protocol name kept.
+const MAX_PROTOCOL_LEN: usize = 64;
+
+impl DomainConfig {
+    /// The only protocol this node runs: threshold ECDSA on secp256k1.
+    pub const SERVED_PROTOCOL: &'static str = "CaitSith";
+
+    /// Why this node cannot take part in a key event of this domain, if it cannot.
+    pub fn unservable_reason(&self, served_domain: u64) -> Option<String> {
+        if self.protocol != Self::SERVED_PROTOCOL {
+            return Some(alloc::format!(
+                "domain {} uses protocol {}; this node runs only {} (secp256k1)",
+                self.id,
+                self.protocol,
+                Self::SERVED_PROTOCOL
+            ));
+        }
+        if self.id != served_domain {
+            return Some(alloc::format!("domain {}: this node holds keys for domain {served_domain} only", self.id));
+        }
+        None
+    }
+}
+
 /// A keygen or resharing event for one domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyEvent {
     pub epoch_id: u64,
     pub domain_id: u64,
+    /// The domain's configuration; its `reconstruction_threshold` is the threshold of the key
+    /// this event generates or reshares.
+    pub domain: DomainConfig,
     pub parameters: Parameters,
     pub instance: Option<KeyEventInstance>,
     pub next_attempt_id: u64,
@@ -260,9 +298,20 @@ fn parse_running(v: &Value, domain_id: u64) -> R<RunningState> {
     Ok(RunningState { keyset_epoch, root_key, parameters: parse_parameters(get(v, "parameters", "parameters")?)? })
 }
 
+fn parse_domain(v: &Value) -> R<DomainConfig> {
+    let id = u64_of(v, "id", "domain.id")?;
+    let protocol = str_of(v, "protocol", "domain.protocol").or_else(|_| str_of(v, "scheme", "domain.protocol"))?;
+    if protocol.len() > MAX_PROTOCOL_LEN {
+        return Err(ContractStateError::Field { field: "domain.protocol" });
+    }
+    let reconstruction_threshold = u64_of(v, "reconstruction_threshold", "domain.reconstruction_threshold")?;
+    Ok(DomainConfig { id, protocol: protocol.into(), reconstruction_threshold })
+}
+
 fn parse_key_event(v: &Value) -> R<KeyEvent> {
     let epoch_id = u64_of(v, "epoch_id", "key_event.epoch_id")?;
-    let domain_id = u64_of(get(v, "domain", "key_event.domain")?, "id", "key_event.domain.id")?;
+    let domain = parse_domain(get(v, "domain", "key_event.domain")?)?;
+    let domain_id = domain.id;
     let parameters = parse_parameters(get(v, "parameters", "key_event.parameters")?)?;
     let next_attempt_id = u64_of(v, "next_attempt_id", "key_event.next_attempt_id")?;
     let instance = match v.get("instance") {
@@ -280,7 +329,18 @@ fn parse_key_event(v: &Value) -> R<KeyEvent> {
             })
         }
     };
-    Ok(KeyEvent { epoch_id, domain_id, parameters, instance, next_attempt_id })
+    Ok(KeyEvent { epoch_id, domain_id, domain, parameters, instance, next_attempt_id })
+}
+
+/// near/mpc's `KeyEventId` as the key-event calls take it.
+pub fn key_event_id(epoch: u64, domain: u64, attempt: u64) -> Value {
+    serde_json::json!({ "epoch_id": epoch, "domain_id": domain, "attempt_id": attempt })
+}
+
+/// `vote_abort_key_event_instance` arguments: this node's run of the instance failed, so the
+/// attempt cannot complete; the contract then lets the leader start the next one.
+pub fn vote_abort_args(epoch: u64, domain: u64, attempt: u64) -> Value {
+    serde_json::json!({ "key_event_id": key_event_id(epoch, domain, attempt) })
 }
 
 /// Parses the bytes a `state` call returned, for key domain `domain_id`.
@@ -327,12 +387,16 @@ mod tests {
         assert_eq!(parse_state(br#""NotInitialized""#, 0).unwrap(), ContractState::NotInitialized);
         let p = params_json();
         let init = format!(
-            r#"{{"Initializing":{{"domains":{{}},"epoch_id":3,"generated_keys":[],"generating_key":{{"epoch_id":3,"domain":{{"id":0,"protocol":"CaitSith"}},"parameters":{p},"instance":{{"attempt_id":1,"started_in":10,"expires_on":40,"completed":[0],"public_key":null}},"next_attempt_id":2}},"cancel_votes":[]}}}}"#
+            r#"{{"Initializing":{{"domains":{{}},"epoch_id":3,"generated_keys":[],"generating_key":{{"epoch_id":3,"domain":{{"id":0,"protocol":"CaitSith","reconstruction_threshold":2,"purpose":"Sign"}},"parameters":{p},"instance":{{"attempt_id":1,"started_in":10,"expires_on":40,"completed":[0],"public_key":null}},"next_attempt_id":2}},"cancel_votes":[]}}}}"#
         );
         let ContractState::Initializing { generating } = parse_state(init.as_bytes(), 0).unwrap() else { panic!() };
         assert_eq!(generating.epoch_id, 3);
         assert_eq!(generating.parameters.participants[0].account_id, "a.test");
         assert_eq!(generating.parameters.threshold, 2);
+        assert_eq!(generating.domain.reconstruction_threshold, 2);
+        // A key event without its domain's reconstruction threshold is not guessed at.
+        let bare = init.replace(r#","reconstruction_threshold":2"#, "");
+        assert_eq!(parse_state(bare.as_bytes(), 0), Err(ContractStateError::Field { field: "domain.reconstruction_threshold" }));
         assert_eq!(generating.active_instance(39).unwrap().completed, alloc::vec![0]);
         assert!(generating.active_instance(40).is_none());
         let root = PublicKey::Secp256k1([5; 64]).to_text();

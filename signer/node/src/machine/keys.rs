@@ -10,14 +10,16 @@
 //! (refresh) confirms it.
 
 use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::String;
 use alloc::vec::Vec;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tdsigner_near::crypto::PublicKey;
 use tdsigner_p2p::{Participant, ParticipantId, ParticipantSet, SessionId};
 use tdsigner_store::{BlockDevice, Change};
 use tdsigner_tss::{Dkg, KeyShare, ParticipantList, PublicSharing};
 
+use super::attestation::{lists_node, parse_attestation_view, parse_tee_accounts, participant_info_args, AttestationMode};
 use super::contract::{parse_state, ContractState, KeyEvent, ParticipantInfo, RunningState};
 use super::coord::Coord;
 use super::env::Env;
@@ -51,9 +53,7 @@ fn origin_tag(o: KeyOrigin) -> u8 {
     }
 }
 
-fn key_event_id(epoch: u64, domain: u64, attempt: u64) -> Value {
-    json!({ "epoch_id": epoch, "domain_id": domain, "attempt_id": attempt })
-}
+use super::contract::key_event_id;
 
 fn ids(list: &[u32]) -> Option<ParticipantList> {
     let v: Vec<tdsigner_tss::ParticipantId> = list.iter().copied().map(tdsigner_tss::ParticipantId).collect();
@@ -179,7 +179,7 @@ impl<D: BlockDevice> Node<D> {
         match self.contract.clone() {
             Some(ContractState::Initializing { generating }) => self.keygen_step(env, &generating, now),
             Some(ContractState::Resharing { previous, resharing }) => self.reshare_step(env, &previous, &resharing, now),
-            _ => {}
+            _ => self.key_event_note = None,
         }
     }
 
@@ -187,8 +187,26 @@ impl<D: BlockDevice> Node<D> {
         ev.parameters.by_account(&self.cfg.account_id).filter(|p| p.tls_public_key == self.tls_public).map(|p| p.id)
     }
 
+    /// Whether this node can take part in `ev`; if not, says so plainly (status, metrics)
+    /// once per event instead of waiting silently.
+    fn can_serve(&mut self, ev: &KeyEvent, what: &str) -> bool {
+        let Some(reason) = ev.domain.unservable_reason(self.cfg.domain_id) else {
+            self.key_event_note = None;
+            return true;
+        };
+        let note = alloc::format!(
+            "{what} of epoch {} for domain {} cannot be served by this node: {reason}; the event cannot complete without this node's vote unless the participants vote to cancel it",
+            ev.epoch_id, ev.domain_id
+        );
+        if self.key_event_note.as_ref() != Some(&note) {
+            self.metrics.key_events_unservable += 1;
+            self.key_event_note = Some(note);
+        }
+        false
+    }
+
     fn keygen_step<E: Env + ?Sized>(&mut self, env: &mut E, ev: &KeyEvent, now: u64) {
-        if ev.domain_id != self.cfg.domain_id || !self.attest.confirmed {
+        if !self.can_serve(ev, "keygen") || !self.attest.confirmed {
             return;
         }
         let Some(me) = self.my_id_in(ev) else { return };
@@ -223,7 +241,8 @@ impl<D: BlockDevice> Node<D> {
             &[self.cfg.contract_id.as_bytes(), &ev.epoch_id.to_le_bytes(), &ev.domain_id.to_le_bytes(), &attempt.to_le_bytes()],
         );
         let Some(list) = ids(&ev.parameters.ids()) else { return };
-        let Ok(threshold) = usize::try_from(ev.parameters.threshold) else { return };
+        // The domain's reconstruction threshold, not the participant set's voting threshold.
+        let Ok(threshold) = usize::try_from(ev.domain.reconstruction_threshold) else { return };
         let Ok(dkg) = Dkg::keygen(session, &list, threshold, ParticipantId(me), &mut self.rng) else { return };
         let inst = Instance {
             purpose: Purpose::Keygen { epoch: ev.epoch_id, attempt },
@@ -264,7 +283,7 @@ impl<D: BlockDevice> Node<D> {
     }
 
     fn reshare_step<E: Env + ?Sized>(&mut self, env: &mut E, prev: &RunningState, ev: &KeyEvent, now: u64) {
-        if ev.domain_id != self.cfg.domain_id || !self.attest.confirmed {
+        if !self.can_serve(ev, "resharing") || !self.attest.confirmed {
             return;
         }
         let me_new = self.my_id_in(ev);
@@ -304,7 +323,7 @@ impl<D: BlockDevice> Node<D> {
         let Some(root) = prev.root_key else { return };
         let new_ids = ev.parameters.ids();
         let Some(new_list) = ids(&new_ids) else { return };
-        let Ok(new_threshold) = usize::try_from(ev.parameters.threshold) else { return };
+        let Ok(new_threshold) = usize::try_from(ev.domain.reconstruction_threshold) else { return };
 
         // The old sharing: ours if we hold the running key, else the one every dealer sent.
         let mine = self.active.as_ref().filter(|a| uncompressed(&a.share.public_key()) == Some(root)).map(|a| a.share.clone());
@@ -396,20 +415,11 @@ impl<D: BlockDevice> Node<D> {
         if self.attest.unavailable {
             return;
         }
-        // Check what the contract holds for our TLS key, now and then.
+        self.metrics.attestation_unverified = u64::from(self.cfg.attestation == AttestationMode::MockTestnet);
+        // Check what the contract holds for us, now and then.
         if now.saturating_sub(self.attest.last_check_ms) >= self.cfg.tx_retry_ms {
             self.attest.last_check_ms = now;
-            let tls = PublicKey::Ed25519(self.tls_public).to_text();
-            if let Some(bytes) = self.contract_view(env, "get_attestation", &json!({ "tls_public_key": tls })) {
-                let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                let ours = !v.is_null() && serde_json::to_string(&v).is_ok_and(|s| s.contains(&self.cfg.account_id));
-                self.attest.confirmed = ours;
-                self.attest.expiry_s = v
-                    .as_object()
-                    .and_then(|m| m.values().next())
-                    .and_then(|inner| inner.get("expiry_timestamp_seconds"))
-                    .and_then(Value::as_u64);
-            }
+            self.check_own_attestation(env);
         }
         let chain_s = self.chain_time_s();
         let due = match (self.attest.submitted_ms, self.attest.confirmed) {
@@ -424,34 +434,59 @@ impl<D: BlockDevice> Node<D> {
         if !due {
             return;
         }
-        let report_data = tdsigner_measure::report_data::report_data_v1(&self.tls_public, &self.account_public);
-        let att = match env.attestation(report_data) {
-            Ok(a) => a,
-            Err(super::env::AttestationError::Unavailable) => {
-                self.attest.unavailable = true;
-                return;
+        let att = match self.cfg.attestation {
+            AttestationMode::MockTestnet => None,
+            AttestationMode::Dstack => {
+                let report_data = tdsigner_measure::report_data::report_data_v1(&self.tls_public, &self.account_public);
+                match env.attestation(report_data) {
+                    Ok(a) => Some(a),
+                    Err(super::env::AttestationError::Unavailable) => {
+                        self.attest.unavailable = true;
+                        return;
+                    }
+                    Err(e) => {
+                        self.attest.note = Some(e.to_string());
+                        self.attest.submitted_ms = Some(now);
+                        return;
+                    }
+                }
             }
-            Err(_) => {
-                self.attest.submitted_ms = Some(now);
+        };
+        self.attest.submitted_ms = Some(now);
+        let (args, gap) = match participant_info_args(self.cfg.attestation, &self.cfg.contract_id, att.as_ref(), &self.tls_public) {
+            Ok(built) => built,
+            Err(e) => {
+                self.attest.note = Some(e.to_string());
                 return;
             }
         };
-        let collateral: Value = att.collateral_json.as_deref().and_then(|c| serde_json::from_str(c).ok()).unwrap_or(Value::Null);
-        let tcb_info: Value = serde_json::from_str(&att.tcb_info_json).unwrap_or(Value::Null);
-        let args = json!({
-            "proposed_participant_attestation": { "Dstack": {
-                "quote": super::node::hex(&att.quote),
-                "collateral": collateral,
-                "tcb_info": tcb_info,
-            }},
-            "tls_public_key": PublicKey::Ed25519(self.tls_public).to_text(),
-        });
-        self.attest.submitted_ms = Some(now);
+        // Said plainly: Mock is not a TEE verification; an incomplete Dstack payload is still
+        // sent (the simulator's model takes it) but the deployed contract will refuse it.
+        self.attest.note = gap.map(|g| g.to_string()).or_else(|| self.cfg.attestation.notice().map(String::from));
         if self.send_function_call(env, "submit_participant_info", serde_json::to_vec(&args).unwrap_or_default()) {
             self.metrics.attestations_submitted += 1;
             self.attest.submitted_chain_s = Some(chain_s);
             // Look again soon.
             self.attest.last_check_ms = now.saturating_sub(self.cfg.tx_retry_ms / 2);
+        }
+    }
+
+    /// Attested = `get_tee_accounts` lists this node's (account, TLS key, account key) and
+    /// `get_attestation` for its TLS key parses to an attestation the contract holds.
+    fn check_own_attestation<E: Env + ?Sized>(&mut self, env: &mut E) {
+        let tls = PublicKey::Ed25519(self.tls_public).to_text();
+        let Some(listed) = self.contract_view(env, "get_tee_accounts", &json!({})) else { return };
+        let Some(held) = self.contract_view(env, "get_attestation", &json!({ "tls_public_key": tls })) else { return };
+        match (parse_tee_accounts(&listed), parse_attestation_view(&held)) {
+            (Ok(accounts), Ok(stored)) => {
+                let listed = lists_node(&accounts, &self.cfg.account_id, &self.tls_public, &self.account_public);
+                self.attest.confirmed = listed && stored.is_some();
+                self.attest.expiry_s = stored.and_then(|s| s.expiry_s());
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                self.attest.confirmed = false;
+                self.attest.note = Some(e.to_string());
+            }
         }
     }
 

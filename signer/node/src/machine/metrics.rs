@@ -64,6 +64,10 @@ pub struct Metrics {
     pub keys_activated: u64,
     pub refreshes_completed: u64,
     pub attestations_submitted: u64,
+    /// 1 while the contract holds no TEE verification of this node (Mock attestation).
+    pub attestation_unverified: u64,
+    /// Key events seen for a domain this node cannot serve.
+    pub key_events_unservable: u64,
     pub store_errors: u64,
 }
 
@@ -94,7 +98,7 @@ fn family(out: &mut String, name: &str, kind: &str, text: &str, label: &str, map
 impl Metrics {
     /// Appends every counter in Prometheus text exposition format.
     pub fn render_prometheus(&self, out: &mut String) {
-        let simple: [(&str, &str, &str, u64); 30] = [
+        let simple: [(&str, &str, &str, u64); 32] = [
             ("light_client_advances_total", "counter", "Verified light-client head advances.", self.light_client_advances),
             ("light_client_rejected_total", "counter", "Light-client blocks refused.", self.light_client_rejected),
             ("blocks_scanned_total", "counter", "Blocks scanned for sign-request candidates.", self.blocks_scanned),
@@ -125,6 +129,8 @@ impl Metrics {
             ("keys_activated_total", "counter", "Key shares put into use.", self.keys_activated),
             ("refreshes_completed_total", "counter", "Key refreshes switched to.", self.refreshes_completed),
             ("attestations_submitted_total", "counter", "submit_participant_info transactions sent.", self.attestations_submitted),
+            ("attestation_tee_unverified", "gauge", "1: attestation=mock-testnet, the signer contract did NOT verify this node's TEE.", self.attestation_unverified),
+            ("key_events_unservable_total", "counter", "Contract key events for a domain this node cannot serve (see /public_data key_event_note).", self.key_events_unservable),
         ];
         for (name, kind, text, v) in simple {
             help(out, name, kind, text);
@@ -181,6 +187,13 @@ pub struct Status {
     /// Why the last light-client block offered was refused, if the last offer was refused
     /// (an operator's first clue when a node stops following the chain).
     pub light_client_rejection: Option<String>,
+    /// `dstack` or `mock-testnet`.
+    pub attestation_mode: &'static str,
+    /// Why the contract may not count this node attested (Mock: TEE not verified; Dstack:
+    /// what the payload lacks; a view not understood).
+    pub attestation_note: Option<String>,
+    /// A key event this node cannot take part in, said plainly.
+    pub key_event_note: Option<String>,
 }
 
 impl Status {
@@ -200,6 +213,9 @@ impl Status {
             "presignatures_owned": self.presignatures_owned,
             "pending_requests": self.pending_requests,
             "light_client_rejection": self.light_client_rejection,
+            "attestation_mode": self.attestation_mode,
+            "attestation_note": self.attestation_note,
+            "key_event_note": self.key_event_note,
         });
         serde_json::to_string(&v).unwrap_or_default()
     }

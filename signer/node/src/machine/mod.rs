@@ -113,6 +113,7 @@
 //! - The host driver's TLS RPC path builds a TLS configuration per call and is untested
 //!   against real endpoints (no network here); the simulator is plain HTTP.
 
+pub mod attestation;
 pub mod codec;
 pub mod config;
 pub mod contract;
@@ -156,6 +157,14 @@ pub mod fuzz {
     /// The contract's `state` view.
     pub fn contract_state(bytes: &[u8]) {
         let _ = super::contract::parse_state(bytes, 0);
+    }
+
+    /// The contract's `get_attestation` and `get_tee_accounts` views.
+    pub fn attestation_views(bytes: &[u8]) {
+        let _ = super::attestation::parse_attestation_view(bytes);
+        if let Ok(accounts) = super::attestation::parse_tee_accounts(bytes) {
+            let _ = super::attestation::lists_node(&accounts, "a.test", &[0; 32], &[0; 32]);
+        }
     }
 
     /// Unverified `block` and `chunk` answers for discovery.

@@ -61,6 +61,8 @@ pub enum NodeError {
     Store(StoreError),
     /// The account id is not a valid NEAR account.
     Account,
+    /// `attestation=mock-testnet` with mainnet's contract.
+    Attestation(super::attestation::AttestationPayloadError),
 }
 
 impl fmt::Display for NodeError {
@@ -70,6 +72,7 @@ impl fmt::Display for NodeError {
             Self::LightClient(e) => write!(f, "stored light-client state: {e}"),
             Self::Store(e) => write!(f, "sealed store: {e}"),
             Self::Account => f.write_str("invalid account id"),
+            Self::Attestation(e) => write!(f, "{e}"),
         }
     }
 }
@@ -183,6 +186,8 @@ pub(super) struct AttestState {
     pub expiry_s: Option<u64>,
     pub last_check_ms: u64,
     pub unavailable: bool,
+    /// What the contract may not count (see [`Status::attestation_note`]).
+    pub note: Option<String>,
 }
 
 /// A refresh this node finished and waits to switch to.
@@ -261,6 +266,8 @@ pub struct Node<D: BlockDevice> {
     pub(super) pool_backoff_until_ms: u64,
     // attestation, transactions
     pub(super) attest: AttestState,
+    /// A key event this node cannot serve (kept until the contract moves on).
+    pub(super) key_event_note: Option<String>,
     pub(super) nonce: Option<u64>,
     pub(super) reseed_at_ms: u64,
 }
@@ -307,6 +314,7 @@ impl<D: BlockDevice> Node<D> {
         if !tdsigner_near::view::is_valid_account_id(&cfg.account_id) || !tdsigner_near::view::is_valid_account_id(&cfg.contract_id) {
             return Err(NodeError::Account);
         }
+        cfg.attestation.check_contract(&cfg.contract_id).map_err(NodeError::Attestation)?;
         let mut seed = Zeroizing::new([0u8; 32]);
         env.fill_random(&mut seed[..]);
         let mut rng = ChaCha20Rng::from_seed(*seed);
@@ -416,6 +424,7 @@ impl<D: BlockDevice> Node<D> {
             triple_filling: true,
             pool_backoff_until_ms: 0,
             attest: AttestState::default(),
+            key_event_note: None,
             nonce: None,
             reseed_at_ms: now + 3_600_000,
         })
@@ -714,8 +723,17 @@ impl<D: BlockDevice> Node<D> {
         }
     }
 
-    fn on_run_failed<E: Env + ?Sized>(&mut self, _env: &mut E, _session: SessionId, inst: &Instance, now: u64) {
+    fn on_run_failed<E: Env + ?Sized>(&mut self, env: &mut E, _session: SessionId, inst: &Instance, now: u64) {
         match &inst.purpose {
+            // As near/mpc's node does: a failed keygen/reshare run votes the instance down
+            // instead of waiting for it to expire.
+            Purpose::Keygen { epoch, attempt } | Purpose::Reshare { epoch, attempt } => {
+                let (epoch, attempt) = (*epoch, *attempt);
+                if self.tx_due(("vote_abort_key_event_instance", epoch, attempt), now) {
+                    let args = super::contract::vote_abort_args(epoch, self.cfg.domain_id, attempt);
+                    self.send_function_call(env, "vote_abort_key_event_instance", serde_json::to_vec(&args).unwrap_or_default());
+                }
+            }
             Purpose::Triples { owner } | Purpose::Presign { owner } if Some(*owner) == self.me => {
                 self.pool_backoff_until_ms = now + 1_000;
             }
@@ -905,6 +923,9 @@ impl<D: BlockDevice> Node<D> {
             presignatures_owned: self.metrics.presignatures_owned as usize,
             pending_requests: self.requests.len(),
             light_client_rejection: self.lc_rejection.clone(),
+            attestation_mode: self.cfg.attestation.name(),
+            attestation_note: self.attest.note.clone(),
+            key_event_note: self.key_event_note.clone(),
         }
     }
 
