@@ -60,6 +60,8 @@ pub fn run(cmd: Command) -> ExitCode {
 /// Accepted sockets are numbered from here; the mesh numbers its dials from 0.
 const ACCEPTED_BASE: ConnId = 1 << 40;
 const TICK: Duration = Duration::from_millis(100);
+/// near's per-write limit: a peer that stops reading cannot stall the loop longer.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 enum Event {
     Dialed(ConnId, TcpStream),
@@ -117,6 +119,12 @@ fn endpoint(args: EndpointArgs) -> Result<(), String> {
     let now = || start.elapsed().as_millis() as u64;
     let mut next_tick = Instant::now();
     loop {
+        // Timers run on ticks even while a peer keeps the channel busy.
+        if Instant::now() >= next_tick {
+            next_tick = Instant::now() + TICK;
+            let outputs = mesh.handle(now(), Input::Tick);
+            carry_out(outputs, &mut sockets, &tx);
+        }
         let wait = next_tick.saturating_duration_since(Instant::now());
         let input = match rx.recv_timeout(wait) {
             Ok(Event::Quit) => return Ok(()),
@@ -127,10 +135,7 @@ fn endpoint(args: EndpointArgs) -> Result<(), String> {
                 continue;
             }
             Ok(ev) => input_of(ev, &mut sockets, &tx),
-            Err(_) => {
-                next_tick = Instant::now() + TICK;
-                Input::Tick
-            }
+            Err(_) => continue,
         };
         let outputs = mesh.handle(now(), input);
         carry_out(outputs, &mut sockets, &tx);
@@ -140,11 +145,13 @@ fn endpoint(args: EndpointArgs) -> Result<(), String> {
 fn input_of(ev: Event, sockets: &mut HashMap<ConnId, TcpStream>, tx: &Sender<Event>) -> Input {
     match ev {
         Event::Dialed(conn, stream) => {
+            let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
             spawn_reader(conn, &stream, tx.clone());
             sockets.insert(conn, stream);
             Input::Dialed { conn }
         }
         Event::Accepted(conn, stream) => {
+            let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
             spawn_reader(conn, &stream, tx.clone());
             sockets.insert(conn, stream);
             Input::Accepted { conn }

@@ -375,8 +375,12 @@ pub fn entries_with_prefix(
         if visits > MAX_VISITS {
             return Err(StateProofError::TooManyVisits);
         }
-        if hash == EMPTY_ROOT || path.len() > 2 * MAX_TRIE_KEY_BYTES {
+        if hash == EMPTY_ROOT {
             continue;
+        }
+        // Fail closed: a walk that claims completeness may not skip a subtree.
+        if path.len() > 2 * MAX_TRIE_KEY_BYTES {
+            return Err(StateProofError::KeyTooLong { bytes: path.len().div_ceil(2) });
         }
         // A node whose path diverges from the prefix holds nothing under it.
         let common = path.len().min(want.len());

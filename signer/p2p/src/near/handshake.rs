@@ -147,9 +147,10 @@ impl Handshake {
         }
     }
 
+    /// Output already queued stays: near's dialer writes its id before it reads the listener's
+    /// minimum, so a listener that refuses the id still gets to see it.
     fn fail(&mut self, e: HandshakeError) -> Result<(usize, Option<Accepted>), HandshakeError> {
         self.state = State::Failed;
-        self.out.clear();
         Err(e)
     }
 

@@ -299,7 +299,10 @@ impl Mesh {
     }
 
     fn on_dialed(&mut self, now: u64, conn: ConnId, out: &mut Vec<Output>) {
-        let Some(peer) = self.links.get(&conn).and_then(|l| l.peer) else { return };
+        let Some(peer) = self.links.get(&conn).and_then(|l| l.peer) else {
+            // The dial completed after the mesh gave up on it.
+            return out.push(Output::Close { conn });
+        };
         let Some(config) = self.clients.get(&peer) else { return };
         match TlsSession::client_near(config) {
             Ok(tls) => {
@@ -327,6 +330,7 @@ impl Mesh {
     fn on_received(&mut self, now: u64, conn: ConnId, bytes: &[u8], out: &mut Vec<Output>) {
         let Some(link) = self.links.get_mut(&conn) else { return };
         let in_tls = matches!(link.phase, Phase::Tls);
+        let open = matches!(link.phase, Phase::Open);
         let Some(tls) = link.tls.as_mut() else { return };
         let result = tls.receive(bytes);
         let pending = tls.take_outgoing();
@@ -336,6 +340,7 @@ impl Mesh {
         }
         let plain = match result {
             Ok(p) => p,
+            Err(e) if open => return self.drop_link(now, conn, e.to_string(), out),
             Err(e) => {
                 let stage = if in_tls { Stage::Tls } else { Stage::Handshake };
                 return self.fail(now, conn, stage, e.to_string(), out);
@@ -438,11 +443,14 @@ impl Mesh {
             // near's dialer closes a send-only connection on anything it reads.
             return self.drop_link(now, conn, "peer wrote on a send-only connection".into(), out);
         }
-        link.deadline_ms = now + READ_TIMEOUT_MS;
         let frames = match link.frames.push(plain) {
             Ok(f) => f,
             Err(e) => return self.drop_link(now, conn, e.to_string(), out),
         };
+        // near's read timeout is per frame: only a whole frame earns more time.
+        if !frames.is_empty() {
+            link.deadline_ms = now + READ_TIMEOUT_MS;
+        }
         for payload in frames {
             match Packet::decode(&payload) {
                 Ok(packet) => out.push(Output::Packet { peer, packet, payload }),
@@ -475,7 +483,15 @@ impl Mesh {
 
     /// A connection that never opened: report, close, retry a dial after 1 s with the same id.
     fn fail(&mut self, now: u64, conn: ConnId, stage: Stage, reason: String, out: &mut Vec<Output>) {
-        let Some(link) = self.links.remove(&conn) else { return };
+        let Some(mut link) = self.links.remove(&conn) else { return };
+        // near shuts TLS down on a refused handshake (version, connection id).
+        if let Some(tls) = link.tls.as_mut().filter(|t| t.is_established()) {
+            tls.close();
+            let bytes = tls.take_outgoing();
+            if !bytes.is_empty() {
+                out.push(Output::Transmit { conn, bytes });
+            }
+        }
         if link.direction == Direction::Out {
             if let Some(o) = link.peer.and_then(|p| self.outgoing.get_mut(&p)) {
                 o.conn = None;
