@@ -220,8 +220,9 @@ fn key_refused() -> RustlsError {
     RustlsError::InvalidCertificate(CertificateError::ApplicationVerificationFailure)
 }
 
-/// Checks a TLS 1.3 `CertificateVerify` signature by the raw key in `cert`.
-fn verify_ed25519(
+/// Checks a TLS 1.3 `CertificateVerify` signature by the key `cert` presents (a raw key, or a
+/// near/mpc certificate's).
+pub(crate) fn verify_ed25519(
     message: &[u8],
     cert: &CertificateDer<'_>,
     dss: &DigitallySignedStruct,
@@ -229,7 +230,7 @@ fn verify_ed25519(
     if dss.scheme != SignatureScheme::ED25519 {
         return Err(PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into());
     }
-    let key = TlsPublicKey::from_spki_der(cert.as_ref()).ok_or_else(key_refused)?;
+    let key = presented_key(cert.as_ref()).ok_or_else(key_refused)?;
     let vk = key.verifying_key().ok_or_else(key_refused)?;
     let sig = ed25519_dalek::Signature::from_slice(dss.signature())
         .map_err(|_| RustlsError::InvalidCertificate(CertificateError::BadSignature))?;

@@ -21,12 +21,12 @@ use rustls::server::NoServerSessionStorage;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, Error as RustlsError,
-    PeerIncompatible, PeerMisbehaved, ServerConfig, SignatureScheme,
+    PeerIncompatible, ServerConfig, SignatureScheme,
 };
 
 use super::cert::{self, PeerRole};
 use crate::identity::{NodeKey, TlsPublicKey};
-use crate::tls::{provider, ConstantClock, NodeSigningKey, TlsError};
+use crate::tls::{provider, verify_ed25519, ConstantClock, NodeSigningKey, TlsError};
 
 /// near's dummy CA subject, the one name the listener's CertificateRequest hints.
 const CA_SUBJECT_DER: [u8; 35] = [
@@ -43,22 +43,6 @@ fn refused(_: cert::CertError) -> RustlsError {
 fn key_of(der: &[u8], role: PeerRole) -> Result<TlsPublicKey, RustlsError> {
     let key = cert::peer_key(&[der], role).map_err(refused)?;
     TlsPublicKey::from_bytes(key.to_bytes()).map_err(|_| refused(cert::CertError::BadKey))
-}
-
-fn verify_signature(
-    message: &[u8],
-    der: &[u8],
-    dss: &DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, RustlsError> {
-    if dss.scheme != SignatureScheme::ED25519 {
-        return Err(PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into());
-    }
-    let key = cert::peer_key(&[der], PeerRole::Client).map_err(refused)?;
-    let sig = ed25519_dalek::Signature::from_slice(dss.signature())
-        .map_err(|_| RustlsError::InvalidCertificate(CertificateError::BadSignature))?;
-    key.verify_strict(message, &sig)
-        .map_err(|_| RustlsError::InvalidCertificate(CertificateError::BadSignature))?;
-    Ok(HandshakeSignatureValid::assertion())
 }
 
 /// The dialer's check of the listener: near's certificate rules, and exactly the key dialed.
@@ -100,7 +84,7 @@ impl ServerCertVerifier for DialedNearPeer {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, RustlsError> {
-        verify_signature(message, cert, dss)
+        verify_ed25519(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -160,7 +144,7 @@ impl ClientCertVerifier for RegisteredNearPeers {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, RustlsError> {
-        verify_signature(message, cert, dss)
+        verify_ed25519(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
