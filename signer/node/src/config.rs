@@ -1264,7 +1264,8 @@ mod tests {
             alloc::format!(
                 "net=static ip=10.0.2.15/24 gw=10.0.2.2 dns=10.0.2.3 http=80 probe=rpc.example.test:443 account=n.test \
                  key_source=local-sgx:10.0.2.2:3443;mrenclave={a},{};collateral=10.0.2.2:8081/c.json;tcb_eval_min=17;tcb_accept=UpToDate \
-                 contract=c.test rpc=http://10.0.2.2:3030,https://rpc.example.test/x p2p=9000 trust=00ff triple_batch=4",
+                 contract=c.test rpc=http://10.0.2.2:3030,https://rpc.example.test/x p2p=9000 trust=00ff triple_batch=4 \
+                 attestation=mock-testnet allow_debug=1",
                 "cd".repeat(32)
             )
         );
