@@ -84,6 +84,20 @@ fn single(v: &Value) -> R<(&str, &Value)> {
     }
 }
 
+/// Refuses an object with fields other than `keys` (or a missing one), as serde's derived
+/// decoders of near's types with `deny_unknown_fields` would not, but as the oracle does: a
+/// misspelt field must not silently become a default.
+fn only(v: &Value, keys: &[&str]) -> R<()> {
+    let o = v.as_object().ok_or_else(|| format!("expected an object with {keys:?}, got {v}"))?;
+    if let Some(extra) = o.keys().find(|k| !keys.contains(&k.as_str())) {
+        return Err(format!("unknown field {extra} (expected {keys:?})"));
+    }
+    match keys.iter().find(|k| !o.contains_key(**k)) {
+        Some(missing) => Err(format!("missing field {missing}")),
+        None => Ok(()),
+    }
+}
+
 fn num(v: &Value, key: &str) -> R<u64> {
     v.get(key).and_then(Value::as_u64).ok_or_else(|| format!("missing number {key}"))
 }
@@ -94,11 +108,14 @@ fn num32(v: &Value, key: &str) -> R<u32> {
 
 fn uid(v: &Value, key: &str) -> R<UniqueId> {
     let v = v.get(key).ok_or_else(|| format!("missing {key}"))?;
+    only(v, &["participant_id", "timestamp", "counter"])?;
     Ok(UniqueId::new(num32(v, "participant_id")?, num(v, "timestamp")?, num32(v, "counter")?))
 }
 
 fn key_event(v: &Value) -> R<KeyEventId> {
+    only(v, &["key_event"])?;
     let v = v.get("key_event").ok_or("missing key_event")?;
+    only(v, &["epoch_id", "domain_id", "attempt_id"])?;
     Ok(KeyEventId { epoch_id: num(v, "epoch_id")?, domain_id: num(v, "domain_id")?, attempt_id: num(v, "attempt_id")? })
 }
 
@@ -111,6 +128,7 @@ fn request_id(v: &Value) -> R<RequestId> {
 fn task_from_json(v: &Value) -> R<MpcTaskId> {
     let (family, inner) = single(v)?;
     let (variant, f) = single(inner)?;
+    only(f, task_fields(family, variant))?;
     Ok(match (family, variant) {
         ("EcdsaTaskId", "KeyGeneration") => MpcTaskId::EcdsaTaskId(EcdsaTaskId::KeyGeneration { key_event: key_event(f)? }),
         ("EcdsaTaskId", "KeyResharing") => MpcTaskId::EcdsaTaskId(EcdsaTaskId::KeyResharing { key_event: key_event(f)? }),
@@ -156,6 +174,18 @@ fn task_from_json(v: &Value) -> R<MpcTaskId> {
     })
 }
 
+/// The fields of a task id variant; an unknown pair is refused later by name.
+fn task_fields(family: &str, variant: &str) -> &'static [&'static str] {
+    match (family, variant) {
+        (_, "KeyGeneration" | "KeyResharing") => &["key_event"],
+        (_, "ManyTriples") => &["start", "count"],
+        ("EcdsaTaskId", "Presignature") => &["id", "domain_id", "paired_triple_id"],
+        ("RobustEcdsaTaskId", "Presignature") => &["id", "domain_id"],
+        ("EcdsaTaskId" | "RobustEcdsaTaskId" | "VerifyForeignTxTaskId", _) => &["id", "presignature_id"],
+        _ => &["id"],
+    }
+}
+
 /// A packet from near's JSON form.
 pub fn packet_from_json(v: &Value) -> R<Packet> {
     if v == "Ping" {
@@ -163,8 +193,12 @@ pub fn packet_from_json(v: &Value) -> R<Packet> {
     }
     let (tag, inner) = single(v)?;
     match tag {
-        "IndexerHeight" => Ok(Packet::IndexerHeight { height: num(inner, "height")? }),
+        "IndexerHeight" => {
+            only(inner, &["height"])?;
+            Ok(Packet::IndexerHeight { height: num(inner, "height")? })
+        }
         "MpcMessage" => {
+            only(inner, &["channel_id", "kind"])?;
             let kind = inner.get("kind").ok_or("missing kind")?;
             let kind = if kind == "Success" { MpcMessageKind::Success } else { kind_from_json(kind)? };
             Ok(Packet::MpcMessage(MpcMessage { channel_id: uid(inner, "channel_id")?, kind }))
@@ -176,6 +210,7 @@ pub fn packet_from_json(v: &Value) -> R<Packet> {
 fn kind_from_json(kind: &Value) -> R<MpcMessageKind> {
     match single(kind)? {
         ("Start", s) => {
+            only(s, &["participants", "task_id"])?;
             let participants = s.get("participants").and_then(Value::as_array).ok_or("missing participants")?;
             let participants = participants
                 .iter()
@@ -194,5 +229,76 @@ fn kind_from_json(kind: &Value) -> R<MpcMessageKind> {
         }
         ("Abort", a) => Ok(MpcMessageKind::Abort(a.as_str().ok_or("Abort must be text")?.to_string())),
         other => Err(format!("unknown message kind {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// near's golden packets (`p2p-vectors.json`, written by the oracle from near's own types).
+    fn golden_packets() -> Vec<Value> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/oracles/p2p-vectors.json");
+        let text = std::fs::read_to_string(path).expect("../shared/oracles/p2p-vectors.json");
+        let vectors: Value = serde_json::from_str(&text).expect("vectors parse");
+        vectors["packets"].as_array().expect("packets").iter().map(|p| p["json"].clone()).collect()
+    }
+
+    #[test]
+    fn every_golden_packet_round_trips_through_near_json() {
+        let packets = golden_packets();
+        assert_eq!(packets.len(), 21);
+        for json in packets {
+            let packet = packet_from_json(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+            assert_eq!(packet_to_json(&packet), json);
+        }
+    }
+
+    /// Adds `extra` to every object inside `v`, one object at a time, and yields each variant.
+    fn with_one_extra_field(v: &Value) -> Vec<Value> {
+        let mut out = Vec::new();
+        match v {
+            Value::Object(o) => {
+                let mut extended = o.clone();
+                extended.insert("extra".into(), Value::Null);
+                out.push(Value::Object(extended));
+                for (k, child) in o {
+                    for variant in with_one_extra_field(child) {
+                        let mut copy = o.clone();
+                        copy.insert(k.clone(), variant);
+                        out.push(Value::Object(copy));
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    for variant in with_one_extra_field(child) {
+                        let mut copy = items.clone();
+                        copy[i] = variant;
+                        out.push(Value::Array(copy));
+                    }
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
+    #[test]
+    fn an_unknown_field_anywhere_is_refused() {
+        let mut checked = 0;
+        for json in golden_packets() {
+            for variant in with_one_extra_field(&json) {
+                assert!(packet_from_json(&variant).is_err(), "accepted {variant}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 60, "only {checked} variants");
+    }
+
+    #[test]
+    fn a_missing_field_is_refused_by_name() {
+        let json = serde_json::json!({"IndexerHeight": {}});
+        assert_eq!(packet_from_json(&json).unwrap_err(), "missing field height");
     }
 }
