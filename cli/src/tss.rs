@@ -13,9 +13,10 @@ use k256::ecdsa::signature::hazmat::PrehashVerifier;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{OsRng, RngCore, SeedableRng};
 use tdsigner_tss::sim::{self, Traffic};
+use k256::AffinePoint;
 use tdsigner_tss::{
-    near, sign::derived_public_key, Dkg, ParticipantId, ParticipantList, Presign, Sign,
-    SignRequest, TripleGeneration,
+    near, sign::derived_public_key, Dkg, FullSignature, KeyShare, ParticipantId, ParticipantList,
+    Presign, PresignatureShare, Sign, SignRequest, TripleGeneration, TripleShare,
 };
 
 mod participant;
@@ -120,7 +121,39 @@ struct Phase {
     traffic: Traffic,
 }
 
-fn simulate(args: &SimulateArgs) -> Result<(), String> {
+impl Phase {
+    fn new(name: &'static str) -> Self {
+        Phase { name, time: Duration::ZERO, items: 0, traffic: Traffic::default() }
+    }
+
+    /// Adds one timed protocol run of `items` items.
+    fn add(&mut self, started: Instant, items: usize, traffic: Traffic) {
+        self.time += started.elapsed();
+        self.items += items;
+        self.traffic.bytes += traffic.bytes;
+        self.traffic.messages += traffic.messages;
+    }
+}
+
+/// One simulated cluster's state between the phases of `simulate`.
+struct Cluster {
+    rng: ChaCha20Rng,
+    counter: u64,
+    t: usize,
+    keys: Vec<KeyShare>,
+}
+
+impl Cluster {
+    fn session(&mut self) -> [u8; 32] {
+        session(&mut self.counter)
+    }
+
+    fn key_of(&self, p: ParticipantId) -> Result<&KeyShare, String> {
+        self.keys.iter().find(|k| k.me == p).ok_or_else(|| "missing key share".into())
+    }
+}
+
+fn check_simulate_args(args: &SimulateArgs) -> Result<usize, String> {
     let signers = args.signers.unwrap_or(args.t);
     if args.n < 2 || args.n > 64 {
         return Err("--n must be between 2 and 64".into());
@@ -134,193 +167,178 @@ fn simulate(args: &SimulateArgs) -> Result<(), String> {
     if args.signatures == 0 || args.signatures > 10_000 {
         return Err("--signatures must be between 1 and 10000".into());
     }
-    let seed = args.seed.unwrap_or_else(|| OsRng.next_u64());
-    println!(
-        "cluster n={} t={} signers={} signatures={} seed={seed}",
-        args.n, args.t, signers, args.signatures
-    );
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut counter = 0u64;
-    let all = ParticipantList::range(args.n).ok_or("bad participant count")?;
-    let mut phases = Vec::new();
+    Ok(signers)
+}
 
-    // Keygen.
-    let s = session(&mut counter);
+fn simulate(args: &SimulateArgs) -> Result<(), String> {
+    let signers = check_simulate_args(args)?;
+    let seed = args.seed.unwrap_or_else(|| OsRng.next_u64());
+    println!("cluster n={} t={} signers={} signatures={} seed={seed}", args.n, args.t, signers, args.signatures);
+    let rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut cluster = Cluster { rng, counter: 0, t: args.t, keys: Vec::new() };
+    let all = ParticipantList::range(args.n).ok_or("bad participant count")?;
+    let keygen = run_keygen(&mut cluster, &all)?;
+    let root = cluster.keys[0].public_key();
+    println!("root key {}", near::public_key_string(&root));
+    let set = choose_signers(&mut cluster.rng, &all, signers)?;
+    let (triples_phase, mut triples) = run_triples(&mut cluster, &set, 2 * args.signatures)?;
+    let mut presign = Phase::new("presign");
+    let mut sign = Phase::new("sign");
+    for i in 0..args.signatures {
+        let presigs = run_presign(&mut cluster, &set, &mut triples, &mut presign)?;
+        sign_and_verify(&mut cluster, &root, i, presigs, &mut sign)?;
+    }
+    print_phases(&[keygen, triples_phase, presign, sign]);
+    println!("{0}/{0} signatures verified against their derived keys", args.signatures);
+    Ok(())
+}
+
+/// Keygen among all participants; every member must hold a share of one key.
+fn run_keygen(cluster: &mut Cluster, all: &ParticipantList) -> Result<Phase, String> {
+    let s = cluster.session();
     let mut parties = Vec::new();
     for p in all.iter() {
-        parties.push((
-            p,
-            Dkg::keygen(s, &all, args.t, p, &mut rng).map_err(|e| e.to_string())?,
-        ));
+        parties.push((p, Dkg::keygen(s, all, cluster.t, p, &mut cluster.rng).map_err(|e| e.to_string())?));
     }
     let start = Instant::now();
     let (outs, traffic) =
-        sim::run(parties, &mut rng).map_err(|f| format!("keygen: {}", fmt_failures(&f)))?;
-    phases.push(Phase {
-        name: "keygen",
-        time: start.elapsed(),
-        items: 1,
-        traffic,
-    });
-    let mut keys = Vec::new();
+        sim::run(parties, &mut cluster.rng).map_err(|f| format!("keygen: {}", fmt_failures(&f)))?;
+    let mut phase = Phase::new("keygen");
+    phase.add(start, 1, traffic);
     for (_, k) in outs {
-        keys.push(k.ok_or("keygen gave a member no share")?);
+        cluster.keys.push(k.ok_or("keygen gave a member no share")?);
     }
-    let root = keys[0].public_key();
-    if keys.iter().any(|k| k.public_key() != root) {
+    let root = cluster.keys[0].public_key();
+    if cluster.keys.iter().any(|k| k.public_key() != root) {
         return Err("participants disagree on the public key".into());
     }
-    println!("root key {}", near::public_key_string(&root));
+    Ok(phase)
+}
 
-    // The signing subset, chosen at random.
+/// The signing subset, chosen at random.
+fn choose_signers(rng: &mut ChaCha20Rng, all: &ParticipantList, signers: usize) -> Result<ParticipantList, String> {
     let mut pool: Vec<ParticipantId> = all.iter().collect();
     let mut chosen = Vec::new();
     while chosen.len() < signers {
         let i = (rng.next_u64() % pool.len() as u64) as usize;
         chosen.push(pool.swap_remove(i));
     }
-    let set = ParticipantList::new(&chosen).ok_or("bad signer set")?;
-    let key_of = |p: ParticipantId| keys.iter().find(|k| k.me == p);
-    let sharing_id = *keys[0].sharing_id();
+    ParticipantList::new(&chosen).ok_or_else(|| "bad signer set".into())
+}
 
-    // Triples: two per signature, in batches.
-    let needed = 2 * args.signatures;
-    let mut triples: Vec<Vec<tdsigner_tss::TripleShare>> = set.iter().map(|_| Vec::new()).collect();
-    let mut t_phase = Phase {
-        name: "triples",
-        time: Duration::ZERO,
-        items: 0,
-        traffic: Traffic::default(),
-    };
-    while t_phase.items < needed {
-        let batch = (needed - t_phase.items).min(tdsigner_tss::triples::MAX_BATCH);
-        let s = session(&mut counter);
+/// `needed` triples for every signer, in batches; returns each signer's triples in set order.
+fn run_triples(cluster: &mut Cluster, set: &ParticipantList, needed: usize) -> Result<(Phase, Vec<Vec<TripleShare>>), String> {
+    let sharing_id = *cluster.keys[0].sharing_id();
+    let mut triples: Vec<Vec<TripleShare>> = set.iter().map(|_| Vec::new()).collect();
+    let mut phase = Phase::new("triples");
+    while phase.items < needed {
+        let batch = (needed - phase.items).min(tdsigner_tss::triples::MAX_BATCH);
+        let s = cluster.session();
         let mut parties = Vec::new();
         for p in set.iter() {
-            let r = ChaCha20Rng::seed_from_u64(rng.next_u64());
-            parties.push((
-                p,
-                TripleGeneration::new(s, &set, args.t, sharing_id, batch, p, r)
-                    .map_err(|e| e.to_string())?,
-            ));
+            let r = ChaCha20Rng::seed_from_u64(cluster.rng.next_u64());
+            let run = TripleGeneration::new(s, set, cluster.t, sharing_id, batch, p, r).map_err(|e| e.to_string())?;
+            parties.push((p, run));
         }
         let start = Instant::now();
         let (outs, traffic) =
-            sim::run(parties, &mut rng).map_err(|f| format!("triples: {}", fmt_failures(&f)))?;
-        t_phase.time += start.elapsed();
-        t_phase.items += batch;
-        t_phase.traffic.bytes += traffic.bytes;
-        t_phase.traffic.messages += traffic.messages;
+            sim::run(parties, &mut cluster.rng).map_err(|f| format!("triples: {}", fmt_failures(&f)))?;
+        phase.add(start, batch, traffic);
         for (i, (_, v)) in outs.into_iter().enumerate() {
             triples[i].extend(v);
         }
     }
-    phases.push(t_phase);
+    Ok((phase, triples))
+}
 
-    let mut p_phase = Phase {
-        name: "presign",
-        time: Duration::ZERO,
-        items: 0,
-        traffic: Traffic::default(),
-    };
-    let mut s_phase = Phase {
-        name: "sign",
-        time: Duration::ZERO,
-        items: 0,
-        traffic: Traffic::default(),
-    };
-    let mut verified = 0usize;
-    for i in 0..args.signatures {
-        let s = session(&mut counter);
-        let mut parties = Vec::new();
-        for (idx, p) in set.iter().enumerate() {
-            let t1 = triples[idx].pop().ok_or("ran out of triples")?;
-            let t0 = triples[idx].pop().ok_or("ran out of triples")?;
-            let key = key_of(p).ok_or("missing key share")?;
-            parties.push((p, Presign::new(s, key, t0, t1).map_err(|e| e.to_string())?));
-        }
-        let start = Instant::now();
-        let (presigs, traffic) =
-            sim::run(parties, &mut rng).map_err(|f| format!("presign: {}", fmt_failures(&f)))?;
-        p_phase.time += start.elapsed();
-        p_phase.items += 1;
-        p_phase.traffic.bytes += traffic.bytes;
-        p_phase.traffic.messages += traffic.messages;
-
-        let predecessor = "simulate.near";
-        let path = format!("signature-{i}");
-        let tweak = near::derive_tweak(predecessor, &path).map_err(|e| e.to_string())?;
-        let mut msg_hash = [0u8; 32];
-        rng.fill_bytes(&mut msg_hash);
-        let mut entropy = [0u8; 32];
-        rng.fill_bytes(&mut entropy);
-        let request = SignRequest {
-            msg_hash,
-            tweak,
-            entropy,
-        };
-        let coordinator = set.as_slice()[(rng.next_u64() % set.len() as u64) as usize];
-        let s = session(&mut counter);
-        let mut parties = Vec::new();
-        for (p, ps) in presigs {
-            let key = key_of(p).ok_or("missing key share")?;
-            parties.push((
-                p,
-                Sign::new(s, key, ps, request.clone(), coordinator).map_err(|e| e.to_string())?,
-            ));
-        }
-        let start = Instant::now();
-        let (outs, traffic) =
-            sim::run(parties, &mut rng).map_err(|f| format!("sign: {}", fmt_failures(&f)))?;
-        s_phase.time += start.elapsed();
-        s_phase.items += 1;
-        s_phase.traffic.bytes += traffic.bytes;
-        s_phase.traffic.messages += traffic.messages;
-        let sigs: Vec<_> = outs.into_iter().filter_map(|(_, o)| o).collect();
-        let [sig] = sigs.as_slice() else {
-            return Err(format!(
-                "signature {i}: expected one output at the coordinator, got {}",
-                sigs.len()
-            ));
-        };
-        // Independent verification with k256 against the derived key.
-        let derived = derived_public_key(&root, &tweak);
-        let expected =
-            near::derive_public_key(&root, predecessor, &path).map_err(|e| e.to_string())?;
-        if derived != expected {
-            return Err("derived key mismatch".into());
-        }
-        let vk = k256::ecdsa::VerifyingKey::from_affine(derived).map_err(|e| e.to_string())?;
-        let ksig = k256::ecdsa::Signature::from_scalars(sig.r().to_bytes(), sig.s.to_bytes())
-            .map_err(|e| e.to_string())?;
-        if ksig.normalize_s().is_some() {
-            return Err(format!("signature {i}: s is not low"));
-        }
-        vk.verify_prehash(&msg_hash, &ksig)
-            .map_err(|e| format!("signature {i} does not verify: {e}"))?;
-        let rid = k256::ecdsa::RecoveryId::from_byte(sig.recovery_id).ok_or("bad recovery id")?;
-        let recovered = k256::ecdsa::VerifyingKey::recover_from_prehash(&msg_hash, &ksig, rid)
-            .map_err(|e| format!("signature {i}: recovery failed: {e}"))?;
-        if recovered != vk {
-            return Err(format!("signature {i}: recovery id recovers another key"));
-        }
-        verified += 1;
-        if i == 0 {
-            println!(
-                "derived key ({predecessor}, {path}) {}",
-                near::public_key_string(&derived)
-            );
-            println!("first response {}", near::signature_response_json(sig));
-        }
+/// One presignature from two triples of every signer.
+fn run_presign(
+    cluster: &mut Cluster,
+    set: &ParticipantList,
+    triples: &mut [Vec<TripleShare>],
+    phase: &mut Phase,
+) -> Result<Vec<(ParticipantId, PresignatureShare)>, String> {
+    let s = cluster.session();
+    let mut parties = Vec::new();
+    for (idx, p) in set.iter().enumerate() {
+        let t1 = triples[idx].pop().ok_or("ran out of triples")?;
+        let t0 = triples[idx].pop().ok_or("ran out of triples")?;
+        parties.push((p, Presign::new(s, cluster.key_of(p)?, t0, t1).map_err(|e| e.to_string())?));
     }
-    phases.push(p_phase);
-    phases.push(s_phase);
+    let start = Instant::now();
+    let (presigs, traffic) =
+        sim::run(parties, &mut cluster.rng).map_err(|f| format!("presign: {}", fmt_failures(&f)))?;
+    phase.add(start, 1, traffic);
+    Ok(presigs)
+}
 
+/// Signs request `i` with a random coordinator and checks the signature independently.
+fn sign_and_verify(
+    cluster: &mut Cluster,
+    root: &AffinePoint,
+    i: usize,
+    presigs: Vec<(ParticipantId, PresignatureShare)>,
+    phase: &mut Phase,
+) -> Result<(), String> {
+    let predecessor = "simulate.near";
+    let path = format!("signature-{i}");
+    let tweak = near::derive_tweak(predecessor, &path).map_err(|e| e.to_string())?;
+    let mut msg_hash = [0u8; 32];
+    cluster.rng.fill_bytes(&mut msg_hash);
+    let mut entropy = [0u8; 32];
+    cluster.rng.fill_bytes(&mut entropy);
+    let request = SignRequest { msg_hash, tweak, entropy };
+    let coordinator = presigs[(cluster.rng.next_u64() % presigs.len() as u64) as usize].0;
+    let s = cluster.session();
+    let mut parties = Vec::new();
+    for (p, ps) in presigs {
+        let run = Sign::new(s, cluster.key_of(p)?, ps, request.clone(), coordinator).map_err(|e| e.to_string())?;
+        parties.push((p, run));
+    }
+    let start = Instant::now();
+    let (outs, traffic) =
+        sim::run(parties, &mut cluster.rng).map_err(|f| format!("sign: {}", fmt_failures(&f)))?;
+    phase.add(start, 1, traffic);
+    let sigs: Vec<_> = outs.into_iter().filter_map(|(_, o)| o).collect();
+    let [sig] = sigs.as_slice() else {
+        return Err(format!("signature {i}: expected one output at the coordinator, got {}", sigs.len()));
+    };
+    let derived = derived_public_key(root, &tweak);
+    let expected = near::derive_public_key(root, predecessor, &path).map_err(|e| e.to_string())?;
+    if derived != expected {
+        return Err("derived key mismatch".into());
+    }
+    verify_with_k256(&derived, &msg_hash, sig).map_err(|e| format!("signature {i}: {e}"))?;
+    if i == 0 {
+        println!("derived key ({predecessor}, {path}) {}", near::public_key_string(&derived));
+        println!("first response {}", near::signature_response_json(sig));
+    }
+    Ok(())
+}
+
+/// Independent verification with k256: low s, valid under `key`, recovery id recovers `key`.
+fn verify_with_k256(key: &AffinePoint, msg_hash: &[u8; 32], sig: &FullSignature) -> Result<(), String> {
+    let vk = k256::ecdsa::VerifyingKey::from_affine(*key).map_err(|e| e.to_string())?;
+    let ksig = k256::ecdsa::Signature::from_scalars(sig.r().to_bytes(), sig.s.to_bytes()).map_err(|e| e.to_string())?;
+    if ksig.normalize_s().is_some() {
+        return Err("s is not low".into());
+    }
+    vk.verify_prehash(msg_hash, &ksig).map_err(|e| format!("does not verify: {e}"))?;
+    let rid = k256::ecdsa::RecoveryId::from_byte(sig.recovery_id).ok_or("bad recovery id")?;
+    let recovered = k256::ecdsa::VerifyingKey::recover_from_prehash(msg_hash, &ksig, rid)
+        .map_err(|e| format!("recovery failed: {e}"))?;
+    if recovered != vk {
+        return Err("recovery id recovers another key".into());
+    }
+    Ok(())
+}
+
+fn print_phases(phases: &[Phase]) {
     println!(
         "{:<10} {:>8} {:>12} {:>12} {:>14} {:>10}",
         "phase", "items", "total ms", "ms/item", "bytes/item", "msgs/item"
     );
-    for p in &phases {
+    for p in phases {
         let items = p.items.max(1);
         println!(
             "{:<10} {:>8} {:>12.1} {:>12.2} {:>14} {:>10}",
@@ -332,11 +350,6 @@ fn simulate(args: &SimulateArgs) -> Result<(), String> {
             p.traffic.messages / items
         );
     }
-    println!(
-        "{verified}/{} signatures verified against their derived keys",
-        args.signatures
-    );
-    Ok(())
 }
 
 #[cfg(test)]
