@@ -335,6 +335,28 @@ fn measure(f: impl FnOnce()) -> (Duration, Duration) {
 }
 
 fn main() {
+    rerun_with_glibc_tunables();
+    println!(
+        "allocator: glibc {}",
+        if std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_some() {
+            "with heap trimming off (see source)"
+        } else {
+            "defaults"
+        }
+    );
+    let quick = std::env::var_os("P2P_BENCH_QUICK").is_some();
+    // For profiling one side: P2P_BENCH_ONLY=ours|baseline runs the throughput of that side only
+    // (P2P_BENCH_SIZE bytes per message, default 64 KiB).
+    if let Ok(only) = std::env::var("P2P_BENCH_ONLY") {
+        return profile_one_side(&only);
+    }
+    let baseline = Baseline::new();
+    handshake_figures(&baseline, quick);
+    throughput_figures(&baseline, quick);
+}
+
+/// Re-runs this binary with glibc's heap trimming off unless it already runs so (see below).
+fn rerun_with_glibc_tunables() {
     // glibc returns the top of the heap to the kernel whenever more than 128 KiB there is free,
     // so a loop that frees and reallocates ~64 KiB buffers (ours hands each TLS output buffer to
     // the caller) pays page faults on every message: a host allocator artefact the image's
@@ -351,36 +373,27 @@ fn main() {
             .expect("re-run with glibc tunables");
         std::process::exit(status.code().unwrap_or(1));
     }
-    println!(
-        "allocator: glibc {}",
-        if std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_some() {
-            "with heap trimming off (see source)"
-        } else {
-            "defaults"
-        }
-    );
-    let quick = std::env::var_os("P2P_BENCH_QUICK").is_some();
-    // For profiling one side: P2P_BENCH_ONLY=ours|baseline runs the throughput of that side only
-    // (P2P_BENCH_SIZE bytes per message, default 64 KiB).
-    if let Ok(only) = std::env::var("P2P_BENCH_ONLY") {
-        let baseline = Baseline::new();
-        let size: usize = std::env::var("P2P_BENCH_SIZE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(64 * 1024);
-        let count = (32 << 20) / size;
-        let payload = vec![0x5au8; size];
-        for _ in 0..5 {
-            let (w, _) = if only == "ours" {
-                ours_throughput(&payload, count)
-            } else {
-                baseline_throughput(&baseline, &payload, count)
-            };
-            println!("{only}: {:.1} MiB/s", mib_s(count * size, w));
-        }
-        return;
-    }
+}
+
+fn profile_one_side(only: &str) {
     let baseline = Baseline::new();
+    let size: usize = std::env::var("P2P_BENCH_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64 * 1024);
+    let count = (32 << 20) / size;
+    let payload = vec![0x5au8; size];
+    for _ in 0..5 {
+        let (w, _) = if only == "ours" {
+            ours_throughput(&payload, count)
+        } else {
+            baseline_throughput(&baseline, &payload, count)
+        };
+        println!("{only}: {:.1} MiB/s", mib_s(count * size, w));
+    }
+}
+
+fn handshake_figures(baseline: &Baseline, quick: bool) {
     // Which suite both sides negotiate (same provider order for ours and the baseline).
     {
         let (c, _) = baseline.connect();
@@ -401,7 +414,7 @@ fn main() {
             (0..batch).for_each(|_| ours_tls_handshake(&ccfg, &scfg))
         }));
         base.push(measure(|| {
-            (0..batch).for_each(|_| baseline_handshake(&baseline))
+            (0..batch).for_each(|_| baseline_handshake(baseline))
         }));
     }
     // Handshakes are short: wall time (the /proc CPU clock ticks at 10 ms), median and minimum.
@@ -436,6 +449,9 @@ fn main() {
         ms(bn)
     );
 
+}
+
+fn throughput_figures(baseline: &Baseline, quick: bool) {
     let total: usize = if quick { 8 << 20 } else { 64 << 20 };
     let iters = if quick { 3 } else { 5 };
     println!("\nthroughput, one direction, {} MiB per run (median of {iters}); MiB/s from CPU time (wall in brackets)", total >> 20);
@@ -445,7 +461,7 @@ fn main() {
         let (mut ours, mut base) = (Vec::new(), Vec::new());
         for _ in 0..iters {
             ours.push(ours_throughput(&payload, count));
-            base.push(baseline_throughput(&baseline, &payload, count));
+            base.push(baseline_throughput(baseline, &payload, count));
         }
         let (ow, oc) = split_median(&ours, 1);
         let (bw, bc) = split_median(&base, 1);
