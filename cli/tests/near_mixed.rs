@@ -662,3 +662,72 @@ fn robust_presign_and_sign_mixed_with_near() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One line of `ts-oracle <args>` as JSON (its DONE summary).
+fn oracle_local(args: &[&str]) -> Value {
+    let out = Command::new(oracles().join("ts-oracle"))
+        .args(args)
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    serde_json::from_str(line.trim().strip_prefix("DONE ").unwrap_or("{}"))
+        .unwrap_or_else(|e| panic!("ts-oracle {args:?}: {e}: {line}"))
+}
+
+/// CKD and CKD-PV after a mixed BLS12-381 keygen (n = 4, t = 3), near and tdsigner leaders:
+/// every output must unmask (near's `ckd-unmask`, which pairing-checks it against the master
+/// key) to the same secret as an all-near run.
+#[test]
+fn ckd_mixed_with_near() {
+    let dir = workdir("ckd");
+    let keygen = "keygen --curve bls12381 --participants 0,1,2,3 --me {id} --threshold 3 --seed 50{id} --out b{id}.json";
+    let pk = common_key(&route(&dir, &[1, 2], keygen, &[0, 3], keygen));
+    let app_id = "3ae1a1e588a7c12ce20f341b0617feaf12d9d2f893743b72c95cb1d1c3564266";
+    let app = oracle_local(&["ckd-app-keypair", "--seed", "5100"]);
+    let (secret, apk, apk2) = (
+        app["app_secret"].as_str().unwrap(),
+        app["app_public_key"].as_str().unwrap(),
+        app["app_public_key_g2"].as_str().unwrap(),
+    );
+    let unmask = |v: &Value, leader: u32| {
+        let d = &v["done"][leader.to_string()];
+        let u = oracle_local(&[
+            "ckd-unmask",
+            "--public-key",
+            &pk,
+            "--app-id",
+            app_id,
+            "--app-secret",
+            secret,
+            "--big-y",
+            d["big_y"].as_str().unwrap(),
+            "--big-c",
+            d["big_c"].as_str().unwrap(),
+        ]);
+        assert_eq!(u["valid"], true, "ckd-unmask: {u}");
+        u["secret"].as_str().unwrap().to_string()
+    };
+    let base = format!("ckd --participants 1,2,3 --me {{id}} --leader 1 --share b{{id}}.json --app-id {app_id} --app-public-key {apk} --seed 52{{id}}");
+    let expected = unmask(&route(&dir, &[1, 2, 3], &base, &[], ""), 1);
+    // (signers, leader, near's, ours, PV)
+    type Case<'a> = (&'a str, u32, &'a [u32], &'a [u32], bool);
+    let cases: [Case; 4] = [
+        ("1,2,3", 1, &[1], &[2, 3], false),
+        ("0,1,3", 3, &[0, 1], &[3], false),
+        ("0,2,3", 0, &[2, 3], &[0], true),
+        ("0,1,2", 2, &[0], &[1, 2], true),
+    ];
+    for (signers, leader, near_ids, our_ids, pv) in cases {
+        let mut args = format!("ckd --participants {signers} --me {{id}} --leader {leader} --share b{{id}}.json --app-id {app_id} --app-public-key {apk} --seed 53{{id}}");
+        if pv {
+            args += &format!(" --app-public-key-g2 {apk2}");
+        }
+        let v = route(&dir, near_ids, &args, our_ids, &args);
+        assert_eq!(
+            unmask(&v, leader),
+            expected,
+            "signers {signers}, leader {leader}, pv {pv}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -15,6 +15,7 @@ use std::time::Instant;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{OsRng, RngCore, SeedableRng};
 use serde_json::{json, Value};
+mod ckd;
 mod ecdsa;
 
 use tdsigner_tss::near_compat::{
@@ -39,6 +40,35 @@ pub enum Command {
     RobustPresign(RobustPresignCliArgs),
     /// near's robust ECDSA sign with the presignature's participants.
     RobustSign(RobustSignCliArgs),
+    /// near's confidential key derivation on BLS12-381 (CKD-PV with --app-public-key-g2).
+    Ckd(CkdCliArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CkdCliArgs {
+    #[arg(long, value_delimiter = ',')]
+    participants: Vec<u32>,
+    #[arg(long)]
+    me: u32,
+    #[arg(long)]
+    leader: u32,
+    /// My bls12381 keyshare file.
+    #[arg(long)]
+    share: String,
+    /// The request's app id (hex).
+    #[arg(long)]
+    app_id: String,
+    /// The app's G1 key (`bls12381g1:<base58>` or 96 hex chars).
+    #[arg(long)]
+    app_public_key: String,
+    /// The app's G2 key (`bls12381g2:<base58>` or hex): runs CKD-PV.
+    #[arg(long)]
+    app_public_key_g2: Option<String>,
+    /// Write the DONE summary here as well.
+    #[arg(long)]
+    out: Option<String>,
+    #[arg(long)]
+    seed: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -227,6 +257,7 @@ pub fn run(cmd: Command) -> ExitCode {
         Command::Sign(args) => return report(ecdsa::run_sign(args)),
         Command::RobustPresign(args) => return report(ecdsa::run_robust_presign(args)),
         Command::RobustSign(args) => return report(ecdsa::run_robust_sign(args)),
+        Command::Ckd(args) => return report(ckd::run_ckd(args)),
         other => other,
     };
     let curve = match &cmd {

@@ -1,6 +1,7 @@
-//! The near-compatible ECDSA decoders on hostile bytes (CaitSith presign/sign scalars and pairs;
-//! robust presign evaluations, (R, w) shares and W points), and live CaitSith presign, CaitSith
-//! sign (leader) and robust presign participants fed arbitrary messages. Nothing may panic;
+//! The near-compatible ECDSA and CKD decoders on hostile bytes (CaitSith presign/sign scalars and
+//! pairs; robust presign evaluations, (R, w) shares and W points; CKD (Y, C) contributions), and
+//! live CaitSith presign, CaitSith sign (leader), robust presign and CKD-PV leader participants
+//! fed arbitrary messages. Nothing may panic;
 //! accepted values must re-encode to the bytes they were decoded from when canonical.
 #![no_main]
 use k256::elliptic_curve::Field;
@@ -62,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else {
         return;
     };
-    match which % 6 {
+    match which % 7 {
         0 => {
             if let Ok(s) = decode_scalar(rest) {
                 let mut w = Writer::new();
@@ -102,6 +103,27 @@ fuzz_target!(|data: &[u8]| {
             let pk = ProjectivePoint::GENERATOR.to_affine();
             if let Ok(mut s) = EcdsaSign::new(&[0, 1, 2], 0, 3, 0, pk, &rr, Scalar::ONE) {
                 feed(&mut s, rest, 2);
+            }
+        }
+        6 => {
+            use tdsigner_tss::near_compat::ckd::{Ckd, CkdArgs, CkdOutput};
+            if let Ok(o) = CkdOutput::decode(rest) {
+                let mut w = Writer::new();
+                o.encode(&mut w);
+                assert_eq!(CkdOutput::decode(w.as_slice()).unwrap(), o);
+            }
+            let g1 = bls12_381::G1Projective::generator();
+            let g2 = bls12_381::G2Projective::generator();
+            let args = CkdArgs {
+                private_share: bls12_381::Scalar::from(5u64),
+                public_key: g2 * bls12_381::Scalar::from(5u64),
+                app_id: vec![1, 2, 3],
+                app_public_key: g1,
+                app_public_key_g2: Some(g2),
+            };
+            let mut rng = ChaCha20Rng::seed_from_u64(2);
+            if let Ok(mut c) = Ckd::new(&[0, 1, 2], 0, 0, args, &mut rng) {
+                feed(&mut c, rest, 2);
             }
         }
         _ => {

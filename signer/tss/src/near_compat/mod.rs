@@ -11,11 +11,13 @@
 //! - [`eddsa`]: FROST v1 EdDSA signing with near's additive tweak;
 //! - [`ecdsa`]: secp256k1 ECDSA pieces (tweaks, rerandomization, low-s, recovery id);
 //! - [`presign`], [`ecdsa_sign`]: CaitSith (OT-based ECDSA) presign and sign;
-//! - [`robust`]: DamgardEtAl robust ECDSA presign and sign.
+//! - [`robust`]: DamgardEtAl robust ECDSA presign and sign;
+//! - [`ckd`]: confidential key derivation on BLS12-381, with its publicly verifiable variant.
 //!
 //! Everything is `no_std + alloc` and sans-IO ([`protocol::Protocol`]).
 
 pub mod channel;
+pub mod ckd;
 pub mod curve;
 pub mod dkg;
 pub mod ecdsa;
