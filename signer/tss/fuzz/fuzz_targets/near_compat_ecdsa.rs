@@ -4,7 +4,6 @@
 //! fed arbitrary messages. Nothing may panic;
 //! accepted values must re-encode to the bytes they were decoded from when canonical.
 #![no_main]
-use k256::elliptic_curve::Field;
 use k256::{ProjectivePoint, Scalar};
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
