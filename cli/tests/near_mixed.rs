@@ -85,9 +85,10 @@ fn route_expecting(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    let step = if our_ids.is_empty() { oracle } else { ours };
     let label = format!(
         "oracle {oracle_ids:?}, tdsigner {our_ids:?}: {}",
-        ours.split(' ').next().unwrap_or("")
+        step.split(' ').next().unwrap_or("")
     );
     finish(
         Router(cmd.spawn().expect("python3 router.py")),
@@ -298,6 +299,11 @@ fn reshare_mixed<C: Curve>(name: &str) {
 
 /// One step where each participant has its own argument template; `true` = oracle.
 fn route_split(dir: &Path, parts: &[(u32, &String, bool)]) -> Value {
+    route_split_expecting(dir, parts, true)
+}
+
+/// As [`route_split`], demanding that the step succeeds (`expect_ok`) or fails.
+fn route_split_expecting(dir: &Path, parts: &[(u32, &String, bool)], expect_ok: bool) -> Value {
     use std::os::unix::process::CommandExt;
     let bin = env!("CARGO_BIN_EXE_tdsigner");
     let oracle = oracles().join("ts-oracle");
@@ -331,7 +337,7 @@ fn route_split(dir: &Path, parts: &[(u32, &String, bool)]) -> Value {
     finish(
         Router(cmd.spawn().expect("python3 router.py")),
         &label,
-        true,
+        expect_ok,
     )
 }
 
@@ -449,6 +455,278 @@ fn inconsistent_threshold_is_refused_by_near() {
         assert!(
             e.contains("incorrect number of commitments"),
             "near {id}: {e}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const MSG_HASH: &str = "1a5e00d6bbffc0ae4f38879486db5dc4d8d13b28439bd9608e2bee01b5602d37";
+const ENTROPY: &str = "d17d385d8437f34776b3e28a839fd5155bd1bc350c684e415601e701b6b48203";
+
+/// The presignature values of a presign file, lowercased: (big_r, k, sigma).
+fn presig_values(file: &Path) -> (String, String, String) {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let p = &v["presignature"];
+    let get = |k: &str| p[k].as_str().unwrap().to_lowercase();
+    (get("big_r"), get("k"), get("sigma"))
+}
+
+/// The leader's (big_r, s, recovery_id) of an ECDSA sign step.
+fn ecdsa_signature(v: &Value, leader: u32) -> (String, String, u64) {
+    for (id, d) in v["done"].as_object().unwrap() {
+        let is_leader = id == &leader.to_string();
+        assert_eq!(
+            d["signature"].is_object(),
+            is_leader,
+            "signature at {id}: {d}"
+        );
+    }
+    let s = &v["done"][leader.to_string()]["signature"];
+    (
+        s["big_r"].as_str().unwrap().to_string(),
+        s["s"].as_str().unwrap().to_string(),
+        s["recovery_id"].as_u64().unwrap(),
+    )
+}
+
+/// near's verifier (`ts-oracle verify-ecdsa`, which also demands low s and checks the recovery
+/// id), and k256 on the derived key with recovery.
+fn assert_ecdsa_valid(pk: &str, sig: &(String, String, u64)) {
+    let (big_r, s, v) = sig;
+    let out = Command::new(oracles().join("ts-oracle"))
+        .args([
+            "verify-ecdsa",
+            "--public-key",
+            pk,
+            "--tweak",
+            TWEAK,
+            "--msg-hash",
+            MSG_HASH,
+        ])
+        .args(["--big-r", big_r, "--s", s, "--recovery-id", &v.to_string()])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout);
+    let done: Value =
+        serde_json::from_str(line.trim().strip_prefix("DONE ").unwrap_or("{}")).unwrap();
+    assert_eq!(done["valid"], true, "ts-oracle verify-ecdsa: {line}");
+    use k256::ecdsa::signature::hazmat::PrehashVerifier;
+    use k256::elliptic_curve::PrimeField;
+    let master = Secp256k1::point_from_bytes(&{
+        let xy = bs58::decode(pk.strip_prefix("secp256k1:").unwrap())
+            .into_vec()
+            .unwrap();
+        let p = k256::PublicKey::from_sec1_bytes(&[&[4u8][..], &xy].concat()).unwrap();
+        Secp256k1::point_to_bytes(&p.to_projective()).unwrap()
+    })
+    .unwrap();
+    let tweak = k256::Scalar::from_repr(<[u8; 32]>::try_from(hex(TWEAK)).unwrap().into()).unwrap();
+    let derived = tdsigner_tss::near_compat::ecdsa::derive_public_key(&master, &tweak);
+    let vk = k256::ecdsa::VerifyingKey::from_affine(derived.to_affine()).unwrap();
+    let r_point = Secp256k1::point_from_bytes(&hex(big_r))
+        .unwrap()
+        .to_affine();
+    let r = tdsigner_tss::near_compat::ecdsa::x_coordinate(&r_point);
+    let s_bytes: [u8; 32] = hex(s).try_into().unwrap();
+    let sig = k256::ecdsa::Signature::from_scalars(r, s_bytes).unwrap();
+    let hash = hex(MSG_HASH);
+    vk.verify_prehash(&hash, &sig).expect("k256 verify_prehash");
+    let id = k256::ecdsa::RecoveryId::from_byte(*v as u8).unwrap();
+    let recovered = k256::ecdsa::VerifyingKey::recover_from_prehash(&hash, &sig, id).unwrap();
+    assert_eq!(recovered, vk, "recovery id must recover the derived key");
+}
+
+/// CaitSith after a mixed keygen (n = 4, t = 3): near generates triples on {0, 1, 2} (count 4 =
+/// two pairs, to keep the test short; the node uses 64), then presign and sign in mixed
+/// clusters. Presign and sign take no randomness, so each mixed output must equal the all-near
+/// output for the same inputs, byte for byte; every signature is verified by near and k256.
+#[test]
+fn caitsith_presign_and_sign_mixed_with_near() {
+    let dir = workdir("caitsith");
+    let keygen = "keygen --curve secp256k1 --participants 0,1,2,3 --me {id} --threshold 3 --seed 60{id} --out s{id}.json";
+    let pk = common_key(&route(&dir, &[0, 3], keygen, &[1, 2], keygen));
+    let triples = "triples --participants 0,1,2 --me {id} --threshold 3 --count 4 --seed 61{id} --out t{id}.json";
+    route(&dir, &[0, 1, 2], triples, &[], "");
+
+    for pair in [0u32, 1] {
+        let presign = |p: &str| {
+            format!("presign --triples t{{id}}.json --pair {pair} --share s{{id}}.json --out {p}{pair}-{{id}}.json")
+        };
+        route(&dir, &[0, 1, 2], &presign("near"), &[], "");
+        let (near_ids, our_ids): (&[u32], &[u32]) = if pair == 0 {
+            (&[0], &[1, 2])
+        } else {
+            (&[1, 2], &[0])
+        };
+        let v = route(
+            &dir,
+            near_ids,
+            &presign("mixed"),
+            our_ids,
+            &presign("mixed"),
+        );
+        let big_rs: Vec<&str> = v["done"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|d| d["big_r"].as_str().unwrap())
+            .collect();
+        assert!(
+            big_rs.windows(2).all(|w| w[0] == w[1]),
+            "big_r differs: {big_rs:?}"
+        );
+        for id in 0..3 {
+            assert_eq!(
+                presig_values(&dir.join(format!("mixed{pair}-{id}.json"))),
+                presig_values(&dir.join(format!("near{pair}-{id}.json"))),
+                "pair {pair} participant {id}: mixed presignature differs from near's"
+            );
+        }
+    }
+
+    let sign = |presig: &str, leader: u32, hash: &str| {
+        format!("sign --presig {presig}-{{id}}.json --share s{{id}}.json --leader {leader} --tweak {TWEAK} --msg-hash {hash} --entropy {ENTROPY}")
+    };
+    // (presignature, leader, near's signers, ours)
+    type Case<'a> = (&'a str, u32, &'a [u32], &'a [u32]);
+    let cases: [Case; 3] = [
+        ("mixed0", 0, &[0], &[1, 2]),
+        ("mixed1", 1, &[0, 2], &[1]),
+        ("near0", 2, &[1], &[0, 2]),
+    ];
+    for (presig, leader, near_ids, our_ids) in cases {
+        let args = sign(presig, leader, MSG_HASH);
+        let mixed = ecdsa_signature(&route(&dir, near_ids, &args, our_ids, &args), leader);
+        let near = ecdsa_signature(&route(&dir, &[0, 1, 2], &args, &[], ""), leader);
+        assert_eq!(
+            mixed, near,
+            "{presig} leader {leader}: mixed signature differs from near's"
+        );
+        assert_ecdsa_valid(&pk, &mixed);
+    }
+    // A near follower signing another hash: our leader's final check refuses the signature.
+    let other = "00".repeat(31) + "01";
+    let (good, bad) = (sign("near1", 0, MSG_HASH), sign("near1", 0, &other));
+    let v = route_split_expecting(
+        &dir,
+        &[(0, &good, false), (1, &good, false), (2, &bad, true)],
+        false,
+    );
+    let e = v["errors"]["0"].as_str().unwrap_or("");
+    assert!(e.contains("signature failed to verify"), "our leader: {e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Robust ECDSA (DamgardEtAl) after a mixed keygen n = 5, t = 3: presign with all 5 = 2t − 1
+/// (max_malicious 2) in two mixed splits, sign with a near leader and with a tdsigner leader.
+/// Robust sign is deterministic given the presignature, so each mixed signature must equal
+/// near's for the same inputs; every signature is verified by near and k256. A run with 4
+/// participants is refused by both implementations alike.
+#[test]
+fn robust_presign_and_sign_mixed_with_near() {
+    let dir = workdir("robust");
+    let all = [0u32, 1, 2, 3, 4];
+    let keygen = "keygen --curve secp256k1 --participants 0,1,2,3,4 --me {id} --threshold 3 --seed 70{id} --out r{id}.json";
+    let pk = common_key(&route(&dir, &[1, 3], keygen, &[0, 2, 4], keygen));
+    // (presignature name, near's participants, ours, sign leader)
+    type Case<'a> = (&'a str, &'a [u32], &'a [u32], u32);
+    let cases: [Case; 2] = [("a", &[0, 2], &[1, 3, 4], 0), ("b", &[1, 3, 4], &[0, 2], 2)];
+    for (name, near_ids, our_ids, leader) in cases {
+        let presign = format!("robust-presign --participants 0,1,2,3,4 --me {{id}} --threshold 3 --share r{{id}}.json --seed 71{{id}} --out rp{name}{{id}}.json");
+        let v = route(&dir, near_ids, &presign, our_ids, &presign);
+        let big_rs: Vec<&str> = v["done"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|d| d["big_r"].as_str().unwrap())
+            .collect();
+        assert!(
+            big_rs.len() == 5 && big_rs.windows(2).all(|w| w[0] == w[1]),
+            "big_r differs: {big_rs:?}"
+        );
+        let sign = format!("robust-sign --presig rp{name}{{id}}.json --share r{{id}}.json --leader {leader} --tweak {TWEAK} --msg-hash {MSG_HASH} --entropy {ENTROPY}");
+        // Sign with the other split, so every presignature share is used by both sides.
+        let mixed = ecdsa_signature(&route(&dir, our_ids, &sign, near_ids, &sign), leader);
+        let near = ecdsa_signature(&route(&dir, &all, &sign, &[], ""), leader);
+        assert_eq!(
+            mixed, near,
+            "robust {name}: mixed signature differs from near's"
+        );
+        assert_ecdsa_valid(&pk, &mixed);
+    }
+    let four = "robust-presign --participants 0,1,2,3 --me {id} --threshold 3 --share r{id}.json --seed 72{id}";
+    let v = route_expecting(&dir, &[0, 1], four, &[2, 3], four, false);
+    for id in ["0", "1", "2", "3"] {
+        let e = v["errors"][id].as_str().unwrap_or("");
+        assert!(e.contains("2*max_malicious+1"), "participant {id}: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One line of `ts-oracle <args>` as JSON (its DONE summary).
+fn oracle_local(args: &[&str]) -> Value {
+    let out = Command::new(oracles().join("ts-oracle"))
+        .args(args)
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    serde_json::from_str(line.trim().strip_prefix("DONE ").unwrap_or("{}"))
+        .unwrap_or_else(|e| panic!("ts-oracle {args:?}: {e}: {line}"))
+}
+
+/// CKD and CKD-PV after a mixed BLS12-381 keygen (n = 4, t = 3), near and tdsigner leaders:
+/// every output must unmask (near's `ckd-unmask`, which pairing-checks it against the master
+/// key) to the same secret as an all-near run.
+#[test]
+fn ckd_mixed_with_near() {
+    let dir = workdir("ckd");
+    let keygen = "keygen --curve bls12381 --participants 0,1,2,3 --me {id} --threshold 3 --seed 50{id} --out b{id}.json";
+    let pk = common_key(&route(&dir, &[1, 2], keygen, &[0, 3], keygen));
+    let app_id = "3ae1a1e588a7c12ce20f341b0617feaf12d9d2f893743b72c95cb1d1c3564266";
+    let app = oracle_local(&["ckd-app-keypair", "--seed", "5100"]);
+    let (secret, apk, apk2) = (
+        app["app_secret"].as_str().unwrap(),
+        app["app_public_key"].as_str().unwrap(),
+        app["app_public_key_g2"].as_str().unwrap(),
+    );
+    let unmask = |v: &Value, leader: u32| {
+        let d = &v["done"][leader.to_string()];
+        let u = oracle_local(&[
+            "ckd-unmask",
+            "--public-key",
+            &pk,
+            "--app-id",
+            app_id,
+            "--app-secret",
+            secret,
+            "--big-y",
+            d["big_y"].as_str().unwrap(),
+            "--big-c",
+            d["big_c"].as_str().unwrap(),
+        ]);
+        assert_eq!(u["valid"], true, "ckd-unmask: {u}");
+        u["secret"].as_str().unwrap().to_string()
+    };
+    let base = format!("ckd --participants 1,2,3 --me {{id}} --leader 1 --share b{{id}}.json --app-id {app_id} --app-public-key {apk} --seed 52{{id}}");
+    let expected = unmask(&route(&dir, &[1, 2, 3], &base, &[], ""), 1);
+    // (signers, leader, near's, ours, PV)
+    type Case<'a> = (&'a str, u32, &'a [u32], &'a [u32], bool);
+    let cases: [Case; 4] = [
+        ("1,2,3", 1, &[1], &[2, 3], false),
+        ("0,1,3", 3, &[0, 1], &[3], false),
+        ("0,2,3", 0, &[2, 3], &[0], true),
+        ("0,1,2", 2, &[0], &[1, 2], true),
+    ];
+    for (signers, leader, near_ids, our_ids, pv) in cases {
+        let mut args = format!("ckd --participants {signers} --me {{id}} --leader {leader} --share b{{id}}.json --app-id {app_id} --app-public-key {apk} --seed 53{{id}}");
+        if pv {
+            args += &format!(" --app-public-key-g2 {apk2}");
+        }
+        let v = route(&dir, near_ids, &args, our_ids, &args);
+        assert_eq!(
+            unmask(&v, leader),
+            expected,
+            "signers {signers}, leader {leader}, pv {pv}"
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -15,6 +15,9 @@ use std::time::Instant;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{OsRng, RngCore, SeedableRng};
 use serde_json::{json, Value};
+mod ckd;
+mod ecdsa;
+
 use tdsigner_tss::near_compat::{
     Action, Bls12381G2, Curve, Dkg, Ed25519, KeygenOutput, Protocol, ReshareInput, Secp256k1,
 };
@@ -29,6 +32,135 @@ pub enum Command {
     Refresh(RefreshArgs),
     /// near's EdDSA signing (FROST v1, tweaked share) on ed25519.
     EddsaSign(EddsaSignArgs),
+    /// near's CaitSith presign from a pair of the oracle's triples file.
+    Presign(PresignCliArgs),
+    /// near's CaitSith sign (rerandomized presignature, low-s, recovery id).
+    Sign(SignCliArgs),
+    /// near's robust ECDSA (DamgardEtAl) presign with exactly 2·max_malicious + 1 participants.
+    RobustPresign(RobustPresignCliArgs),
+    /// near's robust ECDSA sign with the presignature's participants.
+    RobustSign(RobustSignCliArgs),
+    /// near's confidential key derivation on BLS12-381 (CKD-PV with --app-public-key-g2).
+    Ckd(CkdCliArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CkdCliArgs {
+    #[arg(long, value_delimiter = ',')]
+    participants: Vec<u32>,
+    #[arg(long)]
+    me: u32,
+    #[arg(long)]
+    leader: u32,
+    /// My bls12381 keyshare file.
+    #[arg(long)]
+    share: String,
+    /// The request's app id (hex).
+    #[arg(long)]
+    app_id: String,
+    /// The app's G1 key (`bls12381g1:<base58>` or 96 hex chars).
+    #[arg(long)]
+    app_public_key: String,
+    /// The app's G2 key (`bls12381g2:<base58>` or hex): runs CKD-PV.
+    #[arg(long)]
+    app_public_key_g2: Option<String>,
+    /// Write the DONE summary here as well.
+    #[arg(long)]
+    out: Option<String>,
+    #[arg(long)]
+    seed: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct RobustPresignCliArgs {
+    #[arg(long, value_delimiter = ',')]
+    participants: Vec<u32>,
+    #[arg(long)]
+    me: u32,
+    /// My secp256k1 keyshare file.
+    #[arg(long)]
+    share: String,
+    /// The domain threshold t (max_malicious = t − 1); default: the keyshare's.
+    #[arg(long, conflicts_with = "max_malicious")]
+    threshold: Option<usize>,
+    /// The crate parameter directly.
+    #[arg(long)]
+    max_malicious: Option<usize>,
+    /// Write the presignature (ts-oracle/presignature/v1, robust_ecdsa, mode 0600) here.
+    #[arg(long)]
+    out: Option<String>,
+    #[arg(long)]
+    seed: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct RobustSignCliArgs {
+    #[command(flatten)]
+    sign: SignCliArgs,
+    /// The crate parameter directly (default: from --threshold, the presignature or keyshare).
+    #[arg(long, conflicts_with = "threshold")]
+    max_malicious: Option<usize>,
+}
+
+#[derive(clap::Args)]
+pub struct PresignCliArgs {
+    /// A triples file (ts-oracle/triples/v1): our shares of the pairs.
+    #[arg(long)]
+    triples: String,
+    /// Which pair (2i, 2i+1) to consume; every participant must pass the same.
+    #[arg(long, default_value_t = 0)]
+    pair: usize,
+    /// My secp256k1 keyshare file.
+    #[arg(long)]
+    share: String,
+    /// Default: the triples' participants.
+    #[arg(long, value_delimiter = ',')]
+    participants: Option<Vec<u32>>,
+    /// Default: the triples file's `me`.
+    #[arg(long)]
+    me: Option<u32>,
+    /// Default: the keyshare's threshold.
+    #[arg(long)]
+    threshold: Option<usize>,
+    /// Write the presignature (ts-oracle/presignature/v1, mode 0600) here.
+    #[arg(long)]
+    out: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct SignCliArgs {
+    /// A presignature file (ts-oracle/presignature/v1, scheme ot_based_ecdsa).
+    #[arg(long)]
+    presig: String,
+    #[arg(long)]
+    leader: u32,
+    /// The request's 32-byte tweak (hex, big-endian, < n).
+    #[arg(long)]
+    tweak: String,
+    /// The 32-byte message hash (hex, big-endian, < n).
+    #[arg(long)]
+    msg_hash: String,
+    /// The request block's 32-byte entropy (hex).
+    #[arg(long)]
+    entropy: String,
+    /// My keyshare file (for the master public key and threshold).
+    #[arg(long, conflicts_with = "public_key")]
+    share: Option<String>,
+    /// The master public key (NEAR form or hex), instead of --share.
+    #[arg(long)]
+    public_key: Option<String>,
+    /// Default: the presignature's participants.
+    #[arg(long, value_delimiter = ',')]
+    participants: Option<Vec<u32>>,
+    /// Default: the presignature file's `me`.
+    #[arg(long)]
+    me: Option<u32>,
+    /// Default: the keyshare's or presignature's threshold.
+    #[arg(long)]
+    threshold: Option<usize>,
+    /// Write the DONE summary here as well.
+    #[arg(long)]
+    out: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -119,14 +251,20 @@ pub struct RefreshArgs {
 }
 
 pub fn run(cmd: Command) -> ExitCode {
-    if let Command::EddsaSign(args) = cmd {
-        return report(run_eddsa(args));
-    }
+    let cmd = match cmd {
+        Command::EddsaSign(args) => return report(run_eddsa(args)),
+        Command::Presign(args) => return report(ecdsa::run_presign(args)),
+        Command::Sign(args) => return report(ecdsa::run_sign(args)),
+        Command::RobustPresign(args) => return report(ecdsa::run_robust_presign(args)),
+        Command::RobustSign(args) => return report(ecdsa::run_robust_sign(args)),
+        Command::Ckd(args) => return report(ckd::run_ckd(args)),
+        other => other,
+    };
     let curve = match &cmd {
-        Command::EddsaSign(_) => String::new(),
         Command::Keygen(a) => a.common.curve.clone(),
         Command::Reshare(a) => a.common.curve.clone(),
         Command::Refresh(a) => a.common.curve.clone(),
+        _ => String::new(),
     };
     let result = match curve.as_str() {
         "secp256k1" => run_dkg::<Secp256k1>(cmd),
@@ -398,7 +536,6 @@ fn build_dkg<C: NearKey>(
 ) -> Result<(DkgRun<C>, Common), String> {
     let err = |e: tdsigner_tss::near_compat::ProtocolError| format!("init: {e}");
     match cmd {
-        Command::EddsaSign(_) => Err("not a DKG command".into()),
         Command::Keygen(a) => {
             let dkg =
                 Dkg::<C>::keygen(&a.participants, a.common.me, a.threshold, rng).map_err(err)?;
@@ -462,6 +599,7 @@ fn build_dkg<C: NearKey>(
             };
             Ok((run, a.common))
         }
+        _ => Err("not a DKG command".into()),
     }
 }
 
@@ -471,6 +609,7 @@ fn run_dkg<C: NearKey>(cmd: Command) -> Result<(), String> {
         Command::Keygen(a) => a.common.seed.clone(),
         Command::Reshare(a) => a.common.seed.clone(),
         Command::Refresh(a) => a.common.seed.clone(),
+        _ => None,
     };
     let mut rng = rng_from_seed(&seed)?;
     let started = Instant::now();

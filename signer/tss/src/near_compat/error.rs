@@ -107,6 +107,8 @@ pub enum ProtocolError {
     PublicKeyMismatch,
     /// The protocol was already finished or aborted.
     Finished,
+    /// An ECDSA presign/sign check failed.
+    Ecdsa(super::ecdsa::EcdsaError),
 }
 
 impl fmt::Display for ProtocolError {
@@ -148,6 +150,7 @@ impl fmt::Display for ProtocolError {
             Self::FinalVoteFailed => write!(f, "a participant reported failure in the final vote"),
             Self::PublicKeyMismatch => write!(f, "public key is the identity or differs from the expected one"),
             Self::Finished => write!(f, "protocol already finished or aborted"),
+            Self::Ecdsa(e) => write!(f, "{e}"),
         }
     }
 }

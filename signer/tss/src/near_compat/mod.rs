@@ -8,24 +8,35 @@
 //! - [`echo`]: the multi-session echo broadcast;
 //! - [`curve`]: secp256k1, ed25519 and BLS12-381 (G2 keys) with near's ciphersuite encodings;
 //! - [`dkg`]: PedPop+ keygen, reshare and refresh;
-//! - [`eddsa`]: FROST v1 EdDSA signing with near's additive tweak.
+//! - [`eddsa`]: FROST v1 EdDSA signing with near's additive tweak;
+//! - [`ecdsa`]: secp256k1 ECDSA pieces (tweaks, rerandomization, low-s, recovery id);
+//! - [`presign`], [`ecdsa_sign`]: CaitSith (OT-based ECDSA) presign and sign;
+//! - [`robust`]: DamgardEtAl robust ECDSA presign and sign;
+//! - [`ckd`]: confidential key derivation on BLS12-381, with its publicly verifiable variant.
 //!
 //! Everything is `no_std + alloc` and sans-IO ([`protocol::Protocol`]).
 
 pub mod channel;
+pub mod ckd;
 pub mod curve;
 pub mod dkg;
+pub mod ecdsa;
+pub mod ecdsa_sign;
 pub mod echo;
 pub mod eddsa;
 pub mod error;
 pub mod msgpack;
+pub mod presign;
 pub mod protocol;
+pub mod robust;
 
 pub use curve::{Bls12381G2, Curve, Ed25519, Secp256k1};
 pub use dkg::{Dkg, KeygenOutput, ReshareInput};
+pub use ecdsa_sign::{EcdsaSign, RerandomizedPresign};
 pub use eddsa::EddsaSign;
 pub use error::{DecodeError, ProtocolError};
 /// The field and group traits [`Curve`] is built on, for callers' generic arithmetic.
 pub use ff;
 pub use group;
+pub use presign::{Presign, PresignArgs, PresignOutput};
 pub use protocol::{Action, Protocol};
