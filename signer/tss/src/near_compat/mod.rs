@@ -8,7 +8,8 @@
 //! - [`echo`]: the multi-session echo broadcast;
 //! - [`curve`]: secp256k1, ed25519 and BLS12-381 (G2 keys) with near's ciphersuite encodings;
 //! - [`dkg`]: PedPop+ keygen, reshare and refresh;
-//! - [`eddsa`]: FROST v1 EdDSA signing with near's additive tweak.
+//! - [`eddsa`]: FROST v1 EdDSA signing with near's additive tweak;
+//! - [`triples`]: CaitSith triple generation (`generate_triple_many`).
 //!
 //! Everything is `no_std + alloc` and sans-IO ([`protocol::Protocol`]).
 
@@ -20,6 +21,7 @@ pub mod eddsa;
 pub mod error;
 pub mod msgpack;
 pub mod protocol;
+pub mod triples;
 
 pub use curve::{Bls12381G2, Curve, Ed25519, Secp256k1};
 pub use dkg::{Dkg, KeygenOutput, ReshareInput};
