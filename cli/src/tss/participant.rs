@@ -29,6 +29,8 @@ pub enum Command {
     Refresh(RefreshArgs),
     /// near's EdDSA signing (FROST v1, tweaked share) on ed25519.
     EddsaSign(EddsaSignArgs),
+    /// near's CaitSith triple generation (`generate_triple_many`).
+    Triples(super::participant_triples::TriplesArgs),
 }
 
 #[derive(clap::Args)]
@@ -122,8 +124,11 @@ pub fn run(cmd: Command) -> ExitCode {
     if let Command::EddsaSign(args) = cmd {
         return report(run_eddsa(args));
     }
+    if let Command::Triples(args) = cmd {
+        return report(super::participant_triples::run_triples(args));
+    }
     let curve = match &cmd {
-        Command::EddsaSign(_) => String::new(),
+        Command::EddsaSign(_) | Command::Triples(_) => String::new(),
         Command::Keygen(a) => a.common.curve.clone(),
         Command::Reshare(a) => a.common.curve.clone(),
         Command::Refresh(a) => a.common.curve.clone(),
@@ -149,7 +154,7 @@ fn report(result: Result<(), String>) -> ExitCode {
     }
 }
 
-fn rng_from_seed(seed: &Option<String>) -> Result<ChaCha20Rng, String> {
+pub(crate) fn rng_from_seed(seed: &Option<String>) -> Result<ChaCha20Rng, String> {
     let Some(seed) = seed else {
         let mut s = [0u8; 32];
         OsRng.fill_bytes(&mut s);
@@ -307,16 +312,16 @@ fn write_share<C: NearKey>(
 }
 
 #[derive(Default)]
-struct Stats {
-    send_many: u64,
-    send_private: u64,
-    bytes_out: u64,
-    received: u64,
-    bytes_in: u64,
+pub(crate) struct Stats {
+    pub(crate) send_many: u64,
+    pub(crate) send_private: u64,
+    pub(crate) bytes_out: u64,
+    pub(crate) received: u64,
+    pub(crate) bytes_in: u64,
 }
 
 /// Drives `proto` over stdin/stdout with the oracle's rule: poke until Wait, then read one line.
-fn drive<P: Protocol>(
+pub(crate) fn drive<P: Protocol>(
     mut proto: P,
     participants: &[u32],
     me: u32,
@@ -398,7 +403,7 @@ fn build_dkg<C: NearKey>(
 ) -> Result<(DkgRun<C>, Common), String> {
     let err = |e: tdsigner_tss::near_compat::ProtocolError| format!("init: {e}");
     match cmd {
-        Command::EddsaSign(_) => Err("not a DKG command".into()),
+        Command::EddsaSign(_) | Command::Triples(_) => Err("not a DKG command".into()),
         Command::Keygen(a) => {
             let dkg =
                 Dkg::<C>::keygen(&a.participants, a.common.me, a.threshold, rng).map_err(err)?;
@@ -468,6 +473,7 @@ fn build_dkg<C: NearKey>(
 fn run_dkg<C: NearKey>(cmd: Command) -> Result<(), String> {
     let seed = match &cmd {
         Command::EddsaSign(a) => a.seed.clone(),
+        Command::Triples(_) => None,
         Command::Keygen(a) => a.common.seed.clone(),
         Command::Reshare(a) => a.common.seed.clone(),
         Command::Refresh(a) => a.common.seed.clone(),
