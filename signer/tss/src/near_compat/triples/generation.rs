@@ -309,11 +309,7 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
     /// Waitpoint 0 in; then the confirmations, multiplications, waitpoints 1–3 out.
     fn on_commitments(&mut self) -> Result<bool, ProtocolError> {
         let count = self.count;
-        while let Some((from, hashes)) = self.next(0, |r| {
-            wire::get_array(r, count, "commitment hashes", |r| {
-                r.byte_array::<32>("commitment")
-            })
-        })? {
+        while let Some((from, hashes)) = self.next(0, |r| get_hashes(r, count))? {
             self.hashes.insert(from, hashes);
         }
         if !self.all_seen() {
@@ -435,8 +431,34 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
     }
 }
 
+pub(crate) fn get_hashes(r: &mut Reader<'_>, count: usize) -> Result<Vec<[u8; 32]>, DecodeError> {
+    wire::get_array(r, count, "commitment hashes", |r| {
+        r.byte_array::<32>("commitment")
+    })
+}
+
+pub(crate) fn get_confirmations(r: &mut Reader<'_>) -> Result<Vec<[u8; 32]>, DecodeError> {
+    let len = r.array_len("confirmations")?;
+    (0..len)
+        .map(|_| r.byte_array::<32>("confirmation"))
+        .collect()
+}
+
+pub(crate) type AbShares = (Vec<Scalar>, Vec<Scalar>);
+
+pub(crate) fn get_ab_shares(r: &mut Reader<'_>, count: usize) -> Result<AbShares, DecodeError> {
+    r.tuple(2, "a and b shares")?;
+    let a = wire::get_array(r, count, "a shares", |r| wire::get_scalar(r, "a share"))?;
+    let b = wire::get_array(r, count, "b shares", |r| wire::get_scalar(r, "b share"))?;
+    Ok((a, b))
+}
+
+pub(crate) fn get_c_shares(r: &mut Reader<'_>, count: usize) -> Result<Vec<Scalar>, DecodeError> {
+    wire::get_array(r, count, "c shares", |r| wire::get_scalar(r, "c share"))
+}
+
 /// One peer's waitpoint-2 message.
-struct Revealed {
+pub(crate) struct Revealed {
     commits: Vec<Commits>,
     randomizers: Vec<[u8; 32]>,
     proofs: [Vec<Proof>; 2],
@@ -451,7 +473,7 @@ fn get_polys(r: &mut Reader<'_>, count: usize) -> Result<Vec<Vec<ProjectivePoint
     })
 }
 
-fn get_revealed(r: &mut Reader<'_>, count: usize) -> Result<Revealed, DecodeError> {
+pub(crate) fn get_revealed(r: &mut Reader<'_>, count: usize) -> Result<Revealed, DecodeError> {
     r.tuple(6, "polynomial commitments message")?;
     let (e, f, l) = (
         get_polys(r, count)?,
@@ -480,7 +502,7 @@ fn get_revealed(r: &mut Reader<'_>, count: usize) -> Result<Revealed, DecodeErro
     })
 }
 
-fn get_points_and_proofs(
+pub(crate) fn get_points_and_proofs(
     r: &mut Reader<'_>,
     count: usize,
 ) -> Result<(Vec<ProjectivePoint>, Vec<Proof>), DecodeError> {
@@ -494,12 +516,7 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
     /// Waitpoint 1: every confirmation must equal ours.
     fn on_confirmations(&mut self) -> Result<bool, ProtocolError> {
         let mut moved = false;
-        while let Some((from, theirs)) = self.next(1, |r| {
-            let len = r.array_len("confirmations")?;
-            (0..len)
-                .map(|_| r.byte_array::<32>("confirmation"))
-                .collect::<Result<Vec<_>, _>>()
-        })? {
+        while let Some((from, theirs)) = self.next(1, get_confirmations)? {
             if theirs != self.confirmations {
                 return Err(failed(Some(from), "confirmation does not match ours"));
             }
@@ -556,12 +573,7 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
     fn on_shares(&mut self) -> Result<bool, ProtocolError> {
         let count = self.count;
         let mut moved = false;
-        while let Some((_, (mut a, mut b))) = self.next(3, |r| {
-            r.tuple(2, "a and b shares")?;
-            let a = wire::get_array(r, count, "a shares", |r| wire::get_scalar(r, "a share"))?;
-            let b = wire::get_array(r, count, "b shares", |r| wire::get_scalar(r, "b share"))?;
-            Ok((a, b))
-        })? {
+        while let Some((_, (mut a, mut b))) = self.next(3, |r| get_ab_shares(r, count))? {
             self.a.iter_mut().zip(&a).for_each(|(s, x)| *s += x);
             self.b.iter_mut().zip(&b).for_each(|(s, x)| *s += x);
             a.zeroize();
@@ -719,9 +731,7 @@ impl<R: CryptoRngCore> TripleGeneration<R> {
     fn on_c_shares(&mut self) -> Result<bool, ProtocolError> {
         let count = self.count;
         let mut moved = false;
-        while let Some((_, mut shares)) = self.next(6, |r| {
-            wire::get_array(r, count, "c shares", |r| wire::get_scalar(r, "c share"))
-        })? {
+        while let Some((_, mut shares)) = self.next(6, |r| get_c_shares(r, count))? {
             self.c.iter_mut().zip(&shares).for_each(|(c, s)| *c += s);
             shares.zeroize();
             moved = true;
@@ -839,5 +849,107 @@ impl<R: CryptoRngCore> Protocol for TripleGeneration<R> {
         self.inbox
             .push(from, data)
             .inspect_err(|_| self.failed = true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    type Run = Vec<(u32, TripleGeneration<ChaCha20Rng>)>;
+
+    fn start(ids: &[u32], t: usize, count: usize) -> Run {
+        ids.iter()
+            .map(|&p| {
+                let rng = ChaCha20Rng::seed_from_u64(u64::from(p) + 40);
+                (p, TripleGeneration::new(ids, p, t, count, rng).unwrap())
+            })
+            .collect()
+    }
+
+    /// Delivers every message (through `tamper`) until all return.
+    fn run(
+        mut parts: Run,
+        tamper: impl Fn(&mut Vec<u8>),
+    ) -> Result<Vec<(u32, Vec<(TripleShare, TriplePub)>)>, ProtocolError> {
+        let ids: Vec<u32> = parts.iter().map(|p| p.0).collect();
+        let mut done: BTreeMap<u32, Vec<(TripleShare, TriplePub)>> = BTreeMap::new();
+        while done.len() < parts.len() {
+            let mut queue = Vec::new();
+            for (me, g) in parts.iter_mut() {
+                if done.contains_key(me) {
+                    continue;
+                }
+                loop {
+                    match g.poke()? {
+                        Action::Wait => break,
+                        Action::Return(out) => {
+                            done.insert(*me, out);
+                            break;
+                        }
+                        Action::SendMany(m) => ids
+                            .iter()
+                            .filter(|p| *p != me)
+                            .for_each(|p| queue.push((*me, *p, m.clone()))),
+                        Action::SendPrivate(to, m) => queue.push((*me, to, m)),
+                    }
+                }
+            }
+            if queue.is_empty() && done.len() < parts.len() {
+                return Err(ProtocolError::BadInput("stalled".into()));
+            }
+            for (from, to, mut m) in queue {
+                tamper(&mut m);
+                if let Some((_, g)) = parts.iter_mut().find(|(p, _)| *p == to) {
+                    if !done.contains_key(&to) {
+                        g.message(from, m)?;
+                    }
+                }
+            }
+        }
+        Ok(done.into_iter().collect())
+    }
+
+    #[test]
+    fn three_parties_threshold_two_make_valid_triples() {
+        let out = run(start(&[0, 3, 5], 2, 2), |_| {}).unwrap();
+        for k in 0..2 {
+            assert!(out.iter().all(|(_, o)| o[k].1 == out[0].1[k].1));
+            // Any two of the three shares interpolate to a, b, c with c = a·b.
+            let subset = [&out[0], &out[2]];
+            let lag = |i: u32, j: u32| {
+                let (xi, xj) = (
+                    Secp256k1::participant_scalar(i),
+                    Secp256k1::participant_scalar(j),
+                );
+                xj * (xj - xi).invert().unwrap()
+            };
+            let (l0, l1) = (lag(subset[0].0, subset[1].0), lag(subset[1].0, subset[0].0));
+            let (s0, s1) = (&subset[0].1[k].0, &subset[1].1[k].0);
+            let (a, b, c) = (
+                l0 * s0.a + l1 * s1.a,
+                l0 * s0.b + l1 * s1.b,
+                l0 * s0.c + l1 * s1.c,
+            );
+            assert_eq!(a * b, c);
+            let public = &out[0].1[k].1;
+            assert_eq!(ProjectivePoint::GENERATOR * a, public.big_a);
+            assert_eq!(ProjectivePoint::GENERATOR * c, public.big_c);
+        }
+    }
+
+    #[test]
+    fn a_flipped_bit_in_any_waitpoint_aborts() {
+        for wp in 0u8..7 {
+            let res = run(start(&[0, 1], 2, 1), |m| {
+                if m[..32] == ChannelTag::shared().0 && m[32] == wp && m.len() > HEADER_LEN + 3 {
+                    let last = m.len() - 2;
+                    m[last] ^= 1;
+                }
+            });
+            assert!(res.is_err(), "tampered waitpoint {wp} accepted");
+        }
     }
 }

@@ -277,12 +277,8 @@ impl PairMultiplication {
                 let Some(m) = take(inbox, Header::new(tags.cot, 0), peer) else {
                     return Ok(false);
                 };
-                let u = wire::decode(&m[HEADER_LEN..], |r| {
-                    wire::get_array(r, EXTENDED_ROWS, "OT extension matrix", |r| {
-                        wire::get_block(r, "OT extension row")
-                    })
-                })
-                .map_err(malformed(peer, 0))?;
+                let u = wire::decode(&m[HEADER_LEN..], wire::get_ext_matrix)
+                    .map_err(malformed(peer, 0))?;
                 s.q = u.iter().zip(&s.t).map(|(u, t)| (u & s.delta) ^ t).collect();
                 s.t.zeroize();
                 let seed = s.seed;
@@ -295,14 +291,8 @@ impl PairMultiplication {
                 let Some(m) = take(inbox, Header::new(tags.rote, 1), peer) else {
                     return Ok(false);
                 };
-                let (small_x, small_t) = wire::decode(&m[HEADER_LEN..], |r| {
-                    r.tuple(2, "OT extension check")?;
-                    let x = wire::get_double(r, "check x")?;
-                    let t =
-                        wire::get_array(r, KAPPA, "check t", |r| wire::get_double(r, "check t"))?;
-                    Ok((x, t))
-                })
-                .map_err(malformed(peer, 1))?;
+                let (small_x, small_t) = wire::decode(&m[HEADER_LEN..], wire::get_ext_check)
+                    .map_err(malformed(peer, 1))?;
                 let chi = ot::challenge_blocks(&s.seed);
                 ot::sender_check(&s.q, s.delta, &chi, small_x, &small_t)
                     .map_err(check(peer, "OT extension consistency check failed"))?;
@@ -338,14 +328,8 @@ impl PairMultiplication {
                     let Some(m) = take(inbox, Header::new(tags.mta[k], 1), peer) else {
                         continue;
                     };
-                    let (chi1, seed) = wire::decode(&m[HEADER_LEN..], |r| {
-                        r.tuple(2, "MTA reply")?;
-                        Ok((
-                            wire::get_scalar(r, "MTA chi1")?,
-                            r.byte_array::<32>("MTA seed")?,
-                        ))
-                    })
-                    .map_err(malformed(peer, 1))?;
+                    let (chi1, seed) = wire::decode(&m[HEADER_LEN..], wire::get_mta_reply)
+                        .map_err(malformed(peer, 1))?;
                     s.alpha[k] = Some(ot::mta_send_finish(&s.deltas[k], &chi1, &seed));
                     moved = true;
                 }
@@ -446,16 +430,8 @@ impl PairMultiplication {
                     let Some(m) = take(inbox, Header::new(tags.mta[k], 0), peer) else {
                         continue;
                     };
-                    let c = wire::decode(&m[HEADER_LEN..], |rd| {
-                        wire::get_array(rd, MTA_SIZE, "MTA pairs", |rd| {
-                            rd.tuple(2, "MTA pair")?;
-                            Ok((
-                                wire::get_scalar(rd, "MTA c0")?,
-                                wire::get_scalar(rd, "MTA c1")?,
-                            ))
-                        })
-                    })
-                    .map_err(malformed(peer, 0))?;
+                    let c = wire::decode(&m[HEADER_LEN..], wire::get_mta_pairs)
+                        .map_err(malformed(peer, 0))?;
                     let tv = &r.tv[k * MTA_SIZE..(k + 1) * MTA_SIZE];
                     let (beta, chi1) = ot::mta_receive(tv, &c, &inputs[k], &r.seeds[k]).ok_or(
                         ProtocolError::TripleCheckFailed {
