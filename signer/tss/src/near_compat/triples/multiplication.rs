@@ -77,7 +77,8 @@ struct SenderSide {
 /// Base-OT sender / extension receiver / MTA receiver.
 struct ReceiverSide {
     y: Scalar,
-    big_y: ProjectivePoint,
+    big_z: ProjectivePoint,
+    y_enc: Vec<u8>,
     choices: Vec<u128>,
     seeds: [[u8; 32]; 2],
     keys: Vec<Option<(u128, u128)>>,
@@ -187,7 +188,8 @@ impl PairMultiplication {
             });
             Side::Receiver(Box::new(ReceiverSide {
                 y,
-                big_y,
+                big_z: big_y * y,
+                y_enc: ot::encode_y(&big_y).unwrap_or_default(),
                 choices,
                 seeds,
                 keys: alloc::vec![None; KAPPA],
@@ -259,9 +261,11 @@ impl PairMultiplication {
                 };
                 let big_y = wire::decode(&m[HEADER_LEN..], |r| wire::get_point(r, "base OT Y"))
                     .map_err(malformed(peer, 0))?;
+                let y_enc =
+                    ot::encode_y(&big_y).map_err(check(peer, "base OT Y is the identity"))?;
                 let mut k = Vec::with_capacity(KAPPA);
                 for (j, x) in s.xs.iter().enumerate() {
-                    let (big_x, k_j) = ot::brot_receive_row(j, bit(s.delta, j), x, &big_y)
+                    let (big_x, k_j) = ot::brot_receive_row(j, bit(s.delta, j), x, &big_y, &y_enc)
                         .map_err(check(peer, "base OT point is the identity"))?;
                     send(out, peer, Header::new(tags.rows[j], 0), |w| {
                         wire::put_point(w, &big_x)
@@ -354,7 +358,6 @@ impl PairMultiplication {
         };
         match r.stage {
             0 => {
-                let big_z = r.big_y * r.y;
                 let mut moved = false;
                 for j in 0..KAPPA {
                     if r.keys[j].is_some() {
@@ -366,7 +369,7 @@ impl PairMultiplication {
                     let big_x =
                         wire::decode(&m[HEADER_LEN..], |rd| wire::get_point(rd, "base OT X"))
                             .map_err(malformed(peer, 0))?;
-                    let keys = ot::brot_send_row(j, &r.y, &r.big_y, &big_z, &big_x)
+                    let keys = ot::brot_send_row(j, &r.y, &r.y_enc, &r.big_z, &big_x)
                         .map_err(check(peer, "base OT point is the identity"))?;
                     r.keys[j] = Some(keys);
                     moved = true;

@@ -42,18 +42,23 @@ pub enum OtError {
     ConsistencyCheck,
 }
 
+/// Compressed encoding of the base-OT key Y, computed once per multiplication.
+pub fn encode_y(big_y: &ProjectivePoint) -> Result<Vec<u8>, OtError> {
+    Secp256k1::point_to_bytes(big_y).ok_or(OtError::Identity)
+}
+
 fn brot_hash(
     i: usize,
     big_x: &ProjectivePoint,
-    big_y: &ProjectivePoint,
+    y_enc: &[u8],
     p: &ProjectivePoint,
 ) -> Result<u128, OtError> {
     let mut h = Sha256::new();
     h.update(BROT_HASH);
     h.update((i as u64).to_le_bytes());
-    for point in [big_x, big_y, p] {
-        h.update(Secp256k1::point_to_bytes(point).ok_or(OtError::Identity)?);
-    }
+    h.update(Secp256k1::point_to_bytes(big_x).ok_or(OtError::Identity)?);
+    h.update(y_enc);
+    h.update(Secp256k1::point_to_bytes(p).ok_or(OtError::Identity)?);
     let d = h.finalize();
     let mut b = [0u8; 16];
     b.copy_from_slice(&d[..16]);
@@ -66,11 +71,12 @@ pub fn brot_receive_row(
     choice: bool,
     x: &Scalar,
     big_y: &ProjectivePoint,
+    y_enc: &[u8],
 ) -> Result<(ProjectivePoint, u128), OtError> {
     let base = ProjectivePoint::GENERATOR * x;
     let big_x =
         ProjectivePoint::conditional_select(&base, &(base + big_y), Choice::from(u8::from(choice)));
-    let k = brot_hash(i, &big_x, big_y, &(*big_y * x))?;
+    let k = brot_hash(i, &big_x, y_enc, &(*big_y * x))?;
     Ok((big_x, k))
 }
 
@@ -78,14 +84,14 @@ pub fn brot_receive_row(
 pub fn brot_send_row(
     i: usize,
     y: &Scalar,
-    big_y: &ProjectivePoint,
+    y_enc: &[u8],
     big_z: &ProjectivePoint,
     big_x: &ProjectivePoint,
 ) -> Result<(u128, u128), OtError> {
     let yx = *big_x * y;
     Ok((
-        brot_hash(i, big_x, big_y, &yx)?,
-        brot_hash(i, big_x, big_y, &(yx - big_z))?,
+        brot_hash(i, big_x, y_enc, &yx)?,
+        brot_hash(i, big_x, y_enc, &(yx - big_z))?,
     ))
 }
 
@@ -224,8 +230,9 @@ mod tests {
         let big_z = big_y * y;
         for (i, choice) in [(0, false), (1, true)] {
             let x = Secp256k1::random_nonzero(&mut rng);
-            let (big_x, k) = brot_receive_row(i, choice, &x, &big_y).unwrap();
-            let (k0, k1) = brot_send_row(i, &y, &big_y, &big_z, &big_x).unwrap();
+            let y_enc = encode_y(&big_y).unwrap();
+            let (big_x, k) = brot_receive_row(i, choice, &x, &big_y, &y_enc).unwrap();
+            let (k0, k1) = brot_send_row(i, &y, &y_enc, &big_z, &big_x).unwrap();
             assert_eq!(k, if choice { k1 } else { k0 });
             assert_ne!(k0, k1);
         }
