@@ -20,6 +20,7 @@ use tdsigner_tss::{
 };
 
 mod participant;
+mod participant_triples;
 
 #[derive(clap::Subcommand)]
 pub enum Command {

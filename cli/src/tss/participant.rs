@@ -42,6 +42,8 @@ pub enum Command {
     RobustSign(RobustSignCliArgs),
     /// near's confidential key derivation on BLS12-381 (CKD-PV with --app-public-key-g2).
     Ckd(CkdCliArgs),
+    /// near's CaitSith triple generation (`generate_triple_many`).
+    Triples(super::participant_triples::TriplesArgs),
 }
 
 #[derive(clap::Args)]
@@ -258,6 +260,7 @@ pub fn run(cmd: Command) -> ExitCode {
         Command::RobustPresign(args) => return report(ecdsa::run_robust_presign(args)),
         Command::RobustSign(args) => return report(ecdsa::run_robust_sign(args)),
         Command::Ckd(args) => return report(ckd::run_ckd(args)),
+        Command::Triples(args) => return report(super::participant_triples::run_triples(args)),
         other => other,
     };
     let curve = match &cmd {
@@ -287,7 +290,7 @@ fn report(result: Result<(), String>) -> ExitCode {
     }
 }
 
-fn rng_from_seed(seed: &Option<String>) -> Result<ChaCha20Rng, String> {
+pub(crate) fn rng_from_seed(seed: &Option<String>) -> Result<ChaCha20Rng, String> {
     let Some(seed) = seed else {
         let mut s = [0u8; 32];
         OsRng.fill_bytes(&mut s);
@@ -445,16 +448,16 @@ fn write_share<C: NearKey>(
 }
 
 #[derive(Default)]
-struct Stats {
-    send_many: u64,
-    send_private: u64,
-    bytes_out: u64,
-    received: u64,
-    bytes_in: u64,
+pub(crate) struct Stats {
+    pub(crate) send_many: u64,
+    pub(crate) send_private: u64,
+    pub(crate) bytes_out: u64,
+    pub(crate) received: u64,
+    pub(crate) bytes_in: u64,
 }
 
 /// Drives `proto` over stdin/stdout with the oracle's rule: poke until Wait, then read one line.
-fn drive<P: Protocol>(
+pub(crate) fn drive<P: Protocol>(
     mut proto: P,
     participants: &[u32],
     me: u32,
@@ -606,6 +609,7 @@ fn build_dkg<C: NearKey>(
 fn run_dkg<C: NearKey>(cmd: Command) -> Result<(), String> {
     let seed = match &cmd {
         Command::EddsaSign(a) => a.seed.clone(),
+        Command::Triples(_) => None,
         Command::Keygen(a) => a.common.seed.clone(),
         Command::Reshare(a) => a.common.seed.clone(),
         Command::Refresh(a) => a.common.seed.clone(),

@@ -101,6 +101,11 @@ pub enum ProtocolError {
     BroadcastFailed { session: usize },
     /// The broadcast output of our own session differs from what we sent.
     OwnBroadcastAltered,
+    /// A check of triple generation failed (`from`: the peer at fault when known).
+    TripleCheckFailed {
+        from: Option<u32>,
+        check: &'static str,
+    },
     /// A participant reported failure or another session in the final vote.
     FinalVoteFailed,
     /// The resulting public key is the identity or differs from the expected one.
@@ -147,6 +152,10 @@ impl fmt::Display for ProtocolError {
                 write!(f, "echo broadcast session {session} cannot reach agreement")
             }
             Self::OwnBroadcastAltered => write!(f, "our own broadcast was delivered altered"),
+            Self::TripleCheckFailed { from: Some(p), check } => {
+                write!(f, "triple generation: {check} (participant {p})")
+            }
+            Self::TripleCheckFailed { from: None, check } => write!(f, "triple generation: {check}"),
             Self::FinalVoteFailed => write!(f, "a participant reported failure in the final vote"),
             Self::PublicKeyMismatch => write!(f, "public key is the identity or differs from the expected one"),
             Self::Finished => write!(f, "protocol already finished or aborted"),

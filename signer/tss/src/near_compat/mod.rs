@@ -13,6 +13,7 @@
 //! - [`presign`], [`ecdsa_sign`]: CaitSith (OT-based ECDSA) presign and sign;
 //! - [`robust`]: DamgardEtAl robust ECDSA presign and sign;
 //! - [`ckd`]: confidential key derivation on BLS12-381, with its publicly verifiable variant.
+//! - [`triples`]: CaitSith triple generation (`generate_triple_many`).
 //!
 //! Everything is `no_std + alloc` and sans-IO ([`protocol::Protocol`]).
 
@@ -29,6 +30,7 @@ pub mod msgpack;
 pub mod presign;
 pub mod protocol;
 pub mod robust;
+pub mod triples;
 
 pub use curve::{Bls12381G2, Curve, Ed25519, Secp256k1};
 pub use dkg::{Dkg, KeygenOutput, ReshareInput};
