@@ -151,6 +151,7 @@ impl Cluster {
             block_time_ms: opts.block_time_ms,
             contract_account: CONTRACT.into(),
             contract: ContractConfig { key_event_timeout_blocks: 600, yield_timeout_blocks: YIELD_TIMEOUT_BLOCKS },
+            contract_code: tdsigner_chain_sim::chain::ContractKind::Model,
             ..ChainConfig::default()
         };
         let cfg = SimConfig {

@@ -29,6 +29,7 @@ pub mod borsh;
 pub mod chain;
 pub mod cli;
 pub mod contract;
+pub mod contract_account;
 pub mod hash;
 pub mod hex;
 pub mod hostile;

@@ -52,6 +52,9 @@ pub fn sim(block_time_ms: u64, hostile_first: Option<Vec<HostileMode>>) -> Simul
         block_time_ms,
         contract_account: CONTRACT.into(),
         contract: ContractConfig { key_event_timeout_blocks: 120, yield_timeout_blocks: 200 },
+        // Still the hand-written model: these clusters init with `sim_init_contract` alone
+        // (no `vote_add_domains`) and attest with the emulated Dstack payload.
+        contract_code: tdsigner_chain_sim::chain::ContractKind::Model,
         ..ChainConfig::default()
     };
     let mut listen = vec![ListenConfig { addr: SocketAddr::from(([127, 0, 0, 1], 0)), hostile: Vec::new() }];

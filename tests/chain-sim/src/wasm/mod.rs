@@ -23,7 +23,9 @@ pub mod imports;
 pub mod promises;
 pub mod vm;
 
-pub use executor::{ContractRuntime, FunctionCallTx, NativeContract, Outcome, RuntimeConfig, TxStatus, ViewResult};
+pub use executor::{
+    ContractRuntime, FunctionCallTx, IncomingReceipt, NativeContract, Outcome, ReceiptOutcome, RuntimeConfig, TxStatus, ViewResult,
+};
 pub use host::{CallContext, HostError, HostState, PromiseResult};
 pub use vm::{CallError, ContractCode, LoadError};
 
