@@ -705,7 +705,7 @@ fn admin(shared: &Shared, listener: &Listener, method: &str, p: &Value) -> Resul
                 // `vote_add_domains`), or `init_running` with a given key.
                 let contract_id = shared.lock_chain().runtime.contract_id.clone();
                 let (method, args) = match root {
-                    None => ("init", init_args(&params)),
+                    None => ("init", init_args(&params, shared.lock_chain().cfg.contract.key_event_timeout_blocks)),
                     Some(k) => ("init_running", init_running_args(&params, &k)),
                 };
                 let (hash, nonce) = admin_function_call(shared, &contract_id, &contract_id, method, args, 300_000_000_000_000, 0)?;
@@ -775,9 +775,11 @@ fn admin(shared: &Shared, listener: &Listener, method: &str, p: &Value) -> Resul
     }
 }
 
-/// `init`'s arguments: near/mpc's `ThresholdParameters`, no init config.
-fn init_args(params: &Parameters) -> Vec<u8> {
-    json!({"parameters": threshold_parameters(params), "init_config": null}).to_string().into_bytes()
+/// `init`'s arguments: near/mpc's `ThresholdParameters` and an `InitConfig`
+/// with the configured key-event timeout (`--key-event-timeout-blocks`).
+fn init_args(params: &Parameters, key_event_timeout_blocks: u64) -> Vec<u8> {
+    let init_config = json!({"key_event_timeout_blocks": key_event_timeout_blocks});
+    json!({"parameters": threshold_parameters(params), "init_config": init_config}).to_string().into_bytes()
 }
 
 /// `init_running`'s arguments: domain 0 (Secp256k1, CaitSith, Sign, the
