@@ -684,7 +684,16 @@ fn call_ok(s: &mut Sim, n: &Node, method: &str, args: Value) -> Value {
 /// cancelled by `vote_cancel_resharing`, voted again and completed.
 #[test]
 fn keygen_then_resharing_by_participant_votes() {
-    let mut s = start(cfg(61), &[]);
+    for version in ["3.14.0", "3.14.1"] {
+        keygen_then_resharing_on(version);
+    }
+}
+
+fn keygen_then_resharing_on(version: &str) {
+    let code = tdsigner_chain_sim::chain::ContractKind::parse(version);
+    let mut s = start(ChainConfig { contract_code: code, ..cfg(61) }, &[]);
+    let binary = s.sim.with_chain(|c| c.runtime.deployed().map(|d| d.description.clone())).unwrap();
+    assert!(binary.contains(&format!("({version},")), "{binary}");
     let nodes: Vec<Node> = (0..4).map(node).collect();
     for n in &nodes {
         create_node(&mut s, n);
