@@ -9,24 +9,24 @@
 //! loopback (the simulator, the other nodes' P2P forwards) at 10.0.2.2. So a
 //! node's URL on chain is `http://10.0.2.2:<its p2p_port>`.
 //!
-//! The simulator checks attestations the way the contract does, with
-//! tdsigner-measure: the quote must verify against the EMULATED test root, its
-//! report_data must be near/mpc's v1 over the submitted TLS and account keys,
-//! and the event log must replay to the quoted RTMRs.
+//! The simulator executes near/mpc's deployed `v1.signer` binary (3.14.1,
+//! testnet's; the demo prints its file name and sha256). That contract accepts
+//! no Dstack attestation of ours, so the nodes run `attestation=mock-testnet`:
+//! they submit `{"Mock":"Valid"}` and the contract does NOT verify their TEE.
+//! The network's flows are signed transactions: the deployer's `init`, each
+//! participant operator's `vote_add_domains` (keys the simulator holds), the
+//! nodes' own keygen votes.
 //!
 //! Every QEMU started here is stopped by PID when the cluster is dropped.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tdsigner_chain_sim::attestation::{AcceptedAttestation, AttestationRejected, AttestationSubmission};
 use tdsigner_chain_sim::chain::ChainConfig;
 use tdsigner_chain_sim::contract::ContractConfig;
-use tdsigner_chain_sim::keys::PublicKey as SimPublicKey;
-use tdsigner_chain_sim::{AttestationVerifier, ListenConfig, SimConfig, Simulator};
+use tdsigner_chain_sim::{ListenConfig, SimConfig, Simulator};
 use tdsigner_near::crypto::PublicKey;
 
 use crate::launch::{self, LaunchOptions, Node};
@@ -52,44 +52,6 @@ pub struct ClusterOptions {
     /// Extra `key=value` tokens for every node's command line (tuning keys; the image
     /// refuses unknown ones).
     pub node_args: Vec<String>,
-}
-
-/// Accepts a `submit_participant_info` only with an emulated quote that
-/// verifies against the emulated root and binds the submitted keys.
-struct EmulatedQuoteVerifier {
-    root: Vec<u8>,
-    collateral: dcap_qvl::QuoteCollateralV3,
-}
-
-impl AttestationVerifier for EmulatedQuoteVerifier {
-    fn verify(&self, s: &AttestationSubmission<'_>) -> Result<AcceptedAttestation, AttestationRejected> {
-        let reject = |why: String| Err(AttestationRejected(why));
-        let (SimPublicKey::Ed25519(tls), SimPublicKey::Ed25519(account)) = (s.tls_public_key, s.account_public_key) else {
-            return reject("TLS and account keys must be ed25519".into());
-        };
-        let Some(quote) = s.quote else { return reject("no quote".into()) };
-        let report_data = tdsigner_measure::report_data::report_data_v1(tls, account);
-        let expected = tdsigner_measure::verify::ExpectedValues {
-            report_data: Some(report_data),
-            accepted_tcb_status: vec!["UpToDate".into()],
-            ..Default::default()
-        };
-        let now = s.block_timestamp_ns / 1_000_000_000;
-        let root = tdsigner_measure::verify::TrustRoot::Der(self.root.clone());
-        let mut outcome = tdsigner_measure::verify::verify_quote(quote, &self.collateral, &root, now, &expected);
-        let log = &s.attestation["Dstack"]["tcb_info"]["event_log"];
-        match tdsigner_measure::event::parse_event_log_json(&log.to_string()) {
-            Ok(entries) => tdsigner_measure::verify::check_event_log(&mut outcome, &entries),
-            Err(e) => return reject(format!("event log: {e}")),
-        }
-        if !outcome.accepted() {
-            return reject(format!("quote rejected: {}", outcome.to_json()));
-        }
-        Ok(AcceptedAttestation {
-            verified_by: "tdsigner-measure: EMULATED test root, report_data v1, event-log replay".into(),
-            expiry_timestamp_seconds: Some(now + 7 * 24 * 3600),
-        })
-    }
 }
 
 /// One node of the cluster.
@@ -142,8 +104,6 @@ fn ed25519_from_text(text: &str) -> Option<[u8; 32]> {
 impl Cluster {
     /// Starts the simulator (no nodes yet).
     pub fn start_chain(opts: ClusterOptions) -> Result<Cluster, String> {
-        let pki = tdsigner_measure::testpki::EmulatedPki::generate().map_err(|e| e.to_string())?;
-        let verifier = EmulatedQuoteVerifier { root: pki.root_der.clone(), collateral: pki.collateral.clone() };
         let chain = ChainConfig {
             seed: 7,
             validators: 4,
@@ -157,7 +117,6 @@ impl Cluster {
             chain,
             listen: vec![ListenConfig { addr: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?, hostile: Vec::new() }],
             auto_produce: true,
-            attestation_verifier: Arc::new(verifier),
             ..SimConfig::default()
         };
         let sim = Simulator::start(cfg).map_err(|e| format!("simulator: {e:?}"))?;
@@ -206,7 +165,7 @@ impl Cluster {
         let account = format!("node{i}.tdsigner.test");
         let key = hex(&[i as u8 + 1; 32]);
         let mut cmdline = format!(
-            "net=dhcp http={GUEST_HTTP} account={account} key_source=test:{key} contract={CONTRACT} rpc=http://10.0.2.2:{} p2p={GUEST_P2P} trust={trust_hex} request_max_age_blocks={YIELD_TIMEOUT_BLOCKS}",
+            "net=dhcp http={GUEST_HTTP} account={account} key_source=test:{key} contract={CONTRACT} rpc=http://10.0.2.2:{} p2p={GUEST_P2P} trust={trust_hex} request_max_age_blocks={YIELD_TIMEOUT_BLOCKS} attestation=mock-testnet",
             self.sim_port
         );
         for arg in &self.opts.node_args {
@@ -278,14 +237,56 @@ impl Cluster {
     pub fn register(&self, i: usize) -> Result<(), String> {
         let m = &self.members[i];
         let key = m.account_public.ok_or("keys unknown")?;
+        // The operator's full-access key (the simulator holds it and signs the operator's
+        // votes), then the node's key for contract calls only.
+        self.call("sim_create_account", json!({"account_id": m.account}))?;
         self.call(
-            "sim_create_account",
+            "sim_add_key",
             json!({
                 "account_id": m.account,
                 "public_key": PublicKey::Ed25519(key).to_text(),
                 "permission": {"FunctionCall": {"receiver_id": CONTRACT, "method_names": []}},
             }),
         )?;
+        Ok(())
+    }
+
+    /// The contract binary the simulator runs (file name, version, sha256).
+    pub fn contract_binary(&self) -> String {
+        self.sim.with_chain(|c| c.runtime.deployed().map(|d| d.description.clone())).unwrap_or_else(|| "the hand-written model".into())
+    }
+
+    /// Waits until transaction `tx_hash` of `sender` has executed; `Err` if it failed.
+    fn wait_tx(&self, tx_hash: &Value, sender: &str) -> Result<Value, String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(v) = self.call("tx", json!({"tx_hash": tx_hash, "sender_account_id": sender, "wait_until": "EXECUTED_OPTIMISTIC"})) {
+                if v["status"].get("SuccessValue").is_some() {
+                    return Ok(v);
+                }
+                if v["status"].get("Failure").is_some() {
+                    return Err(format!("transaction {tx_hash} of {sender} failed: {}", v["status"]));
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!("transaction {tx_hash} of {sender} did not execute"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The network's own start: the deployer's signed `init` with members `0..n` and
+    /// `threshold` (the contract's rule: t ≥ max(2, ⌈0.6·n⌉)), then `vote_add_domains`
+    /// (domain 0, Secp256k1/CaitSith) by every member's operator; the nodes then run keygen.
+    pub fn init_contract(&self, n: usize, threshold: u64) -> Result<(), String> {
+        let parts: Vec<Value> = (0..n).map(|i| self.participant_json(i)).collect::<Result<_, _>>()?;
+        let v = self.call("sim_init_contract", json!({"participants": parts, "threshold": threshold}))?;
+        self.wait_tx(&v["tx_hash"], CONTRACT).map_err(|e| format!("init: {e}"))?;
+        let domains = json!({"domains": [{"id": 0, "protocol": "CaitSith", "reconstruction_threshold": threshold, "purpose": "Sign"}]});
+        for m in &self.members[..n] {
+            let v = self.call("sim_call", json!({"account_id": m.account, "method": "vote_add_domains", "args": domains}))?;
+            self.wait_tx(&v["tx_hash"], &m.account).map_err(|e| format!("vote_add_domains: {e}"))?;
+        }
         Ok(())
     }
 
@@ -540,7 +541,8 @@ pub fn run_demo(opts: ClusterOptions, requests: usize, progress: &dyn Fn(&str), 
     let n = opts.nodes;
     let threshold = opts.threshold;
     let mut cluster = Cluster::start_chain(opts)?;
-    progress(&format!("chain simulator on 127.0.0.1:{} (contract {CONTRACT})", cluster.sim_port));
+    progress(&format!("chain simulator on 127.0.0.1:{} (contract {CONTRACT}: {})", cluster.sim_port, cluster.contract_binary()));
+    progress("nodes run attestation=mock-testnet: the contract does NOT verify their TEE (EMULATED TDX)");
     let trust = cluster.trust_hex()?;
     for _ in 0..n {
         cluster.add_member(&trust)?;
@@ -565,9 +567,8 @@ pub fn run_demo(opts: ClusterOptions, requests: usize, progress: &dyn Fn(&str), 
     }
     let ready_ms = start.elapsed().as_millis() as u64;
     progress(&format!("{n} nodes booted and registered after {:.1} s", ready_ms as f64 / 1000.0));
-    let parts: Vec<Value> = (0..n).map(|i| cluster.participant_json(i)).collect::<Result<_, _>>()?;
-    cluster.call("sim_init_contract", json!({"participants": parts, "threshold": threshold}))?;
-    progress(&format!("contract initialised with {n} participants, threshold {threshold}: keygen"));
+    cluster.init_contract(n, threshold)?;
+    progress(&format!("contract initialised with {n} participants, threshold {threshold}, domain 0 voted in by every participant: keygen"));
     let keygen_start = Instant::now();
     let root = cluster.wait_running(&(0..n).collect::<Vec<_>>(), Duration::from_secs(600), progress)?;
     let keygen_ms = keygen_start.elapsed().as_millis() as u64;

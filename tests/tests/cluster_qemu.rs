@@ -43,8 +43,8 @@ fn four_nodes_sign_survive_a_kill_and_a_restart() {
         c.wait_ready(i, Duration::from_secs(180)).expect("ready");
         c.register(i).expect("register");
     }
-    let parts: Vec<_> = (0..4).map(|i| c.participant_json(i).expect("participant")).collect();
-    c.call("sim_init_contract", serde_json::json!({"participants": parts, "threshold": 3})).expect("init");
+    log(&c.contract_binary());
+    c.init_contract(4, 3).expect("init and vote_add_domains");
     let root_key = c.wait_running(&[0, 1, 2, 3], Duration::from_secs(600), &log).expect("keygen");
     c.create_user().expect("user");
 

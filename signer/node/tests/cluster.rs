@@ -131,8 +131,7 @@ fn malicious_peer_is_named_and_the_cluster_continues() {
         c.start_node(i, tamper);
         c.register_account(i);
     }
-    let parts: Vec<serde_json::Value> = (0..N).map(|i| c.participant_json(i)).collect();
-    common::call(&c.sim, "sim_init_contract", serde_json::json!({"participants": parts, "threshold": T}));
+    c.init_and_add_domain(N, T);
     c.wait_running(&[0, 1, 2, 3], Duration::from_secs(60));
     let root = c.root_key().unwrap();
     c.create_user();
@@ -197,9 +196,8 @@ fn reshare_adds_a_node_while_requests_flow() {
     // The new node boots and registers; then the contract starts resharing to 5 nodes.
     c.start_node(N, None);
     c.register_account(N);
-    let parts: Vec<serde_json::Value> = (0..=N).map(|i| c.participant_json(i)).collect();
     let ids: Vec<String> = (0..3).map(|k| c.submit(k)).collect();
-    common::call(&c.sim, "sim_start_resharing", serde_json::json!({"participants": parts, "threshold": T}));
+    c.vote_new_parameters(N + 1, T);
     let ids2: Vec<String> = (3..6).map(|k| c.submit(k)).collect();
     c.wait_running(&[0, 1, 2, 3, 4], Duration::from_secs(90));
     assert_eq!(c.root_key().as_deref(), Some(root.as_str()), "resharing changed the key");

@@ -50,6 +50,8 @@ fn main() {
     let root = "secp256k1:".to_owned() + &bs58::encode(hex(&"79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8")).into_string();
     sim.call(0, "sim_init_contract", json!({"participants": [p(0), p(1)], "threshold": 2, "root_public_key": root})).unwrap();
     sim.produce_blocks(10_000);
+    let state = sim.call(0, "sim_contract_state", json!({})).unwrap();
+    assert!(state["state"].get("Running").is_some(), "{state}");
     let requests = 1000;
     let t = Instant::now();
     let mut receipts = Vec::new();
@@ -58,7 +60,17 @@ fn main() {
         receipts.push(r["sign_receipt_id"].as_str().unwrap().to_owned());
     }
     sim.produce_blocks(6);
-    println!("{requests} sign requests: submitted and executed in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    let pending = sim.call(0, "sim_requests", json!({"status": "pending"})).unwrap();
+    assert_eq!(pending["requests"].as_array().map(Vec::len), Some(requests), "every sign yielded");
+    let secs = t.elapsed().as_secs_f64();
+    let binary = sim.with_chain(|c| c.runtime.deployed().map(|d| d.description.clone())).unwrap_or_else(|| "model".into());
+    println!("{requests} sign requests: submitted and executed in {:.1} ms ({:.0} sign transactions/s through the chain; {binary})", secs * 1e3, requests as f64 / secs);
+    let views = 200;
+    let t = Instant::now();
+    for _ in 0..views {
+        sim.call(0, "query", json!({"request_type": "call_function", "account_id": "v1.signer-sim.test", "method_name": "state", "args_base64": "", "finality": "final"})).unwrap();
+    }
+    println!("`state` view over RPC: {:.0} calls/s", views as f64 / t.elapsed().as_secs_f64());
     let head = sim.with_chain(|c| c.light_client_head_index().map(|i| c.blocks()[i].hash.to_base58())).unwrap();
     let genesis = sim.with_chain(|c| c.genesis().hash.to_base58());
     let n = 200;

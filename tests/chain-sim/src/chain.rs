@@ -32,6 +32,9 @@ use crate::account::ShardLayout;
 use crate::attestation::AttestationVerifier;
 use crate::borsh::Encoder;
 use crate::contract::{ContractConfig, SignerContract};
+use crate::contract_account::ContractAccount;
+use crate::runtime::ContractEngine;
+use crate::wasm::deployed::ContractChoice;
 use crate::hash::Hash;
 use crate::keys::{PublicKey, SecretKey, Signature};
 use crate::merkle::{merkle_path, merklize, BlockMerkleTree, PathItem};
@@ -79,6 +82,10 @@ pub struct ChainConfig {
     /// How many blocks a transaction's `block_hash` stays valid.
     pub tx_validity_blocks: u64,
     pub contract_account: String,
+    /// What the contract account runs: a deployed binary (default 3.14.1) or the model.
+    pub contract_code: ContractKind,
+    /// Where the deployed releases are (`shared/fixtures/near-mpc/contracts`).
+    pub contract_fixtures: std::path::PathBuf,
     pub contract: ContractConfig,
     pub chain_id: String,
     pub protocol_version: u32,
@@ -102,12 +109,47 @@ impl Default for ChainConfig {
             header_layout: HeaderLayout::V5,
             tx_validity_blocks: 86_400,
             contract_account: "v1.signer-sim.test".into(),
+            contract_code: ContractKind::default(),
+            contract_fixtures: default_contract_fixtures(),
             contract: ContractConfig::default(),
             chain_id: "tdsigner-sim".into(),
             protocol_version: 78,
             max_txs_per_chunk: 1000,
             genesis_timestamp_ns: GENESIS_TIMESTAMP_NS,
         }
+    }
+}
+
+/// What the contract account runs (`--contract 3.14.0|3.14.1|PATH|model`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContractKind {
+    Deployed(ContractChoice),
+    /// The hand-written model, for consumers not yet moved to the binary.
+    Model,
+}
+
+impl Default for ContractKind {
+    fn default() -> Self {
+        ContractKind::Deployed(ContractChoice::parse(crate::wasm::deployed::DEFAULT_VERSION))
+    }
+}
+
+impl ContractKind {
+    pub fn parse(text: &str) -> Self {
+        if text == "model" {
+            ContractKind::Model
+        } else {
+            ContractKind::Deployed(ContractChoice::parse(text))
+        }
+    }
+}
+
+/// The fixtures directory next to the repository (`../shared/…`), as this
+/// crate was built; `TDSIGNER_CONTRACT_FIXTURES` overrides it.
+pub fn default_contract_fixtures() -> std::path::PathBuf {
+    match std::env::var_os("TDSIGNER_CONTRACT_FIXTURES") {
+        Some(dir) => dir.into(),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/near-mpc/contracts"),
     }
 }
 
@@ -119,6 +161,7 @@ pub enum ConfigError {
     Shards(usize),
     Offline { offline: usize, validators: usize },
     ContractAccount(String),
+    Contract(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -131,6 +174,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "--offline-validators {offline} of {validators}: the rest cannot reach 2/3 of the stake in some epoch")
             }
             Self::ContractAccount(a) => write!(f, "--contract-account {a:?} is not a valid account id"),
+            Self::Contract(e) => write!(f, "--contract: {e}"),
         }
     }
 }
@@ -448,8 +492,22 @@ impl Chain {
             .map(|i| Validator { account_id: format!("validator-{i}.sim.test"), key: SecretKey::derive(cfg.seed, &format!("validator {i}")) })
             .collect();
         let layout = ShardLayout::spread(cfg.shards);
-        let contract = SignerContract::new(cfg.contract_account.clone(), cfg.contract.clone(), verifier);
-        let runtime = Runtime::new(contract, layout);
+        let engine = match &cfg.contract_code {
+            ContractKind::Model => ContractEngine::Model(Box::new(SignerContract::new(cfg.contract_account.clone(), cfg.contract.clone(), verifier))),
+            ContractKind::Deployed(choice) => {
+                let config = crate::wasm::RuntimeConfig {
+                    genesis_height: cfg.genesis_height,
+                    genesis_timestamp_ns: cfg.genesis_timestamp_ns,
+                    block_time_ns: cfg.block_time_ms.saturating_mul(1_000_000),
+                    epoch_length: cfg.epoch_length,
+                    yield_timeout_blocks: cfg.contract.yield_timeout_blocks,
+                    ..crate::wasm::RuntimeConfig::default()
+                };
+                let account = ContractAccount::load(cfg.contract_account.clone(), choice, &cfg.contract_fixtures, config).map_err(ConfigError::Contract)?;
+                ContractEngine::Deployed(Box::new(account))
+            }
+        };
+        let runtime = Runtime::new(engine, layout);
         let epoch_1 = Hash::digest_parts(&[b"tdsigner-chain-sim epoch 1", &cfg.seed.to_le_bytes()]);
         let mut chain = Self {
             validators,
@@ -699,7 +757,7 @@ impl Chain {
         let ctx = ExecContext { height, timestamp_ns: self.timestamp(height) };
         let author = self.author_of(height, &self.producers(self.epoch_of(height)));
         let state_before = self.state_root;
-        let contract_shard = self.shard_of(&self.runtime.contract.account_id.clone());
+        let contract_shard = self.shard_of(&self.runtime.contract_id.clone());
         let mut mask = Vec::with_capacity(self.cfg.shards);
         for shard in 0..self.cfg.shards {
             if self.chunk_missing(height, shard) {
@@ -757,6 +815,8 @@ impl Chain {
             }
             let mut to_run: Vec<Receipt> = incoming.iter().filter_map(|id| self.receipts.get(id).cloned()).collect();
             if shard == contract_shard {
+                self.runtime.enter_block(ctx);
+                self.record_inline(&mut applied);
                 for r in self.runtime.due_yield_timeouts(height) {
                     self.tx_receipts.entry(r.origin_tx).or_default().push(r.id);
                     self.receipts.insert(r.id, r.clone());
@@ -766,6 +826,7 @@ impl Chain {
             for r in to_run {
                 let (outcome, created) = self.runtime.apply_receipt(&r, ctx);
                 applied.push((r.id, outcome, OutcomeKind::Receipt, r.origin_tx));
+                self.record_inline(&mut applied);
                 for c in created {
                     outgoing.push(c.id);
                     self.route(c, height);
@@ -795,6 +856,15 @@ impl Chain {
                 let prev_epoch_id = prev.lite.epoch_id;
                 self.epoch_lc_blocks.insert(prev_epoch_id, f);
             }
+        }
+    }
+
+    /// Records the receipts the deployed binary ran inside the last call.
+    fn record_inline(&mut self, applied: &mut Vec<(Hash, Outcome, OutcomeKind, Hash)>) {
+        for (r, outcome) in std::mem::take(&mut self.runtime.executed_inline) {
+            self.tx_receipts.entry(r.origin_tx).or_default().push(r.id);
+            applied.push((r.id, outcome, OutcomeKind::Receipt, r.origin_tx));
+            self.receipts.insert(r.id, r);
         }
     }
 

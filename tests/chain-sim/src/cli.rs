@@ -56,6 +56,14 @@ pub struct Args {
     pub header_layout: String,
     #[arg(long, default_value = "v1.signer-sim.test")]
     pub contract_account: String,
+    /// The contract binary: 3.14.0 (mainnet's v1.signer), 3.14.1 (testnet's),
+    /// a path to a .wasm, or `model` (the hand-written model, being retired).
+    #[arg(long, default_value = crate::wasm::deployed::DEFAULT_VERSION)]
+    pub contract: String,
+    /// Where the 3.14.0 / 3.14.1 binaries are (default: ../shared/fixtures/near-mpc/contracts
+    /// next to the repository, or $TDSIGNER_CONTRACT_FIXTURES).
+    #[arg(long)]
+    pub contract_fixtures: Option<std::path::PathBuf>,
     #[arg(long, default_value = "tdsigner-sim")]
     pub chain_id: String,
     /// Blocks before an unanswered sign request times out (NEAR: 200).
@@ -107,6 +115,8 @@ impl Args {
                 header_layout,
                 tx_validity_blocks: self.tx_validity_blocks,
                 contract_account: self.contract_account,
+                contract_code: crate::chain::ContractKind::parse(&self.contract),
+                contract_fixtures: self.contract_fixtures.unwrap_or_else(crate::chain::default_contract_fixtures),
                 contract: ContractConfig { key_event_timeout_blocks: self.key_event_timeout_blocks, yield_timeout_blocks: self.yield_timeout_blocks },
                 chain_id: self.chain_id,
                 genesis_timestamp_ns: match self.genesis_time {

@@ -223,7 +223,7 @@ impl HostileState {
             return;
         }
         let id = Hash::digest_parts(&[b"fake-sign-receipt", &chunk_hash.0]);
-        let contract = chain.runtime.contract.account_id.clone();
+        let contract = chain.runtime.contract_id.clone();
         let payload = Hash::digest_parts(&[b"fake payload", &id.0]).0.map(|b| b & 0x7f);
         let path = format!("fake/{}", &id.to_base58()[..8]);
         let predecessor = "mallory.sim.test";

@@ -2,7 +2,7 @@
 //! cluster demo. It produces real light-client-verifiable data (blocks signed
 //! by test validators across epochs, outcome and block Merkle proofs, full
 //! headers whose `random_value` is committed by the block hash), checks
-//! transactions as NEAR does, runs a model of near/mpc's `v1.signer` contract,
+//! transactions as NEAR does, executes near/mpc's deployed `v1.signer` binary,
 //! and can lie on purpose (hostile modes) so the node's verifier can be shown
 //! to reject every lie.
 //!
@@ -10,14 +10,14 @@
 //! - [`hash`], [`borsh`], [`keys`], [`merkle`], [`hex`], [`account`]: primitives;
 //! - [`tx`]: `SignedTransaction` decoding (bounded, typed errors);
 //! - [`runtime`]: accounts, access keys, transaction checks, receipts, outcomes;
-//! - [`contract`]: the `v1.signer` model; [`attestation`]: its pluggable
-//!   attestation policy (quote verification is NOT done yet, see there);
+//! - [`contract_account`]: the contract account running the deployed binary;
+//! - [`contract`]: the hand-written model (`--contract model`, being retired);
+//!   [`attestation`]: its pluggable attestation policy;
 //! - [`chain`]: block production, epochs, chunks, light-client blocks, proofs;
 //! - [`view`]: nearcore's JSON views; [`rpc`]: JSON-RPC dispatch and errors;
 //! - [`hostile`]: the lies; [`http`]: sans-IO HTTP/1.1; [`server`]: threads;
 //! - [`cli`]: the command line;
-//! - [`wasm`]: the deployed contract binary executed on a NEAR host-function
-//!   runtime (not yet wired into the RPC simulator, which runs [`contract`]).
+//! - [`wasm`]: the NEAR host-function runtime executing the deployed binary.
 //!
 //! The RPC subset, admin methods and hostile modes are documented in
 //! `tests/chain-sim/README.md`.
@@ -29,6 +29,7 @@ pub mod borsh;
 pub mod chain;
 pub mod cli;
 pub mod contract;
+pub mod contract_account;
 pub mod hash;
 pub mod hex;
 pub mod hostile;

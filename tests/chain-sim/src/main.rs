@@ -25,12 +25,19 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (genesis, height) = sim.with_chain(|c| (c.genesis().hash, c.head().height()));
+    let (genesis, height, contract) = sim.with_chain(|c| {
+        let contract = match c.runtime.deployed() {
+            Some(d) => d.description.clone(),
+            None => "contract: the hand-written model (--contract model), not a deployed binary".to_string(),
+        };
+        (c.genesis().hash, c.head().height(), contract)
+    });
     let mut out = std::io::stdout().lock();
     for (i, addr) in sim.addrs().iter().enumerate() {
         let modes: Vec<&str> = sim.hostile_modes(i).iter().map(|m| m.name()).collect();
         let _ = writeln!(out, "listening http://{addr}/ genesis={genesis} height={height} hostile={}", modes.join(","));
     }
+    let _ = writeln!(out, "{contract}");
     let _ = out.flush();
     drop(out);
     loop {

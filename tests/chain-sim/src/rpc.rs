@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use crate::account::is_valid_account_id;
 use crate::chain::{Chain, QueryError, TxState};
 use crate::contract::{yield_ids, Parameters, Participant, RequestStatus};
+use crate::contract_account::created_receipt_id;
 use crate::hash::Hash;
 use crate::hex;
 use crate::hostile::{self, HostileMode};
@@ -398,7 +399,11 @@ fn query(shared: &Shared, p: &Value) -> Result<Value, RpcError> {
     match request_type {
         "view_account" => {
             let a = chain.runtime.accounts.get(account_id).ok_or_else(unknown_account)?;
-            let code_hash = if account_id == chain.runtime.contract.account_id { Hash::digest(b"v1.signer model") } else { Hash::ZERO };
+            let code_hash = match chain.runtime.deployed() {
+                _ if account_id != chain.runtime.contract_id => Hash::ZERO,
+                Some(c) => Hash(c.code_sha256),
+                None => Hash::digest(b"v1.signer model"),
+            };
             Ok(at(json!({"amount": a.balance.to_string(), "locked": "0", "code_hash": code_hash.to_base58(), "storage_usage": 0, "storage_paid_at": 0})))
         }
         "view_access_key" => {
@@ -429,18 +434,21 @@ fn query(shared: &Shared, p: &Value) -> Result<Value, RpcError> {
             if !chain.runtime.accounts.contains_key(account_id) {
                 return Err(unknown_account());
             }
-            if account_id != chain.runtime.contract.account_id {
+            if account_id != chain.runtime.contract_id {
                 return Err(RpcError::handler(
                     "NO_CONTRACT_CODE",
                     json!({"contract_account_id": account_id, "block_height": head.height(), "block_hash": head.hash.to_base58()}),
                 ));
             }
-            match chain.runtime.contract.view(method, &args, "system") {
+            match chain.runtime.view(method, &args) {
                 Ok(bytes) => Ok(at(json!({"result": bytes, "logs": []}))),
-                Err(e) => Err(RpcError::handler(
-                    "CONTRACT_EXECUTION_ERROR",
-                    json!({"vm_error": format!("wasm execution failed with error: FunctionCallError(ExecutionError(\"Smart contract panicked: {e}\"))"), "block_height": head.height(), "block_hash": head.hash.to_base58()}),
-                )),
+                Err(e) => {
+                    let e = if e.starts_with("Smart contract panicked") { e } else { format!("Smart contract panicked: {e}") };
+                    Err(RpcError::handler(
+                        "CONTRACT_EXECUTION_ERROR",
+                        json!({"vm_error": format!("wasm execution failed with error: FunctionCallError(ExecutionError(\"{e}\"))"), "block_height": head.height(), "block_hash": head.hash.to_base58()}),
+                    ))
+                }
             }
         }
         other => Err(RpcError::parse(format!("unsupported request_type {other}"))),
@@ -591,8 +599,8 @@ fn admin(shared: &Shared, listener: &Listener, method: &str, p: &Value) -> Resul
                 "epoch_length": chain.cfg.epoch_length,
                 "shards": chain.cfg.shards,
                 "shard_boundaries": chain.runtime.layout.boundaries(),
-                "contract_account": chain.runtime.contract.account_id,
-                "contract_shard": chain.shard_of(&chain.runtime.contract.account_id),
+                "contract_account": chain.runtime.contract_id,
+                "contract_shard": chain.shard_of(&chain.runtime.contract_id),
                 "header_layout": format!("{:?}", chain.cfg.header_layout),
                 "validators": chain.validators().iter().map(|v| json!({"account_id": v.account_id, "public_key": v.public_key().to_text()})).collect::<Vec<_>>(),
                 "hostile": listener.modes().iter().map(|m| m.name()).collect::<Vec<_>>(),
@@ -692,23 +700,43 @@ fn admin(shared: &Shared, listener: &Listener, method: &str, p: &Value) -> Resul
                     _ => return Err(RpcError::parse("root_public_key must be secp256k1:<base58 x‖y>")),
                 },
             };
+            if shared.lock_chain().runtime.deployed().is_some() {
+                // The deployer's signed `init` (keygen follows the participants'
+                // `vote_add_domains`), or `init_running` with a given key.
+                let contract_id = shared.lock_chain().runtime.contract_id.clone();
+                let (method, args) = match root {
+                    None => ("init", init_args(&params, shared.lock_chain().cfg.contract.key_event_timeout_blocks)),
+                    Some(k) => ("init_running", init_running_args(&params, &k)),
+                };
+                let (hash, nonce) = admin_function_call(shared, &contract_id, &contract_id, method, args, 300_000_000_000_000, 0)?;
+                return Ok(json!({"tx_hash": hash.to_base58(), "nonce": nonce, "method": method}));
+            }
             let mut chain = shared.lock_chain();
-            let r = match root {
-                Some(k) => chain.runtime.contract.init_running(params, k),
-                None => chain.runtime.contract.init(params),
-            };
-            r.map_err(RpcError::admin)?;
-            Ok(json!({"state": chain.runtime.contract.state.name()}))
+            let model = chain.runtime.model_mut().ok_or_else(|| RpcError::admin("no model"))?;
+            match root {
+                Some(k) => model.init_running(params, k),
+                None => model.init(params),
+            }
+            .map_err(RpcError::admin)?;
+            Ok(json!({"state": model.state.name()}))
         }
         "sim_start_resharing" => {
             let params = participants(p)?;
             let mut chain = shared.lock_chain();
-            chain.runtime.contract.start_resharing(params).map_err(RpcError::admin)?;
-            Ok(json!({"state": chain.runtime.contract.state.name()}))
+            let model = chain
+                .runtime
+                .model_mut()
+                .ok_or_else(|| RpcError::admin("the deployed contract reshares on the participants' vote_new_parameters votes (sim_call)"))?;
+            model.start_resharing(params).map_err(RpcError::admin)?;
+            Ok(json!({"state": model.state.name()}))
         }
         "sim_contract_state" => {
             let chain = shared.lock_chain();
-            let c = &chain.runtime.contract;
+            if let Some(c) = chain.runtime.deployed() {
+                let view = |m: &str| c.view(m, b"{}").ok().and_then(|v| serde_json::from_slice::<Value>(&v).ok()).unwrap_or(Value::Null);
+                return Ok(json!({"state": view("state"), "tee_accounts": view("get_tee_accounts"), "contract": c.description}));
+            }
+            let c = chain.runtime.model().ok_or_else(|| RpcError::admin("no model"))?;
             Ok(json!({
                 "state": c.state.to_json(),
                 "attestations": c.attestations().map(|a| json!({
@@ -724,17 +752,15 @@ fn admin(shared: &Shared, listener: &Listener, method: &str, p: &Value) -> Resul
         "sim_requests" => {
             let chain = shared.lock_chain();
             let filter = param(p, "status", usize::MAX).and_then(Value::as_str);
-            let list: Vec<Value> = chain
-                .runtime
-                .contract
-                .requests()
-                .iter()
-                .map(request_json)
-                .filter(|r| filter.is_none_or(|f| r.get("status").and_then(Value::as_str) == Some(f)))
-                .collect();
+            let list: Vec<Value> = match chain.runtime.deployed() {
+                Some(c) => c.requests().iter().map(deployed_request_json).collect(),
+                None => chain.runtime.model().map(|m| m.requests().iter().map(request_json).collect()).unwrap_or_default(),
+            };
+            let list = list.into_iter().filter(|r| filter.is_none_or(|f| r.get("status").and_then(Value::as_str) == Some(f))).collect::<Vec<_>>();
             Ok(json!({"requests": list}))
         }
         "sim_sign" => sim_sign(shared, p),
+        "sim_call" => sim_call(shared, p),
         "sim_set_hostile" => {
             let modes = param(p, "modes", 0).and_then(Value::as_array).ok_or_else(|| RpcError::parse("modes must be an array"))?;
             let parsed = modes
@@ -749,6 +775,101 @@ fn admin(shared: &Shared, listener: &Listener, method: &str, p: &Value) -> Resul
     }
 }
 
+/// `init`'s arguments: near/mpc's `ThresholdParameters` and an `InitConfig`
+/// with the configured key-event timeout (`--key-event-timeout-blocks`).
+fn init_args(params: &Parameters, key_event_timeout_blocks: u64) -> Vec<u8> {
+    let init_config = json!({"key_event_timeout_blocks": key_event_timeout_blocks});
+    json!({"parameters": threshold_parameters(params), "init_config": init_config}).to_string().into_bytes()
+}
+
+/// `init_running`'s arguments: domain 0 (Secp256k1, CaitSith, Sign, the
+/// threshold as reconstruction threshold) holding `root`, keyset epoch 0.
+fn init_running_args(params: &Parameters, root: &[u8; 64]) -> Vec<u8> {
+    let key = PublicKey::Secp256k1(*root).to_text();
+    json!({
+        "domains": [{"id": 0, "protocol": "CaitSith", "reconstruction_threshold": params.threshold, "purpose": "Sign"}],
+        "next_domain_id": 1,
+        "keyset": {"epoch_id": 0, "domains": [{"domain_id": 0, "key": {"Secp256k1": {"near_public_key": key}}, "attempt": 0}]},
+        "parameters": threshold_parameters(params),
+        "init_config": null,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn threshold_parameters(params: &Parameters) -> Value {
+    let list: Vec<Value> = params
+        .participants
+        .iter()
+        .map(|p| json!([p.account_id, p.id, {"url": p.url, "tls_public_key": p.tls_public_key.to_text()}]))
+        .collect();
+    json!({"participants": {"next_id": params.next_id, "participants": list}, "threshold": params.threshold})
+}
+
+/// Signs a function-call transaction with the key the simulator generated
+/// for `account_id` (`sim_create_account` without `public_key`; the
+/// contract account's deployer key) and submits it. Returns its hash and nonce.
+fn admin_function_call(
+    shared: &Shared,
+    account_id: &str,
+    receiver_id: &str,
+    method: &str,
+    args: Vec<u8>,
+    gas: u64,
+    deposit: u128,
+) -> Result<(Hash, u64), RpcError> {
+    let key = shared.key_of(account_id).ok_or_else(|| RpcError::admin(format!("no generated key for {account_id} (create it with sim_create_account without public_key)")))?;
+    let mut chain = shared.lock_chain();
+    let nonce = {
+        let acc = chain.runtime.accounts.get(account_id).ok_or_else(|| RpcError::admin(format!("no account {account_id}")))?;
+        let ak = acc.keys.get(&key.public_key()).ok_or_else(|| RpcError::admin("generated key not on the account"))?;
+        // Transactions still in the pool have not bumped the stored nonce
+        // yet, so count from the last nonce handed out as well; never below
+        // the MPC node's floor height·1e6.
+        let floor = chain.head().height().saturating_mul(crate::runtime::NONCE_MULTIPLIER);
+        shared.bump_pool_nonce(account_id, ak.nonce.max(floor.saturating_sub(1)))
+    };
+    let tx = Transaction {
+        signer_id: account_id.to_string(),
+        public_key: key.public_key(),
+        nonce,
+        receiver_id: receiver_id.to_string(),
+        block_hash: chain.head().hash,
+        actions: vec![Action::FunctionCall { method_name: method.into(), args, gas, deposit }],
+    };
+    let st = tx.sign(&key);
+    let hash = chain.submit_tx(st).map_err(|e| RpcError::invalid_tx(&e))?;
+    Ok((hash, nonce))
+}
+
+fn deposit_param(p: &Value, default: u128) -> Result<u128, RpcError> {
+    match param(p, "deposit", usize::MAX) {
+        None => Ok(default),
+        Some(v) => v.as_str().and_then(|s| s.parse::<u128>().ok()).ok_or_else(|| RpcError::parse("deposit must be a decimal string")),
+    }
+}
+
+/// Admin: an account whose key the simulator holds (a participant's
+/// operator key, the deployer) calls a contract method through a real signed
+/// transaction: `{account_id, method, args (JSON), receiver_id?, deposit?, gas?}`.
+fn sim_call(shared: &Shared, p: &Value) -> Result<Value, RpcError> {
+    let account_id = account_param(p, "account_id", usize::MAX)?.to_owned();
+    let method = str_param(p, "method", usize::MAX)?.to_owned();
+    if method.is_empty() || method.len() > 256 {
+        return Err(RpcError::parse("method must be 1..=256 bytes"));
+    }
+    let receiver = match param(p, "receiver_id", usize::MAX) {
+        None => shared.lock_chain().runtime.contract_id.clone(),
+        Some(_) => account_param(p, "receiver_id", usize::MAX)?.to_owned(),
+    };
+    let args = param(p, "args", usize::MAX).cloned().unwrap_or_else(|| json!({}));
+    let args = serde_json::to_vec(&args).map_err(|e| RpcError::internal(e.to_string()))?;
+    let deposit = deposit_param(p, 0)?;
+    let gas = u64_param(p, "gas").unwrap_or(300_000_000_000_000);
+    let (hash, nonce) = admin_function_call(shared, &account_id, &receiver, &method, args, gas, deposit)?;
+    Ok(json!({"tx_hash": hash.to_base58(), "receipt_id": tx_receipt_id(&hash).to_base58(), "nonce": nonce}))
+}
+
 /// Admin: a test user (created by `sim_create_account` with a generated
 /// key) calls `sign` through a real transaction.
 fn sim_sign(shared: &Shared, p: &Value) -> Result<Value, RpcError> {
@@ -760,40 +881,43 @@ fn sim_sign(shared: &Shared, p: &Value) -> Result<Value, RpcError> {
     let payload = str_param(p, "payload", usize::MAX)?;
     hex::decode_fixed::<32>(payload).ok_or_else(|| RpcError::parse("payload must be 32 bytes of hex"))?;
     let domain_id = u64_param(p, "domain_id").unwrap_or(0);
-    let deposit = match param(p, "deposit", usize::MAX) {
-        None => 1,
-        Some(v) => v.as_str().and_then(|s| s.parse::<u128>().ok()).ok_or_else(|| RpcError::parse("deposit must be a decimal string"))?,
-    };
+    let deposit = deposit_param(p, 1)?;
     let gas = u64_param(p, "gas").unwrap_or(50_000_000_000_000);
-    let key = shared.key_of(&account_id).ok_or_else(|| RpcError::admin(format!("no generated key for {account_id} (create it with sim_create_account without public_key)")))?;
     let args = serde_json::to_vec(&json!({"request": {"path": path, "payload_v2": {"Ecdsa": payload}, "domain_id": domain_id}})).map_err(|e| RpcError::internal(e.to_string()))?;
-    let mut chain = shared.lock_chain();
-    let nonce = {
-        let acc = chain.runtime.accounts.get(&account_id).ok_or_else(|| RpcError::admin(format!("no account {account_id}")))?;
-        let ak = acc.keys.get(&key.public_key()).ok_or_else(|| RpcError::admin("generated key not on the account"))?;
-        // Transactions still in the pool have not bumped the stored nonce
-        // yet, so count from the last nonce handed out as well; never below
-        // the MPC node's floor height·1e6.
-        let floor = chain.head().height().saturating_mul(crate::runtime::NONCE_MULTIPLIER);
-        shared.bump_pool_nonce(&account_id, ak.nonce.max(floor.saturating_sub(1)))
-    };
-    let tx = Transaction {
-        signer_id: account_id.clone(),
-        public_key: key.public_key(),
-        nonce,
-        receiver_id: chain.runtime.contract.account_id.clone(),
-        block_hash: chain.head().hash,
-        actions: vec![Action::FunctionCall { method_name: "sign".into(), args, gas, deposit }],
-    };
-    let st = tx.sign(&key);
-    let hash = chain.submit_tx(st).map_err(|e| RpcError::invalid_tx(&e))?;
+    let contract_id = shared.lock_chain().runtime.contract_id.clone();
+    let deployed = shared.lock_chain().runtime.deployed().is_some();
+    let (hash, nonce) = admin_function_call(shared, &account_id, &contract_id, "sign", args, gas, deposit)?;
     let receipt = tx_receipt_id(&hash);
+    // The deployed contract's yield is the first receipt `sign` creates.
+    let request_id = if deployed { created_receipt_id(&receipt, 0) } else { yield_ids(&receipt).yield_receipt_id };
     Ok(json!({
         "tx_hash": hash.to_base58(),
         "sign_receipt_id": receipt.to_base58(),
-        "request_id": yield_ids(&receipt).yield_receipt_id.to_base58(),
+        "request_id": request_id.to_base58(),
         "nonce": nonce,
     }))
+}
+
+fn deployed_request_json(r: &crate::contract_account::RequestRecord) -> Value {
+    use crate::contract_account::RequestStatus as S;
+    let (status, extra) = match &r.status {
+        S::Pending => ("pending", Value::Null),
+        S::Responded { responder, response, height } => ("responded", json!({"responder": responder, "response": response, "height": height})),
+        S::TimedOut { height } => ("timed_out", json!({"height": height})),
+    };
+    json!({
+        "request_id": r.request_id.to_base58(),
+        "sign_receipt_id": r.sign_receipt_id.to_base58(),
+        "predecessor": r.predecessor,
+        "path": r.path,
+        "payload": hex::encode(&r.payload),
+        "tweak": hex::encode(&r.tweak),
+        "domain_id": r.domain_id,
+        "request": r.respond_request(),
+        "created_height": r.created_height,
+        "status": status,
+        "result": extra,
+    })
 }
 
 #[cfg(test)]

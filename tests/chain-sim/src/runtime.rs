@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use crate::account::{is_valid_account_id, ShardLayout};
 use crate::borsh::Encoder;
 use crate::contract::{CallContext, SignerContract};
+use crate::contract_account::ContractAccount;
 use crate::hash::Hash;
 use crate::keys::PublicKey;
 use crate::tx::{Action, Permission, SignedTransaction, MAX_METHOD_NAME, MAX_TX_BYTES};
@@ -285,13 +286,26 @@ pub struct ExecContext {
     pub timestamp_ns: u64,
 }
 
+/// What runs on the contract account.
+pub enum ContractEngine {
+    /// near/mpc's deployed binary, executed (the default).
+    Deployed(Box<ContractAccount>),
+    /// The hand-written model (`--contract model`), kept only for consumers
+    /// not yet moved to the deployed binary.
+    Model(Box<SignerContract>),
+}
+
 /// The state machine behind the chain.
 pub struct Runtime {
     pub accounts: BTreeMap<String, Account>,
-    pub contract: SignerContract,
+    pub contract_id: String,
+    pub contract: ContractEngine,
     pub layout: ShardLayout,
     yields: HashMap<Hash, PostponedYield>,
     timeouts: BTreeMap<u64, Vec<Hash>>,
+    /// Receipts the deployed binary executed besides the one applied
+    /// (callbacks, yields, transfers), for the chain to record.
+    pub executed_inline: Vec<(Receipt, Outcome)>,
 }
 
 /// The receipt id a transaction converts into.
@@ -300,10 +314,101 @@ pub fn tx_receipt_id(tx_hash: &Hash) -> Hash {
 }
 
 impl Runtime {
-    pub fn new(contract: SignerContract, layout: ShardLayout) -> Self {
+    pub fn new(contract: ContractEngine, layout: ShardLayout) -> Self {
+        let contract_id = match &contract {
+            ContractEngine::Deployed(c) => c.account_id.clone(),
+            ContractEngine::Model(m) => m.account_id.clone(),
+        };
         let mut accounts = BTreeMap::new();
-        accounts.insert(contract.account_id.clone(), Account { balance: 1_000_000 * 10u128.pow(24), keys: BTreeMap::new() });
-        Self { accounts, contract, layout, yields: HashMap::new(), timeouts: BTreeMap::new() }
+        let balance = match &contract {
+            ContractEngine::Deployed(c) => c.balance(),
+            ContractEngine::Model(_) => 1_000_000 * 10u128.pow(24),
+        };
+        accounts.insert(contract_id.clone(), Account { balance, keys: BTreeMap::new() });
+        Self { accounts, contract_id, contract, layout, yields: HashMap::new(), timeouts: BTreeMap::new(), executed_inline: Vec::new() }
+    }
+
+    /// The model, if the chain runs it.
+    pub fn model(&self) -> Option<&SignerContract> {
+        match &self.contract {
+            ContractEngine::Model(m) => Some(m),
+            ContractEngine::Deployed(_) => None,
+        }
+    }
+
+    pub fn model_mut(&mut self) -> Option<&mut SignerContract> {
+        match &mut self.contract {
+            ContractEngine::Model(m) => Some(m),
+            ContractEngine::Deployed(_) => None,
+        }
+    }
+
+    /// The deployed binary, if the chain runs it.
+    pub fn deployed(&self) -> Option<&ContractAccount> {
+        match &self.contract {
+            ContractEngine::Deployed(c) => Some(c),
+            ContractEngine::Model(_) => None,
+        }
+    }
+
+    /// A view call on the contract (`Err`: the panic message).
+    pub fn view(&self, method: &str, args: &[u8]) -> Result<Vec<u8>, String> {
+        match &self.contract {
+            ContractEngine::Deployed(c) => c.view(method, args),
+            ContractEngine::Model(m) => m.view(method, args, "system"),
+        }
+    }
+
+    /// The deployed binary enters a new block (yield timeouts); its
+    /// executions are queued in `executed_inline`.
+    pub fn enter_block(&mut self, ctx: ExecContext) {
+        if let ContractEngine::Deployed(c) = &mut self.contract {
+            let (executed, credits) = c.enter_block(ctx);
+            self.executed_inline.extend(executed.into_iter().map(|e| (e.receipt, e.outcome)));
+            self.apply_credits(credits);
+        }
+    }
+
+    fn apply_credits(&mut self, credits: Vec<(String, u128)>) {
+        for (account, amount) in credits {
+            self.credit(&account, amount);
+        }
+        if let ContractEngine::Deployed(c) = &self.contract {
+            let balance = c.balance();
+            if let Some(a) = self.accounts.get_mut(&self.contract_id) {
+                a.balance = balance;
+            }
+        }
+    }
+
+    /// A receipt for the deployed binary: its own outcome; the other
+    /// receipts it executed go to `executed_inline`.
+    fn apply_on_deployed(&mut self, r: &Receipt, signer_id: &str, signer_pk: &PublicKey, actions: &[Action], ctx: ExecContext) -> Option<Outcome> {
+        let ContractEngine::Deployed(c) = &mut self.contract else { return None };
+        let (executed, credits) = c.apply(r, signer_id, signer_pk, actions, ctx);
+        let mut own = None;
+        for e in executed {
+            if e.receipt.id == r.id && own.is_none() {
+                own = Some(e.outcome);
+            } else {
+                self.executed_inline.push((e.receipt, e.outcome));
+            }
+        }
+        self.apply_credits(credits);
+        let mut outcome = own.unwrap_or_else(|| Outcome {
+            logs: Vec::new(),
+            receipt_ids: Vec::new(),
+            gas_burnt: ACTION_GAS,
+            tokens_burnt: u128::from(ACTION_GAS) * GAS_PRICE,
+            executor_id: r.receiver_id.clone(),
+            status: OutcomeStatus::Failure(json!({"ActionError": {"index": 0, "kind": {"FunctionCallError": {"ExecutionError": "the receipt did not run"}}}})),
+        });
+        let prepaid: u64 = actions.iter().map(|a| if let Action::FunctionCall { gas, .. } = a { *gas } else { 0 }).sum();
+        outcome.gas_burnt = outcome.gas_burnt.min(prepaid.max(ACTION_GAS));
+        outcome.tokens_burnt = u128::from(outcome.gas_burnt) * GAS_PRICE;
+        // Unused prepaid gas goes back to the signer.
+        self.credit(signer_id, u128::from(prepaid.saturating_sub(outcome.gas_burnt)) * GAS_PRICE);
+        Some(outcome)
     }
 
     /// Checks a transaction against the current state. `reference_height` is
@@ -421,7 +526,11 @@ impl Runtime {
         match &r.body {
             ReceiptBody::Action { signer_id, signer_public_key, actions, .. } => self.apply_action_receipt(r, signer_id, signer_public_key, actions, ctx),
             ReceiptBody::YieldCallback { data_id, response } => {
-                let status = match self.contract.yield_callback(data_id, response.as_deref(), ctx.height) {
+                let result = match self.model_mut() {
+                    Some(m) => m.yield_callback(data_id, response.as_deref(), ctx.height),
+                    None => Err("yield callbacks of the deployed contract run inside it".to_string()),
+                };
+                let status = match result {
                     Ok(v) => OutcomeStatus::SuccessValue(v),
                     Err(msg) => panicked(0, &msg),
                 };
@@ -439,6 +548,12 @@ impl Runtime {
     }
 
     fn apply_action_receipt(&mut self, r: &Receipt, signer_id: &str, signer_pk: &PublicKey, actions: &[Action], ctx: ExecContext) -> (Outcome, Vec<Receipt>) {
+        let only_calls = actions.iter().all(|a| matches!(a, Action::FunctionCall { .. } | Action::Transfer { .. }));
+        if r.receiver_id == self.contract_id && only_calls {
+            if let Some(outcome) = self.apply_on_deployed(r, signer_id, signer_pk, actions, ctx) {
+                return (outcome, Vec::new());
+            }
+        }
         let mut logs = Vec::new();
         let mut receipt_ids = Vec::new();
         let mut new_receipts = Vec::new();
@@ -453,7 +568,7 @@ impl Runtime {
             .sum();
         let prepaid: u64 = actions.iter().map(|a| if let Action::FunctionCall { gas, .. } = a { *gas } else { 0 }).sum();
         // Multi-action receipts are atomic: keep a copy to roll back to.
-        let snapshot = (actions.len() > 1).then(|| (self.accounts.clone(), self.contract.clone(), self.yields.clone(), self.timeouts.clone()));
+        let snapshot = (actions.len() > 1).then(|| (self.accounts.clone(), self.model().cloned(), self.yields.clone(), self.timeouts.clone()));
         let mut failed = false;
         if !self.accounts.contains_key(&r.receiver_id) {
             status = action_error(0, json!({"AccountDoesNotExist": {"account_id": r.receiver_id}}));
@@ -467,11 +582,16 @@ impl Runtime {
                 Action::FunctionCall { method_name, args, gas, deposit } => {
                     let burnt = (*gas).min(FUNCTION_CALL_GAS);
                     gas_burnt = gas_burnt.saturating_add(burnt);
-                    if r.receiver_id != self.contract.account_id {
-                        status = action_error(index, json!({"FunctionCallError": {"CompilationError": {"CodeDoesNotExist": {"account_id": r.receiver_id}}}}));
+                    let Some(model) = self.model_mut().filter(|m| m.account_id == r.receiver_id) else {
+                        let kind = if r.receiver_id == self.contract_id {
+                            json!({"UnsupportedBySimulator": {"action": "FunctionCall with other actions on the deployed contract"}})
+                        } else {
+                            json!({"FunctionCallError": {"CompilationError": {"CodeDoesNotExist": {"account_id": r.receiver_id}}}})
+                        };
+                        status = action_error(index, kind);
                         failed = true;
                         continue;
-                    }
+                    };
                     let call_ctx = CallContext {
                         signer_id,
                         signer_public_key: signer_pk,
@@ -482,7 +602,7 @@ impl Runtime {
                         block_timestamp_ns: ctx.timestamp_ns,
                         receipt_id: r.id,
                     };
-                    let out = self.contract.call(method_name, args, &call_ctx);
+                    let out = model.call(method_name, args, &call_ctx);
                     logs.extend(out.logs);
                     match out.result {
                         Err(msg) => {
@@ -498,8 +618,8 @@ impl Runtime {
                                     y.done = true;
                                     new_receipts.push(Receipt {
                                         id: y.yield_receipt_id,
-                                        predecessor_id: self.contract.account_id.clone(),
-                                        receiver_id: self.contract.account_id.clone(),
+                                        predecessor_id: self.contract_id.clone(),
+                                        receiver_id: self.contract_id.clone(),
                                         origin_tx: y.origin_tx,
                                         body: ReceiptBody::YieldCallback { data_id, response: Some(response) },
                                     });
@@ -507,7 +627,8 @@ impl Runtime {
                             }
                             status = match ret.yield_created {
                                 Some(y) => {
-                                    let timeout_height = ctx.height.saturating_add(self.contract.config.yield_timeout_blocks);
+                                    let timeout = self.model().map_or(200, |m| m.config.yield_timeout_blocks);
+                                    let timeout_height = ctx.height.saturating_add(timeout);
                                     self.yields.insert(
                                         y.data_id,
                                         PostponedYield { yield_receipt_id: y.yield_receipt_id, origin_tx: r.origin_tx, done: false },
@@ -556,7 +677,9 @@ impl Runtime {
         if failed {
             if let Some((accounts, contract, yields, timeouts)) = snapshot {
                 self.accounts = accounts;
-                self.contract = contract;
+                if let Some(model) = contract {
+                    self.contract = ContractEngine::Model(Box::new(model));
+                }
                 self.yields = yields;
                 self.timeouts = timeouts;
             }
@@ -583,8 +706,8 @@ impl Runtime {
                     y.done = true;
                     out.push(Receipt {
                         id: y.yield_receipt_id,
-                        predecessor_id: self.contract.account_id.clone(),
-                        receiver_id: self.contract.account_id.clone(),
+                        predecessor_id: self.contract_id.clone(),
+                        receiver_id: self.contract_id.clone(),
                         origin_tx: y.origin_tx,
                         body: ReceiptBody::YieldCallback { data_id, response: None },
                     });

@@ -187,7 +187,14 @@ impl Simulator {
             }
         }
         let block_time = Duration::from_millis(cfg.chain.block_time_ms.max(1));
-        let chain = Chain::new(cfg.chain.clone(), cfg.attestation_verifier.clone()).map_err(StartError::Config)?;
+        let mut chain = Chain::new(cfg.chain.clone(), cfg.attestation_verifier.clone()).map_err(StartError::Config)?;
+        // The deployer's key on the contract account (it signs `init`), from the seed.
+        let deployer = crate::keys::SecretKey::derive(cfg.chain.seed, "contract account deployer");
+        let contract_id = chain.runtime.contract_id.clone();
+        if let Some(account) = chain.runtime.accounts.get_mut(&contract_id) {
+            let nonce = cfg.chain.genesis_height.saturating_mul(crate::runtime::NONCE_MULTIPLIER);
+            account.keys.insert(deployer.public_key(), crate::runtime::AccessKey { nonce, permission: crate::tx::Permission::FullAccess });
+        }
         let shared = Arc::new(Shared {
             chain: Mutex::new(chain),
             new_block: Condvar::new(),
@@ -198,6 +205,7 @@ impl Simulator {
             user_keys: Mutex::new(HashMap::new()),
             user_nonces: Mutex::new(HashMap::new()),
         });
+        shared.remember_key(&contract_id, deployer);
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         let mut listeners = Vec::new();

@@ -133,6 +133,9 @@ pub fn test_config(account: &str) -> MachineConfig {
     c.protocol_idle_ms = 20_000;
     c.sign_retry_ms = 4_000;
     c.tx_retry_ms = 3_000;
+    // The simulator runs near/mpc's deployed 3.14.1 binary, which accepts `{"Mock":"Valid"}`
+    // on testnet and no Dstack attestation of ours.
+    c.attestation = tdsigner_node::machine::attestation::AttestationMode::MockTestnet;
     c
 }
 
@@ -191,18 +194,85 @@ impl Cluster {
         slot.node = Some(node);
     }
 
-    /// Creates the node's account with its key as a function-call key for the contract.
+    /// Creates the node's account: an operator key the simulator holds (it signs the
+    /// operator's votes, `sim_call`) and the node's key as a function-call key for the contract.
     pub fn register_account(&self, i: usize) {
         let s = &self.slots[i];
+        call(&self.sim, "sim_create_account", json!({"account_id": s.account}));
         call(
             &self.sim,
-            "sim_create_account",
+            "sim_add_key",
             json!({
                 "account_id": s.account,
                 "public_key": PublicKey::Ed25519(s.account_public).to_text(),
                 "permission": {"FunctionCall": {"receiver_id": CONTRACT, "method_names": []}},
             }),
         );
+    }
+
+    /// A participant's operator calls `method` through a signed transaction.
+    pub fn operator_call(&self, i: usize, method: &str, args: Value) -> Value {
+        call(&self.sim, "sim_call", json!({"account_id": self.slots[i].account, "method": method, "args": args}))
+    }
+
+    /// Waits until `tx_hash` (sent by `sender`) has executed; returns its outcome.
+    pub fn wait_tx(&self, tx_hash: &Value, sender: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(v) = self.sim.call(0, "tx", json!({"tx_hash": tx_hash, "sender_account_id": sender, "wait_until": "EXECUTED_OPTIMISTIC"})) {
+                if v["status"].get("SuccessValue").is_some() || v["status"].get("Failure").is_some() {
+                    return v;
+                }
+            }
+            assert!(Instant::now() < deadline, "transaction {tx_hash} did not execute");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The contract's `init` by its deployer, then `vote_add_domains` (domain 0,
+    /// Secp256k1/CaitSith, reconstruction threshold `t`) by every participant `0..n`.
+    pub fn init_and_add_domain(&self, n: usize, t: u64) {
+        let parts: Vec<Value> = (0..n).map(|i| self.participant_json(i)).collect();
+        let v = call(&self.sim, "sim_init_contract", json!({"participants": parts, "threshold": t}));
+        let out = self.wait_tx(&v["tx_hash"], CONTRACT);
+        assert!(out["status"].get("SuccessValue").is_some(), "init: {out}");
+        let domains = json!({"domains": [{"id": 0, "protocol": "CaitSith", "reconstruction_threshold": t, "purpose": "Sign"}]});
+        for i in 0..n {
+            let v = self.operator_call(i, "vote_add_domains", domains.clone());
+            let out = self.wait_tx(&v["tx_hash"], &self.slots[i].account);
+            assert!(out["status"].get("SuccessValue").is_some(), "vote_add_domains by {i}: {out}");
+        }
+    }
+
+    /// Resharing to participants `0..n` with threshold `t`: `vote_new_parameters` by each
+    /// (the current participants first, as the contract requires).
+    pub fn vote_new_parameters(&self, n: usize, t: u64) {
+        // The contract refuses proposals naming a participant without a valid attestation:
+        // wait until every node's own submission is stored.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let tee = call(&self.sim, "sim_contract_state", json!({}))["tee_accounts"].clone();
+            let listed = |a: &str| tee.as_array().is_some_and(|l| l.iter().any(|e| e["account_id"] == a));
+            if (0..n).all(|i| listed(&self.slots[i].account)) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "attestations not all stored: {tee}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let state = self.contract_state();
+        let epoch = state["Running"]["keyset"]["epoch_id"].as_u64().expect("Running with a keyset");
+        let list: Vec<Value> = (0..n)
+            .map(|i| {
+                let p = self.participant_json(i);
+                json!([p["account_id"], p["id"], {"url": p["url"], "tls_public_key": p["tls_public_key"]}])
+            })
+            .collect();
+        let proposal = json!({"parameters": {"participants": {"next_id": n, "participants": list}, "threshold": t}});
+        for i in 0..n {
+            let v = self.operator_call(i, "vote_new_parameters", json!({"prospective_epoch_id": epoch + 1, "proposal": proposal}));
+            let out = self.wait_tx(&v["tx_hash"], &self.slots[i].account);
+            assert!(out["status"].get("SuccessValue").is_some(), "vote_new_parameters by {i}: {out}");
+        }
     }
 
     pub fn participant_json(&self, i: usize) -> Value {
@@ -222,8 +292,7 @@ impl Cluster {
             self.start_node(i, None);
             self.register_account(i);
         }
-        let parts: Vec<Value> = (0..n).map(|i| self.participant_json(i)).collect();
-        call(&self.sim, "sim_init_contract", json!({"participants": parts, "threshold": t}));
+        self.init_and_add_domain(n, t);
         self.wait_running(&(0..n).collect::<Vec<_>>(), timeout);
     }
 

@@ -51,6 +51,7 @@ const METHODS: &[&str] = &[
     "sim_contract_state",
     "sim_requests",
     "sim_sign",
+    "sim_call",
     "sim_set_hostile",
 ];
 

@@ -66,6 +66,16 @@ pub struct FunctionCallTx {
     pub gas: u64,
 }
 
+/// An action receipt for the contract account.
+#[derive(Clone, Debug)]
+pub struct IncomingReceipt {
+    pub predecessor_id: String,
+    pub signer_id: String,
+    /// Borsh `PublicKey` of the key that signed the transaction.
+    pub signer_pk: Vec<u8>,
+    pub actions: Vec<Action>,
+}
+
 /// How one receipt ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -81,9 +91,14 @@ pub struct ReceiptOutcome {
     pub receipt_id: u64,
     pub tx: u64,
     pub receiver_id: String,
+    pub predecessor_id: String,
     pub methods: Vec<String>,
+    /// The receipt's function calls (method, args), in order.
+    pub calls: Vec<(String, Vec<u8>)>,
     pub logs: Vec<String>,
     pub outcome: Outcome,
+    /// Receipts this one created (kept only if it succeeded).
+    pub created: Vec<u64>,
     pub instructions: u64,
     pub height: u64,
 }
@@ -128,6 +143,8 @@ pub struct ContractRuntime {
     /// Balances credited to other accounts by transfers.
     pub credited: BTreeMap<String, u128>,
     natives: BTreeMap<String, Box<dyn NativeContract>>,
+    /// Receipts created by the receipt being committed.
+    last_created: Vec<u64>,
 }
 
 /// Result of a view call.
@@ -157,6 +174,7 @@ impl ContractRuntime {
             outcomes: Vec::new(),
             credited: BTreeMap::new(),
             natives: BTreeMap::new(),
+            last_created: Vec::new(),
         }
     }
 
@@ -228,20 +246,29 @@ impl ContractRuntime {
     /// Submits a transaction; its receipts run at once (and later, for
     /// those waiting on yields). Returns the transaction's id.
     pub fn submit(&mut self, tx: FunctionCallTx) -> u64 {
+        let action =
+            Action::FunctionCall { method: tx.method, args: tx.args, deposit: tx.deposit, gas: tx.gas, gas_weight: 0 };
+        self.submit_receipt(IncomingReceipt {
+            predecessor_id: tx.signer_id.clone(),
+            signer_id: tx.signer_id,
+            signer_pk: tx.signer_pk,
+            actions: vec![action],
+        })
+    }
+
+    /// An action receipt arriving at the contract account (from a
+    /// transaction or another account); it runs at once, with every receipt
+    /// that becomes ready. Returns the id of its transaction (and of the
+    /// receipt itself: [`Self::first_receipt`]).
+    pub fn submit_receipt(&mut self, incoming: IncomingReceipt) -> u64 {
         let tx_id = self.next_id;
         let receipt = Receipt {
             tx: tx_id,
             receiver_id: self.config.contract_account.clone(),
-            predecessor_id: tx.signer_id.clone(),
-            signer_id: tx.signer_id,
-            signer_pk: tx.signer_pk,
-            actions: vec![Action::FunctionCall {
-                method: tx.method,
-                args: tx.args,
-                deposit: tx.deposit,
-                gas: tx.gas,
-                gas_weight: 0,
-            }],
+            predecessor_id: incoming.predecessor_id,
+            signer_id: incoming.signer_id,
+            signer_pk: incoming.signer_pk,
+            actions: incoming.actions,
             inputs: Vec::new(),
             outputs: Vec::new(),
         };
@@ -249,6 +276,30 @@ impl ContractRuntime {
         self.first_receipt_of_tx.insert(tx_id, id);
         self.run_ready();
         tx_id
+    }
+
+    /// The receipt a submitted transaction converted into.
+    pub fn first_receipt(&self, tx: u64) -> Option<u64> {
+        self.first_receipt_of_tx.get(&tx).copied()
+    }
+
+    /// Moves to the block at `height` (time `timestamp_ns`): yields due by
+    /// then get a failed result and every ready receipt runs.
+    pub fn enter_block(&mut self, height: u64, timestamp_ns: u64) {
+        self.height = self.height.max(height);
+        self.timestamp_ns = self.timestamp_ns.max(timestamp_ns);
+        let expired: Vec<[u8; 32]> = self.yields.iter().filter(|(_, h)| **h <= self.height).map(|(d, _)| *d).collect();
+        for data_id in expired {
+            self.yields.remove(&data_id);
+            self.data.insert(data_id, PromiseResult::Failed);
+        }
+        self.run_ready();
+    }
+
+    /// Balances credited to other accounts since the last call (transfers,
+    /// refunds), for the chain to apply.
+    pub fn take_credited(&mut self) -> BTreeMap<String, u128> {
+        std::mem::take(&mut self.credited)
     }
 
     fn enqueue(&mut self, receipt: Receipt) -> u64 {
@@ -262,15 +313,7 @@ impl ContractRuntime {
     /// result, ready receipts run.
     pub fn produce_blocks(&mut self, n: u64) {
         for _ in 0..n {
-            self.height += 1;
-            self.timestamp_ns += self.config.block_time_ns;
-            let expired: Vec<[u8; 32]> =
-                self.yields.iter().filter(|(_, h)| **h <= self.height).map(|(d, _)| *d).collect();
-            for data_id in expired {
-                self.yields.remove(&data_id);
-                self.data.insert(data_id, PromiseResult::Failed);
-            }
-            self.run_ready();
+            self.enter_block(self.height + 1, self.timestamp_ns + self.config.block_time_ns);
         }
     }
 
@@ -324,6 +367,7 @@ impl ContractRuntime {
     }
 
     fn execute(&mut self, id: u64, receipt: Receipt) {
+        self.last_created.clear();
         let results: Vec<PromiseResult> =
             receipt.inputs.iter().map(|d| self.data.remove(d).unwrap_or(PromiseResult::Failed)).collect();
         let (outcome, logs, instructions) = if receipt.receiver_id == self.config.contract_account {
@@ -360,22 +404,27 @@ impl ContractRuntime {
                 }
             }
         }
-        let methods = receipt
+        let calls: Vec<(String, Vec<u8>)> = receipt
             .actions
             .iter()
             .filter_map(|a| match a {
-                Action::FunctionCall { method, .. } => Some(method.clone()),
+                Action::FunctionCall { method, args, .. } => Some((method.clone(), args.clone())),
                 _ => None,
             })
             .collect();
+        let methods = calls.iter().map(|(m, _)| m.clone()).collect();
+        let created = std::mem::take(&mut self.last_created);
         self.results.insert(id, outcome.clone());
         self.outcomes.push(ReceiptOutcome {
             receipt_id: id,
             tx: receipt.tx,
             receiver_id: receipt.receiver_id,
+            predecessor_id: receipt.predecessor_id,
             methods,
+            calls,
             logs,
             outcome,
+            created,
             instructions,
             height: self.height,
         });

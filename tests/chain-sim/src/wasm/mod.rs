@@ -1,6 +1,6 @@
 //! The deployed `v1.signer` contract, executed: a NEAR host-function runtime
-//! on the wasmi engine (issue #15, step 1). It sits beside the hand-written
-//! contract model in [`crate::contract`], which the RPC simulator still uses.
+//! on the wasmi engine (issue #15, step 1). The RPC simulator's contract
+//! account runs it through [`crate::contract_account`].
 //!
 //! - [`host`]: the call's state and the semantics of NEAR's `env` imports
 //!   (registers, storage, context, logs, hashes and signatures);
@@ -23,7 +23,9 @@ pub mod imports;
 pub mod promises;
 pub mod vm;
 
-pub use executor::{ContractRuntime, FunctionCallTx, NativeContract, Outcome, RuntimeConfig, TxStatus, ViewResult};
+pub use executor::{
+    ContractRuntime, FunctionCallTx, IncomingReceipt, NativeContract, Outcome, ReceiptOutcome, RuntimeConfig, TxStatus, ViewResult,
+};
 pub use host::{CallContext, HostError, HostState, PromiseResult};
 pub use vm::{CallError, ContractCode, LoadError};
 

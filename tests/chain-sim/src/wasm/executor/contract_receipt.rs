@@ -119,6 +119,7 @@ impl ContractRuntime {
             }
         }
         let ids = self.enqueue_created(id, receipt, std::mem::take(&mut staged.receipts));
+        self.last_created = ids.clone();
         match staged.returned.take() {
             Some(ReturnData::Value(v)) => Outcome::Value(v),
             Some(ReturnData::Receipt(r)) => ids.get(r).map_or(Outcome::Value(Vec::new()), |rid| Outcome::Receipt(*rid)),
