@@ -79,6 +79,9 @@ pub struct MachineConfig {
     /// What `submit_participant_info` carries (`attestation` config key): the platform's
     /// quote (dstack shape) or, on testnet only, `{"Mock":"Valid"}`.
     pub attestation: super::attestation::AttestationMode,
+    /// Where the contract state the node acts on comes from: proven (default; the pinned
+    /// shard layout and code hashes) or, for simulators without proofs, unproven views.
+    pub contract_state: super::proven::ContractStateSource,
 }
 
 impl MachineConfig {
@@ -117,6 +120,7 @@ impl MachineConfig {
             attestation_margin_s: 24 * 3600,
             tx_retry_ms: 4_000,
             attestation: super::attestation::AttestationMode::Dstack,
+            contract_state: super::proven::ContractStateSource::Proven(super::proven::StatePin::default()),
         }
     }
 }

@@ -22,6 +22,7 @@ use tdsigner_tss::{Dkg, KeyShare, ParticipantList, PublicSharing};
 use super::attestation::{lists_node, parse_attestation_view, parse_tee_accounts, participant_info_args, AttestationMode};
 use super::contract::{parse_state, ContractState, KeyEvent, ParticipantInfo, RunningState};
 use super::coord::Coord;
+use super::proven::ContractStateSource;
 use super::env::Env;
 use super::node::{Node, PendingRefresh, ACTIVE_KEY_ID, KEY_RECORD};
 use super::protocols::{session_id, Instance, Proto, Purpose};
@@ -65,8 +66,26 @@ impl<D: BlockDevice> Node<D> {
     // contract state
 
     pub(super) fn refresh_contract<E: Env + ?Sized>(&mut self, env: &mut E, now: u64) {
-        let Some(bytes) = self.contract_view(env, "state", &json!({})) else { return };
-        let Ok(state) = parse_state(&bytes, self.cfg.domain_id) else { return };
+        let state = match self.cfg.contract_state.clone() {
+            ContractStateSource::Proven(pin) => match self.proven_contract_state(env, &pin) {
+                Ok(state) => {
+                    self.contract_proof_note = None;
+                    self.metrics.contract_state_proven += 1;
+                    state
+                }
+                Err(e) => {
+                    // Keep the last proven state (stale, not false) and say why.
+                    self.metrics.contract_state_unproven += 1;
+                    self.contract_proof_note = Some(e.to_string().chars().take(300).collect());
+                    return;
+                }
+            },
+            ContractStateSource::UnprovenViews => {
+                let Some(bytes) = self.contract_view(env, "state", &json!({})) else { return };
+                let Ok(state) = parse_state(&bytes, self.cfg.domain_id) else { return };
+                state
+            }
+        };
         self.apply_participants(env, &state, now);
         self.contract = Some(state);
         self.activate_keys();

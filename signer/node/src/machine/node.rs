@@ -268,6 +268,8 @@ pub struct Node<D: BlockDevice> {
     pub(super) attest: AttestState,
     /// A key event this node cannot serve (kept until the contract moves on).
     pub(super) key_event_note: Option<String>,
+    /// Why the last read of the contract state was not proven (None: it was).
+    pub(super) contract_proof_note: Option<String>,
     pub(super) nonce: Option<u64>,
     pub(super) reseed_at_ms: u64,
 }
@@ -425,6 +427,7 @@ impl<D: BlockDevice> Node<D> {
             pool_backoff_until_ms: 0,
             attest: AttestState::default(),
             key_event_note: None,
+            contract_proof_note: None,
             nonce: None,
             reseed_at_ms: now + 3_600_000,
         })
@@ -926,6 +929,8 @@ impl<D: BlockDevice> Node<D> {
             attestation_mode: self.cfg.attestation.name(),
             attestation_note: self.attest.note.clone(),
             key_event_note: self.key_event_note.clone(),
+            contract_state_source: self.cfg.contract_state.name(),
+            contract_proof_note: self.contract_proof_note.clone(),
         }
     }
 
