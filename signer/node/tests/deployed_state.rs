@@ -89,6 +89,7 @@ impl Contract {
         let decoded = decode_state(bytes, 0).unwrap_or_else(|e| panic!("{what}: {e}"));
         let viewed = parse_state(&self.state_view(), 0).unwrap_or_else(|e| panic!("{what}: view {e}"));
         assert_eq!(decoded, viewed, "{what}: borsh STATE and the contract's JSON view differ");
+        println!("{what}: STATE {} bytes, {} storage keys", bytes.len(), self.storage.len());
         decoded
     }
 }

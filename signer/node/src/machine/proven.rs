@@ -446,6 +446,40 @@ mod tests {
         assert_eq!(node.contract.as_ref(), Some(&changed), "a proven change was not acted upon");
     }
 
+    /// Even proven, a key event whose thresholds are below the contract's floor or below the
+    /// running state's is not taken part in (defence in depth), and says why.
+    #[test]
+    fn proven_events_with_low_thresholds_are_refused() {
+        use crate::machine::keys::min_governance_threshold;
+        assert_eq!([1, 2, 3, 4, 5, 10].map(min_governance_threshold), [2, 2, 2, 3, 3, 6]);
+        let (mut node, tls) = node_with(lc(CryptoHash::default(), 100));
+        let members = vec![participant(ME, 0, tls), participant("node1.test", 1, key(2)), participant("node2.test", 2, key(3))];
+        let event = |t: u64, rt: u64| KeyEvent {
+            epoch_id: 5,
+            domain_id: 0,
+            domain: DomainConfig { id: 0, protocol: "CaitSith".into(), reconstruction_threshold: rt },
+            parameters: Parameters { participants: members.clone(), threshold: t },
+            instance: Some(KeyEventInstance { attempt_id: 0, started_in: 90, expires_on: 10_000, completed: Vec::new() }),
+            next_attempt_id: 1,
+        };
+        let previous = RunningState { keyset_epoch: 4, root_key: Some([5; 64]), parameters: Parameters { participants: members.clone(), threshold: 3 } };
+        for (state, why) in [
+            (ContractState::Initializing { generating: event(1, 1) }, "outside the contract's 2..=3"),
+            (ContractState::Initializing { generating: event(2, 3) }, "reconstruction threshold 3 is outside 2..=2"),
+            (ContractState::Resharing { previous: previous.clone(), resharing: event(2, 2) }, "below the previous 3"),
+        ] {
+            let trie = chain_trie(&state);
+            node.lc = lc(state_roots_merkle_root(&[CryptoHash([9; 32]), trie.root]), 100);
+            let mut env = Chain { endpoints: vec![honest(&trie)], head: node.lc.head().clone(), participants_set: Vec::new(), sent: 0 };
+            node.refresh_contract(&mut env, 0);
+            assert_eq!(node.contract.as_ref(), Some(&state), "proven state not read");
+            node.key_events_step(&mut env, 0);
+            assert_eq!(env.sent, 0);
+            let note = node.key_event_note.clone().unwrap_or_default();
+            assert!(note.contains(why), "{note}");
+        }
+    }
+
     #[test]
     fn unknown_code_wrong_layout_and_missing_state_are_refused_by_name() {
         let (mut node, tls) = node_with(lc(CryptoHash::default(), 100));
