@@ -230,6 +230,16 @@ pub struct SignerConfig {
     pub tuning: Tuning,
 }
 
+impl SignerConfig {
+    /// Writes the tuning into `cfg` and, on a real TDX guest (`tdx`), excludes the plain-HTTP
+    /// RPC endpoints from unproven views: the host sits on their path and can answer for them,
+    /// so they may serve proven data (blocks, proofs) but never count toward a view quorum.
+    pub fn apply(&self, cfg: &mut crate::machine::MachineConfig, tdx: bool) {
+        self.tuning.apply(cfg);
+        cfg.views_exclude = if tdx { self.rpc.iter().enumerate().filter(|(_, u)| !u.tls).map(|(i, _)| i).collect() } else { alloc::vec::Vec::new() };
+    }
+}
+
 /// Optional overrides of [`crate::machine::MachineConfig`]'s defaults (range-checked).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tuning {
@@ -1137,6 +1147,13 @@ mod tests {
         c.signer.as_ref().unwrap().tuning.apply(&mut m);
         assert_eq!(m.contract_state, ContractStateSource::Proven(StatePin { shard_index: 3, shard_count: 9, ..StatePin::default() }));
         assert_eq!(m.view_quorum, 1);
+        // On TDX the plain-HTTP endpoints never count toward views; emulated, they do.
+        let two = parse("net=dhcp http=80 contract=c.test rpc=http://a.test,https://b.test p2p=9 trust=00 view_quorum=1").unwrap();
+        let s = two.signer.unwrap();
+        s.apply(&mut m, true);
+        assert_eq!(m.views_exclude, alloc::vec![0]);
+        s.apply(&mut m, false);
+        assert!(m.views_exclude.is_empty());
         // The default is proven, shard 0 of 1.
         let d = crate::machine::MachineConfig::new("a.test".into(), "c.test".into());
         assert_eq!(d.contract_state, ContractStateSource::Proven(StatePin::default()));

@@ -16,6 +16,9 @@ pub struct MachineConfig {
     /// Contract views are asked of every endpoint and must agree among at least this many
     /// answers (clamped to 1..=endpoints).
     pub view_quorum: usize,
+    /// Endpoints never asked for unproven views (they neither answer nor count): on TDX the
+    /// plain-HTTP ones, which the host can answer itself ([`crate::config::SignerConfig::apply`]).
+    pub views_exclude: alloc::vec::Vec<usize>,
     /// How often to ask for a newer light-client head.
     pub chain_poll_ms: u64,
     /// How often to read the contract state.
@@ -92,6 +95,7 @@ impl MachineConfig {
             contract_id,
             domain_id: 0,
             view_quorum: 1,
+            views_exclude: alloc::vec::Vec::new(),
             chain_poll_ms: 500,
             contract_poll_ms: 1_000,
             scan_blocks_per_poll: 8,

@@ -54,7 +54,12 @@
 //!   chunks' roots merklized to the verified header), under a pinned shard layout, and decoded
 //!   with the 3.14 layout ([`state_borsh`]). Participants, TLS keys, thresholds, key events and
 //!   the keyset the node acts on come only from it. The contract's code hash cannot be proven
-//!   over standard RPC; it is pinned and cross-checked across endpoints (`view_quorum`).
+//!   over standard RPC; it is pinned and cross-checked across endpoints (`view_quorum`;
+//!   failed endpoints do not count, and on TDX plain-HTTP endpoints are not asked:
+//!   `MachineConfig::views_exclude`). Key events must also pass a threshold floor (the
+//!   contract's 60%-and-2 minimum, not below the running or held threshold), and the active
+//!   share is replaced only by one that verifies against its commitments and the proven
+//!   keyset's key and epoch, and deleted only on proven state.
 //!   `contract_state=unproven-views` (simulators without proofs; refused for `v1.signer`)
 //!   falls back to cross-checked `state` views, and every status says so.
 //! - **P2P peers** are authenticated by the TLS keys registered on chain (the driver's

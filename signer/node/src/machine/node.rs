@@ -823,7 +823,7 @@ impl<D: BlockDevice> Node<D> {
             let pk = self.account_key.public_key().to_text();
             let req = near_req::view_access_key(self.rpc.id(), &self.cfg.account_id, &pk, Finality::Final);
             let quorum = self.cfg.view_quorum;
-            match self.rpc.cross_check(env, &req, quorum, |v| near_req::access_key_nonce(v).map(|(n, _)| n)) {
+            match self.rpc.cross_check(env, &req, quorum, &self.cfg.views_exclude, |v| near_req::access_key_nonce(v).map(|(n, _)| n)) {
                 Ok(n) => self.nonce = Some(n),
                 Err(_) => {
                     bump(&mut self.metrics.tx_failed, method);
@@ -889,7 +889,7 @@ impl<D: BlockDevice> Node<D> {
     pub(super) fn contract_view<E: Env + ?Sized>(&mut self, env: &mut E, method: &str, args: &Value) -> Option<Vec<u8>> {
         let req = super::rpc::view(self.rpc.id(), &self.cfg.contract_id, method, args);
         let quorum = self.cfg.view_quorum;
-        self.rpc.cross_check(env, &req, quorum, super::rpc::view_result).ok()
+        self.rpc.cross_check(env, &req, quorum, &self.cfg.views_exclude, super::rpc::view_result).ok()
     }
 
     // ---------------------------------------------------------------------------------------

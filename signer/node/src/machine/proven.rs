@@ -202,7 +202,7 @@ impl<D: BlockDevice> Node<D> {
             let req = view_account_request(self.rpc.id(), &self.cfg.contract_id, &parent);
             let hash = self
                 .rpc
-                .cross_check(env, &req, self.cfg.view_quorum, |v| v.get("code_hash")?.as_str().map(String::from))
+                .cross_check(env, &req, self.cfg.view_quorum, &self.cfg.views_exclude, |v| v.get("code_hash")?.as_str().map(String::from))
                 .map_err(|e| ProvenStateError::CodeHash(super::rpc::describe(&e)))?;
             let hash = CryptoHash::from_base58(&hash).map_err(|_| ProvenStateError::CodeHash("not a hash".into()))?;
             if !pin.code_hashes.contains(&hash) {
@@ -492,6 +492,19 @@ mod tests {
         node.refresh_contract(&mut env, 0);
         assert_eq!(node.contract, None);
         assert!(node.contract_proof_note.as_deref().unwrap().contains(&unknown.to_string()), "the unknown hash is named");
+        // An excluded endpoint (plain HTTP on TDX) is not asked for the code hash, and does
+        // not count toward the quorum: with it excluded, the honest one decides.
+        env.endpoints = vec![Endpoint { code_hash: unknown, ..honest(&trie) }, honest(&trie)];
+        node.cfg.views_exclude = vec![0];
+        node.refresh_contract(&mut env, 0);
+        assert_eq!(node.contract.as_ref(), Some(&state));
+        node.cfg.view_quorum = 2;
+        node.contract = None;
+        node.refresh_contract(&mut env, 0);
+        assert_eq!(node.contract, None, "an excluded endpoint counted toward the quorum");
+        assert!(node.contract_proof_note.as_deref().unwrap().contains("code hash unknown"), "{:?}", node.contract_proof_note);
+        node.cfg.view_quorum = 1;
+        node.cfg.views_exclude.clear();
         // A block with another shard count (a resharing of the chain) is not mapped onto the pin.
         env.endpoints = vec![Endpoint { chunk_roots: vec![trie.root], ..honest(&trie) }];
         node.refresh_contract(&mut env, 0);
