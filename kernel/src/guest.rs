@@ -387,7 +387,7 @@ pub fn start(info: BootInfo) -> ! {
     )
     .unwrap_or_else(|e| fatal(format_args!("p2p listener: {e}")));
     let mut machine = tdsigner_node::machine::MachineConfig::new(config.account.clone(), signer.contract.clone());
-    signer.tuning.apply(&mut machine);
+    signer.apply(&mut machine, kind == PlatformKind::Tdx);
     kprintln!(
         "signer: protocol runs abort after {} ms silent or {} ms total; triple batch {}, triples {}..{}, presignatures {}..{}; requests kept {} blocks",
         machine.protocol_idle_ms,

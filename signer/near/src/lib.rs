@@ -11,7 +11,8 @@
 //! - [`proof`]: outcome and block proofs against a verified head.
 //! - [`state_proof`], [`state_view`]: nearcore state-trie proofs (`view_state` with
 //!   `include_proof`) checked against a shard state root; [`chunk_roots`]: shard state roots
-//!   tied to a header by the merkle root of the chunks' `prev_state_root`s.
+//!   tied to a header by the merkle root of the chunks' `prev_state_root`s; [`trie_builder`]:
+//!   nearcore-format tries built from key/value pairs, with `view_state`-shaped proofs.
 //! - [`header`]: full block headers (`block` RPC) re-hashed, to read
 //!   `random_value` and `chunk_mask` only when committed by a proven hash.
 //! - [`sign_request`]: turning a proven receipt outcome of the signer contract
@@ -37,6 +38,7 @@ pub mod rpc;
 pub mod sign_request;
 pub mod state_proof;
 pub mod state_view;
+pub mod trie_builder;
 pub mod tx;
 pub mod types;
 pub mod view;

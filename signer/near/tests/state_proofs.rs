@@ -160,3 +160,74 @@ fn tampered_block_roots_fail() {
     let roots: Vec<CryptoHash> = r.state_roots.iter().map(|c| c.prev_state_root).collect();
     assert!(chunk_roots::shard_state_root(&root(ROOT_A), &roots, 0).is_err());
 }
+
+/// The trie builder's memory-usage formula (nearcore's `TRIE_COSTS`) reproduces the real
+/// mainnet nodes: the leaf's own figure, and the extension's as its cost plus its child's.
+#[test]
+fn trie_builder_memory_usage_matches_real_nodes() {
+    use std::collections::BTreeMap;
+    use tdsigner_near::trie_builder::direct_memory_usage;
+    let mut checked = [0usize; 2];
+    for file in ["view_state_mainnet_lockup_a.json", "view_state_mainnet_lockup_b.json"] {
+        let a = answer(file);
+        let by_hash: BTreeMap<CryptoHash, RawTrieNodeWithSize> =
+            a.proof.iter().map(|e| (CryptoHash::digest(e), RawTrieNodeWithSize::decode(e).unwrap())).collect();
+        for n in by_hash.values() {
+            match &n.node {
+                RawTrieNode::Leaf { .. } => {
+                    assert_eq!(n.memory_usage, direct_memory_usage(&n.node), "{file}: leaf");
+                    checked[0] += 1;
+                }
+                RawTrieNode::Extension { child, .. } => {
+                    let c = by_hash.get(child).expect("the extension's child is on the proven path");
+                    assert_eq!(n.memory_usage, direct_memory_usage(&n.node) + c.memory_usage, "{file}: extension");
+                    checked[1] += 1;
+                }
+                RawTrieNode::Branch { .. } => {
+                    // Only the children on the path are in the proof: at least its own cost.
+                    assert!(n.memory_usage >= direct_memory_usage(&n.node));
+                }
+            }
+        }
+        // The real leaf re-built from its key and value hashes to the proven root's leaf.
+        let (key, value) = &a.values[0];
+        let trie_key = state_proof::contract_data_key(LOCKUP, key);
+        let leaf = by_hash.values().find(|n| matches!(n.node, RawTrieNode::Leaf { .. })).unwrap();
+        let RawTrieNode::Leaf { key: leaf_key, value: vref } = &leaf.node else { unreachable!() };
+        assert!(vref.matches(value));
+        let (rest, _) = state_proof::decode_hex_prefix(leaf_key).unwrap();
+        assert!(state_proof::nibbles(&trie_key).ends_with(&rest));
+    }
+    assert_eq!(checked, [2, 3], "leaves and extensions checked in the two captures");
+}
+
+/// A trie built from the real value, served as a `view_state` answer, verifies with the
+/// same code that verifies mainnet's answers; a changed value under the old root does not.
+#[test]
+fn trie_builder_answers_verify_and_forgeries_do_not() {
+    use std::collections::BTreeMap;
+    use tdsigner_near::trie_builder::BuiltTrie;
+    let real = answer("view_state_mainnet_lockup_a.json");
+    let mut entries = BTreeMap::new();
+    entries.insert(state_proof::contract_data_key(LOCKUP, b"STATE"), real.values[0].1.clone());
+    entries.insert(state_proof::contract_data_key(LOCKUP, b"other"), b"x".to_vec());
+    entries.insert(state_proof::account_key(LOCKUP), vec![0; 72]);
+    let t = BuiltTrie::new(entries.clone());
+    let a = t.view_state(LOCKUP, b"STATE");
+    let json = serde_json::json!({
+        "values": a.values.iter().map(|(k, v)| serde_json::json!({"key": b64(k), "value": b64(v)})).collect::<Vec<_>>(),
+        "proof": a.proof.iter().map(|p| b64(p)).collect::<Vec<_>>(),
+    });
+    let parsed = state_view::parse_view_state(json.to_string().as_bytes()).unwrap();
+    let proven = state_view::verify_complete(&t.root, LOCKUP, b"STATE", &parsed).unwrap();
+    assert_eq!(proven.len(), 1);
+    let mut forged = entries;
+    forged.insert(state_proof::contract_data_key(LOCKUP, b"STATE"), b"forged".to_vec());
+    let f = BuiltTrie::new(forged).view_state(LOCKUP, b"STATE");
+    assert!(state_view::verify_complete(&t.root, LOCKUP, b"STATE", &f).is_err());
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

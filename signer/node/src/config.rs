@@ -46,6 +46,8 @@
 //! | `presignatures_low`/`_high` | 1..=4096, low <= high     | presignature pool water marks          |
 //! | `request_max_age_blocks` | 1..=100000                   | drop requests older (= the contract's yield timeout; NEAR: 200) |
 //! | `attestation`        | `dstack` (default) or `mock-testnet` | `mock-testnet`: submit `{"Mock":"Valid"}`; the contract then does NOT verify the TEE (status, metrics say so); refused with `contract=v1.signer` |
+//! | `view_quorum`        | 1..=8, <= rpc endpoints (default 1) | unproven views (code hash, liveness) must agree among this many answering endpoints |
+//! | `contract_state`     | `proven:INDEX/COUNT` (default `proven:0/1`) or `unproven-views` | contract STATE proven against the light client in shard INDEX of COUNT (`machine::proven`); `unproven-views`: simulators without proofs only, refused with `contract=v1.signer` |
 //!
 //! Slow hosts (many TCG guests on few cores) need a longer `protocol_idle_ms` and smaller
 //! batches; the defaults suit one guest per core.
@@ -228,6 +230,16 @@ pub struct SignerConfig {
     pub tuning: Tuning,
 }
 
+impl SignerConfig {
+    /// Writes the tuning into `cfg` and, on a real TDX guest (`tdx`), excludes the plain-HTTP
+    /// RPC endpoints from unproven views: the host sits on their path and can answer for them,
+    /// so they may serve proven data (blocks, proofs) but never count toward a view quorum.
+    pub fn apply(&self, cfg: &mut crate::machine::MachineConfig, tdx: bool) {
+        self.tuning.apply(cfg);
+        cfg.views_exclude = if tdx { self.rpc.iter().enumerate().filter(|(_, u)| !u.tls).map(|(i, _)| i).collect() } else { alloc::vec::Vec::new() };
+    }
+}
+
 /// Optional overrides of [`crate::machine::MachineConfig`]'s defaults (range-checked).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tuning {
@@ -241,6 +253,11 @@ pub struct Tuning {
     pub request_max_age_blocks: Option<u64>,
     /// `attestation`: what `submit_participant_info` carries.
     pub attestation: Option<crate::machine::attestation::AttestationMode>,
+    /// `view_quorum`: unproven views (liveness hints, the code hash) must agree among this
+    /// many answering endpoints (failed endpoints do not count).
+    pub view_quorum: Option<usize>,
+    /// `contract_state`: where the contract state comes from (default: proven, shard 0 of 1).
+    pub contract_state: Option<crate::machine::proven::ContractStateSource>,
 }
 
 impl Tuning {
@@ -260,6 +277,10 @@ impl Tuning {
         set(self.presignatures_high, &mut cfg.presignatures_high);
         set(self.request_max_age_blocks, &mut cfg.request_max_age_blocks);
         set(self.attestation, &mut cfg.attestation);
+        set(self.view_quorum, &mut cfg.view_quorum);
+        if let Some(source) = &self.contract_state {
+            cfg.contract_state = source.clone();
+        }
     }
 }
 
@@ -361,7 +382,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-const KEYS: [&str; 22] = [
+const KEYS: [&str; 24] = [
     "net",
     "ip",
     "gw",
@@ -384,6 +405,8 @@ const KEYS: [&str; 22] = [
     "request_max_age_blocks",
     "allow_debug",
     "attestation",
+    "view_quorum",
+    "contract_state",
 ];
 
 impl NodeConfig {
@@ -416,7 +439,7 @@ impl NodeConfig {
         if tokens == 0 {
             return Err(ConfigError::Empty);
         }
-        let [net, ip, gw, dns, http, probe, account, key_source, contract, rpc, p2p, trust, protocol_idle_ms, protocol_max_ms, triple_batch, triples_low, triples_high, presignatures_low, presignatures_high, request_max_age_blocks, allow_debug, attestation] =
+        let [net, ip, gw, dns, http, probe, account, key_source, contract, rpc, p2p, trust, protocol_idle_ms, protocol_max_ms, triple_batch, triples_low, triples_high, presignatures_low, presignatures_high, request_max_age_blocks, allow_debug, attestation, view_quorum, contract_state] =
             values;
         let allow_debug = match allow_debug {
             None => false,
@@ -463,6 +486,15 @@ impl NodeConfig {
                     .ok_or(ConfigError::BadValue { key: "attestation", reason: "expected dstack or mock-testnet" })
             })
             .transpose()?;
+        tuning.view_quorum = view_quorum
+            .map(|q| {
+                parse_decimal(q)
+                    .filter(|n| (1..=MAX_RPC_ENDPOINTS as u64).contains(n))
+                    .map(|n| n as usize)
+                    .ok_or(ConfigError::BadValue { key: "view_quorum", reason: "expected 1..=8" })
+            })
+            .transpose()?;
+        tuning.contract_state = contract_state.map(parse_contract_state).transpose()?;
         let signer = match (contract, rpc, p2p, trust) {
             (None, None, None, None) => {
                 if tuning != Tuning::default() {
@@ -478,7 +510,13 @@ impl NodeConfig {
                 if tuning.attestation.unwrap_or_default().check_contract(contract).is_err() {
                     return Err(ConfigError::BadValue { key: "attestation", reason: "mock-testnet is refused for mainnet's v1.signer" });
                 }
+                if contract == "v1.signer" && tuning.contract_state == Some(crate::machine::proven::ContractStateSource::UnprovenViews) {
+                    return Err(ConfigError::BadValue { key: "contract_state", reason: "unproven-views is refused for mainnet's v1.signer" });
+                }
                 let rpc = parse_rpc_list(rpc.ok_or(ConfigError::MissingKey { key: "rpc" })?)?;
+                if tuning.view_quorum.is_some_and(|q| q > rpc.len()) {
+                    return Err(ConfigError::BadValue { key: "view_quorum", reason: "more than the rpc endpoints" });
+                }
                 let p2p_port = parse_decimal(p2p.ok_or(ConfigError::MissingKey { key: "p2p" })?)
                     .filter(|p| (1..=u16::MAX as u64).contains(p))
                     .ok_or(ConfigError::BadValue { key: "p2p", reason: "expected a port 1..=65535" })?
@@ -565,6 +603,18 @@ impl NodeConfig {
             if let Some(mode) = t.attestation {
                 put("attestation", format_args!("{}", mode.name()));
             }
+            if let Some(q) = t.view_quorum {
+                put("view_quorum", format_args!("{q}"));
+            }
+            match &t.contract_state {
+                Some(crate::machine::proven::ContractStateSource::Proven(pin)) => {
+                    put("contract_state", format_args!("proven:{}/{}", pin.shard_index, pin.shard_count));
+                }
+                Some(crate::machine::proven::ContractStateSource::UnprovenViews) => {
+                    put("contract_state", format_args!("unproven-views"));
+                }
+                None => {}
+            }
         }
         if self.allow_debug {
             put("allow_debug", format_args!("1"));
@@ -642,7 +692,25 @@ fn parse_tuning(v: [Option<&str>; 8]) -> Result<Tuning, ConfigError> {
         presignatures_high: us(ph),
         request_max_age_blocks: max_age,
         attestation: None,
+        view_quorum: None,
+        contract_state: None,
     })
+}
+
+/// `contract_state`: `proven:INDEX/COUNT` (the contract's shard index in a layout of COUNT
+/// shards; code hashes: the known 3.14 releases) or `unproven-views` (simulators only).
+fn parse_contract_state(v: &str) -> Result<crate::machine::proven::ContractStateSource, ConfigError> {
+    use crate::machine::proven::{ContractStateSource, StatePin};
+    let bad = ConfigError::BadValue { key: "contract_state", reason: "expected proven:INDEX/COUNT (COUNT 1..=1024, INDEX < COUNT) or unproven-views" };
+    if v == "unproven-views" {
+        return Ok(ContractStateSource::UnprovenViews);
+    }
+    let (index, count) = v.strip_prefix("proven:").and_then(|r| r.split_once('/')).ok_or(bad.clone())?;
+    let (index, count) = (parse_decimal(index).ok_or(bad.clone())?, parse_decimal(count).ok_or(bad.clone())?);
+    if !(1..=tdsigner_near::chunk_roots::MAX_SHARDS as u64).contains(&count) || index >= count {
+        return Err(bad);
+    }
+    Ok(ContractStateSource::Proven(StatePin { shard_index: index as usize, shard_count: count as usize, ..StatePin::default() }))
 }
 
 fn parse_key_source(s: &str) -> Result<KeySourceConfig, ConfigError> {
@@ -1067,6 +1135,41 @@ mod tests {
         assert_eq!(parse(&alloc::format!("{signer} triple_batch=2 triple_batch=2")), Err(DuplicateKey { key: "triple_batch" }));
         // Without signer mode they would be ignored silently: refused instead.
         assert!(matches!(parse("net=dhcp http=80 triple_batch=2"), Err(BadValue { key: "contract", .. })));
+    }
+
+    #[test]
+    fn view_quorum_and_contract_state_are_measured_keys() {
+        use crate::machine::proven::{ContractStateSource, StatePin};
+        let signer = |contract: &str| alloc::format!("net=dhcp http=80 contract={contract} rpc=http://a.test p2p=9 trust=00");
+        let c = parse(&alloc::format!("{} view_quorum=1 contract_state=proven:3/9", signer("c.test"))).unwrap();
+        assert!(c.canonical().ends_with("view_quorum=1 contract_state=proven:3/9"), "{}", c.canonical());
+        let mut m = crate::machine::MachineConfig::new("a.test".into(), "c.test".into());
+        c.signer.as_ref().unwrap().tuning.apply(&mut m);
+        assert_eq!(m.contract_state, ContractStateSource::Proven(StatePin { shard_index: 3, shard_count: 9, ..StatePin::default() }));
+        assert_eq!(m.view_quorum, 1);
+        // On TDX the plain-HTTP endpoints never count toward views; emulated, they do.
+        let two = parse("net=dhcp http=80 contract=c.test rpc=http://a.test,https://b.test p2p=9 trust=00 view_quorum=1").unwrap();
+        let s = two.signer.unwrap();
+        s.apply(&mut m, true);
+        assert_eq!(m.views_exclude, alloc::vec![0]);
+        s.apply(&mut m, false);
+        assert!(m.views_exclude.is_empty());
+        // The default is proven, shard 0 of 1.
+        let d = crate::machine::MachineConfig::new("a.test".into(), "c.test".into());
+        assert_eq!(d.contract_state, ContractStateSource::Proven(StatePin::default()));
+        let u = parse(&alloc::format!("{} contract_state=unproven-views", signer("c.test"))).unwrap();
+        assert_eq!(u.signer.unwrap().tuning.contract_state, Some(ContractStateSource::UnprovenViews));
+        for (bad, key) in [
+            ("contract_state=unproven-views", "contract_state"),
+            ("contract_state=proven:9/9", "contract_state"),
+            ("contract_state=proven:0/0", "contract_state"),
+            ("contract_state=proven:1", "contract_state"),
+            ("view_quorum=0", "view_quorum"),
+            ("view_quorum=2", "view_quorum"),
+        ] {
+            let line = alloc::format!("{} {bad}", signer("v1.signer"));
+            assert!(matches!(parse(&line), Err(ConfigError::BadValue { key: k, .. }) if k == key), "{bad}");
+        }
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub struct MachineConfig {
     /// Contract views are asked of every endpoint and must agree among at least this many
     /// answers (clamped to 1..=endpoints).
     pub view_quorum: usize,
+    /// Endpoints never asked for unproven views (they neither answer nor count): on TDX the
+    /// plain-HTTP ones, which the host can answer itself ([`crate::config::SignerConfig::apply`]).
+    pub views_exclude: alloc::vec::Vec<usize>,
     /// How often to ask for a newer light-client head.
     pub chain_poll_ms: u64,
     /// How often to read the contract state.
@@ -79,6 +82,9 @@ pub struct MachineConfig {
     /// What `submit_participant_info` carries (`attestation` config key): the platform's
     /// quote (dstack shape) or, on testnet only, `{"Mock":"Valid"}`.
     pub attestation: super::attestation::AttestationMode,
+    /// Where the contract state the node acts on comes from: proven (default; the pinned
+    /// shard layout and code hashes) or, for simulators without proofs, unproven views.
+    pub contract_state: super::proven::ContractStateSource,
 }
 
 impl MachineConfig {
@@ -89,6 +95,7 @@ impl MachineConfig {
             contract_id,
             domain_id: 0,
             view_quorum: 1,
+            views_exclude: alloc::vec::Vec::new(),
             chain_poll_ms: 500,
             contract_poll_ms: 1_000,
             scan_blocks_per_poll: 8,
@@ -117,6 +124,7 @@ impl MachineConfig {
             attestation_margin_s: 24 * 3600,
             tx_retry_ms: 4_000,
             attestation: super::attestation::AttestationMode::Dstack,
+            contract_state: super::proven::ContractStateSource::Proven(super::proven::StatePin::default()),
         }
     }
 }

@@ -2,8 +2,11 @@
 //! values: NotInitialized, Initializing (a keygen event), Running (keyset and parameters),
 //! Resharing (previous running state and a reshare event).
 //!
-//! **Not proven.** A view is an RPC answer, not something the light client verifies (NEAR
-//! state proofs against a chunk's `prev_state_root` are not implemented). The node therefore
+//! The same typed values come from the proven `STATE` value ([`super::proven`],
+//! [`super::state_borsh`]), which is what the node uses by default. What follows is about the
+//! `state` *view* (JSON), used only with `contract_state=unproven-views` (simulators).
+//!
+//! **Not proven.** A view is an RPC answer, not something the light client verifies. The node therefore
 //! uses views only to decide *which* protocol to run with *whom*: they are asked of every
 //! endpoint and must agree (`view_quorum`), the participant set must pass the P2P layer's
 //! validation (no duplicate ids, accounts, keys or endpoints), and the node's own keys must

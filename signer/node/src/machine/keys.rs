@@ -22,6 +22,7 @@ use tdsigner_tss::{Dkg, KeyShare, ParticipantList, PublicSharing};
 use super::attestation::{lists_node, parse_attestation_view, parse_tee_accounts, participant_info_args, AttestationMode};
 use super::contract::{parse_state, ContractState, KeyEvent, ParticipantInfo, RunningState};
 use super::coord::Coord;
+use super::proven::ContractStateSource;
 use super::env::Env;
 use super::node::{Node, PendingRefresh, ACTIVE_KEY_ID, KEY_RECORD};
 use super::protocols::{session_id, Instance, Proto, Purpose};
@@ -55,6 +56,11 @@ fn origin_tag(o: KeyOrigin) -> u8 {
 
 use super::contract::key_event_id;
 
+/// near/mpc's governance-threshold floor for `n` participants: 60% rounded up, at least 2.
+pub fn min_governance_threshold(n: u64) -> u64 {
+    n.saturating_mul(3).div_ceil(5).max(2)
+}
+
 fn ids(list: &[u32]) -> Option<ParticipantList> {
     let v: Vec<tdsigner_tss::ParticipantId> = list.iter().copied().map(tdsigner_tss::ParticipantId).collect();
     ParticipantList::new(&v)
@@ -65,8 +71,26 @@ impl<D: BlockDevice> Node<D> {
     // contract state
 
     pub(super) fn refresh_contract<E: Env + ?Sized>(&mut self, env: &mut E, now: u64) {
-        let Some(bytes) = self.contract_view(env, "state", &json!({})) else { return };
-        let Ok(state) = parse_state(&bytes, self.cfg.domain_id) else { return };
+        let state = match self.cfg.contract_state.clone() {
+            ContractStateSource::Proven(pin) => match self.proven_contract_state(env, &pin) {
+                Ok(state) => {
+                    self.contract_proof_note = None;
+                    self.metrics.contract_state_proven += 1;
+                    state
+                }
+                Err(e) => {
+                    // Keep the last proven state (stale, not false) and say why.
+                    self.metrics.contract_state_unproven += 1;
+                    self.contract_proof_note = Some(e.to_string().chars().take(300).collect());
+                    return;
+                }
+            },
+            ContractStateSource::UnprovenViews => {
+                let Some(bytes) = self.contract_view(env, "state", &json!({})) else { return };
+                let Ok(state) = parse_state(&bytes, self.cfg.domain_id) else { return };
+                state
+            }
+        };
         self.apply_participants(env, &state, now);
         self.contract = Some(state);
         self.activate_keys();
@@ -139,6 +163,8 @@ impl<D: BlockDevice> Node<D> {
             matches!(k.origin, KeyOrigin::Keygen | KeyOrigin::Reshare)
                 && k.contract_epoch == r.keyset_epoch
                 && uncompressed(&k.share.public_key()) == Some(root)
+                // The secret share verifies against the sharing's commitments (x_i·G).
+                && KeyShare::from_bytes(&k.share.to_bytes()).is_ok()
         });
         if let Some((id, key)) = found {
             let (id, key) = (id.clone(), key.clone());
@@ -162,7 +188,9 @@ impl<D: BlockDevice> Node<D> {
             }
             return;
         }
-        if !in_set && self.active.as_ref().is_some_and(|a| a.contract_epoch < r.keyset_epoch) {
+        // Deleting the share is irreversible: only on proven state.
+        let proven = matches!(self.cfg.contract_state, ContractStateSource::Proven(_));
+        if proven && !in_set && self.active.as_ref().is_some_and(|a| a.contract_epoch < r.keyset_epoch) {
             // We left: the old share must go (leaving dealers delete theirs). A rolled-back disk
             // could bring it back; it is then useless without t-1 others doing the same.
             if self.store_commit(&[Change::Delete { kind: KEY_RECORD, id: ACTIVE_KEY_ID }]) {
@@ -187,10 +215,37 @@ impl<D: BlockDevice> Node<D> {
         ev.parameters.by_account(&self.cfg.account_id).filter(|p| p.tls_public_key == self.tls_public).map(|p| p.id)
     }
 
+    /// Why the thresholds of `ev` are refused, if they are: the governance threshold must meet
+    /// the contract's floor and not exceed the participants; the domain's reconstruction
+    /// threshold must be at least 2 and at most the governance threshold; a resharing may not
+    /// lower either below the running state's (or the held share's) threshold.
+    fn threshold_refusal(&self, ev: &KeyEvent, previous: Option<&RunningState>) -> Option<String> {
+        let n = ev.parameters.participants.len() as u64;
+        let (t, rt) = (ev.parameters.threshold, ev.domain.reconstruction_threshold);
+        let floor = min_governance_threshold(n);
+        if t < floor || t > n {
+            return Some(alloc::format!("governance threshold {t} of {n} participants is outside the contract's {floor}..={n}"));
+        }
+        if rt < 2 || rt > t {
+            return Some(alloc::format!("reconstruction threshold {rt} is outside 2..={t}"));
+        }
+        if let Some(prev) = previous {
+            if t < prev.parameters.threshold {
+                return Some(alloc::format!("governance threshold {t} is below the previous {}", prev.parameters.threshold));
+            }
+            let held = self.active.as_ref().map_or(0, |a| a.share.public.threshold as u64);
+            if rt < held {
+                return Some(alloc::format!("reconstruction threshold {rt} is below the held key's {held}"));
+            }
+        }
+        None
+    }
+
     /// Whether this node can take part in `ev`; if not, says so plainly (status, metrics)
     /// once per event instead of waiting silently.
-    fn can_serve(&mut self, ev: &KeyEvent, what: &str) -> bool {
-        let Some(reason) = ev.domain.unservable_reason(self.cfg.domain_id) else {
+    fn can_serve(&mut self, ev: &KeyEvent, what: &str, previous: Option<&RunningState>) -> bool {
+        let refusal = ev.domain.unservable_reason(self.cfg.domain_id).or_else(|| self.threshold_refusal(ev, previous));
+        let Some(reason) = refusal else {
             self.key_event_note = None;
             return true;
         };
@@ -206,7 +261,7 @@ impl<D: BlockDevice> Node<D> {
     }
 
     fn keygen_step<E: Env + ?Sized>(&mut self, env: &mut E, ev: &KeyEvent, now: u64) {
-        if !self.can_serve(ev, "keygen") || !self.attest.confirmed {
+        if !self.can_serve(ev, "keygen", None) || !self.attest.confirmed {
             return;
         }
         let Some(me) = self.my_id_in(ev) else { return };
@@ -283,7 +338,7 @@ impl<D: BlockDevice> Node<D> {
     }
 
     fn reshare_step<E: Env + ?Sized>(&mut self, env: &mut E, prev: &RunningState, ev: &KeyEvent, now: u64) {
-        if !self.can_serve(ev, "resharing") || !self.attest.confirmed {
+        if !self.can_serve(ev, "resharing", Some(prev)) || !self.attest.confirmed {
             return;
         }
         let me_new = self.my_id_in(ev);

@@ -68,6 +68,9 @@ pub struct Metrics {
     pub attestation_unverified: u64,
     /// Key events seen for a domain this node cannot serve.
     pub key_events_unservable: u64,
+    /// Contract-state reads proven against the light client, and reads that were not.
+    pub contract_state_proven: u64,
+    pub contract_state_unproven: u64,
     pub store_errors: u64,
 }
 
@@ -98,7 +101,7 @@ fn family(out: &mut String, name: &str, kind: &str, text: &str, label: &str, map
 impl Metrics {
     /// Appends every counter in Prometheus text exposition format.
     pub fn render_prometheus(&self, out: &mut String) {
-        let simple: [(&str, &str, &str, u64); 32] = [
+        let simple: [(&str, &str, &str, u64); 34] = [
             ("light_client_advances_total", "counter", "Verified light-client head advances.", self.light_client_advances),
             ("light_client_rejected_total", "counter", "Light-client blocks refused.", self.light_client_rejected),
             ("blocks_scanned_total", "counter", "Blocks scanned for sign-request candidates.", self.blocks_scanned),
@@ -131,6 +134,8 @@ impl Metrics {
             ("attestations_submitted_total", "counter", "submit_participant_info transactions sent.", self.attestations_submitted),
             ("attestation_tee_unverified", "gauge", "1: attestation=mock-testnet, the signer contract did NOT verify this node's TEE.", self.attestation_unverified),
             ("key_events_unservable_total", "counter", "Contract key events for a domain this node cannot serve (see /public_data key_event_note).", self.key_events_unservable),
+            ("contract_state_proven_total", "counter", "Contract STATE reads proven against the light-client head.", self.contract_state_proven),
+            ("contract_state_unproven_total", "counter", "Contract STATE reads that could not be proven (see /public_data contract_proof_note).", self.contract_state_unproven),
         ];
         for (name, kind, text, v) in simple {
             help(out, name, kind, text);
@@ -194,6 +199,10 @@ pub struct Status {
     pub attestation_note: Option<String>,
     /// A key event this node cannot take part in, said plainly.
     pub key_event_note: Option<String>,
+    /// `proven` or `unproven-views` (simulators only).
+    pub contract_state_source: &'static str,
+    /// Why the last contract-state read was not proven, if it was not.
+    pub contract_proof_note: Option<String>,
 }
 
 impl Status {
@@ -216,6 +225,8 @@ impl Status {
             "attestation_mode": self.attestation_mode,
             "attestation_note": self.attestation_note,
             "key_event_note": self.key_event_note,
+            "contract_state_source": self.contract_state_source,
+            "contract_proof_note": self.contract_proof_note,
         });
         serde_json::to_string(&v).unwrap_or_default()
     }

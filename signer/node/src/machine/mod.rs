@@ -49,9 +49,19 @@
 //!   outcome proven against its light-client head, with the entropy from re-hashed headers
 //!   (`tdsigner-near`, see `signer/near/TRUST.md`). Candidates from unverified `block`/`chunk`
 //!   answers only cost a proof request.
-//! - **Contract views are not proven** (see [`contract`]): they drive which protocol runs with
-//!   whom. They are cross-checked across endpoints (`view_quorum`), and what a liar can still
-//!   achieve is written down there (liveness; and, NOT closed, steering a resharing).
+//! - **Contract state is proven** (see [`proven`]): the contract's `STATE` storage value is
+//!   checked by a nearcore trie proof against its shard's root at the light-client head (the
+//!   chunks' roots merklized to the verified header), under a pinned shard layout, and decoded
+//!   with the 3.14 layout ([`state_borsh`]). Participants, TLS keys, thresholds, key events and
+//!   the keyset the node acts on come only from it. The contract's code hash cannot be proven
+//!   over standard RPC; it is pinned and cross-checked across endpoints (`view_quorum`;
+//!   failed endpoints do not count, and on TDX plain-HTTP endpoints are not asked:
+//!   `MachineConfig::views_exclude`). Key events must also pass a threshold floor (the
+//!   contract's 60%-and-2 minimum, not below the running or held threshold), and the active
+//!   share is replaced only by one that verifies against its commitments and the proven
+//!   keyset's key and epoch, and deleted only on proven state.
+//!   `contract_state=unproven-views` (simulators without proofs; refused for `v1.signer`)
+//!   falls back to cross-checked `state` views, and every status says so.
 //! - **P2P peers** are authenticated by the TLS keys registered on chain (the driver's
 //!   manager); every message they send is hostile input to the threshold engine, which names
 //!   the culprit of an abort where the protocol allows; blamed participants are not chosen for
@@ -95,8 +105,11 @@
 //!
 //! # Not done
 //!
-//! - Contract state proofs (views are cross-checked only; see [`contract`]); a disagreement
-//!   between endpoints stops the node from acting on views (liveness, not safety).
+//! - Still unproven and acted on: the attestation views (`get_attestation`,
+//!   `get_tee_accounts`: when to resubmit), the access-key nonce, and the contract's code hash
+//!   (pinned + cross-checked, see [`proven`]). Share activation still keys on the proven keyset's
+//!   epoch and public key only (no separate check that the new share verifies beyond its
+//!   public key matching), and the threshold floor is not enforced yet.
 //! - Anchoring the store generation on chain (rollback of the key share itself is detected
 //!   only by an external anchor; nothing publishes one yet).
 //! - EdDSA / several domains: the node serves one secp256k1 domain (the contract's domain 0);
@@ -123,7 +136,9 @@ pub mod env;
 pub mod metrics;
 pub mod protocols;
 pub mod rpc;
+pub mod proven;
 pub mod sharing;
+pub mod state_borsh;
 
 mod chain;
 mod keys;
@@ -157,6 +172,22 @@ pub mod fuzz {
     /// The contract's `state` view.
     pub fn contract_state(bytes: &[u8]) {
         let _ = super::contract::parse_state(bytes, 0);
+    }
+
+    /// The contract's `STATE` storage value (3.14 borsh layout): decodes, and re-decodes what
+    /// it encodes to the same state (the fields the node reads).
+    pub fn contract_state_borsh(bytes: &[u8]) {
+        if let Ok(state) = super::state_borsh::decode_state(bytes, 0) {
+            let again = super::state_borsh::encode_state(&state, 0, &[]);
+            debug_assert_eq!(super::state_borsh::decode_state(&again, 0).ok(), Some(state));
+        }
+        if let Ok(v) = tdsigner_near::view::parse_json(bytes, 1 << 20) {
+            if let Ok(answer) = tdsigner_near::state_view::view_state_from_value(v) {
+                // Rooted at the first entry, so the walk reaches the fuzzer's nodes.
+                let root = answer.proof.first().map_or(tdsigner_near::CryptoHash([1; 32]), |n| tdsigner_near::CryptoHash::digest(n));
+                let _ = super::proven::proven_state_value(&root, "v1.signer", &answer);
+            }
+        }
     }
 
     /// The contract's `get_attestation` and `get_tee_accounts` views.

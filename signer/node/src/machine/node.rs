@@ -268,6 +268,8 @@ pub struct Node<D: BlockDevice> {
     pub(super) attest: AttestState,
     /// A key event this node cannot serve (kept until the contract moves on).
     pub(super) key_event_note: Option<String>,
+    /// Why the last read of the contract state was not proven (None: it was).
+    pub(super) contract_proof_note: Option<String>,
     pub(super) nonce: Option<u64>,
     pub(super) reseed_at_ms: u64,
 }
@@ -425,6 +427,7 @@ impl<D: BlockDevice> Node<D> {
             pool_backoff_until_ms: 0,
             attest: AttestState::default(),
             key_event_note: None,
+            contract_proof_note: None,
             nonce: None,
             reseed_at_ms: now + 3_600_000,
         })
@@ -820,7 +823,7 @@ impl<D: BlockDevice> Node<D> {
             let pk = self.account_key.public_key().to_text();
             let req = near_req::view_access_key(self.rpc.id(), &self.cfg.account_id, &pk, Finality::Final);
             let quorum = self.cfg.view_quorum;
-            match self.rpc.cross_check(env, &req, quorum, |v| near_req::access_key_nonce(v).map(|(n, _)| n)) {
+            match self.rpc.cross_check(env, &req, quorum, &self.cfg.views_exclude, |v| near_req::access_key_nonce(v).map(|(n, _)| n)) {
                 Ok(n) => self.nonce = Some(n),
                 Err(_) => {
                     bump(&mut self.metrics.tx_failed, method);
@@ -886,7 +889,7 @@ impl<D: BlockDevice> Node<D> {
     pub(super) fn contract_view<E: Env + ?Sized>(&mut self, env: &mut E, method: &str, args: &Value) -> Option<Vec<u8>> {
         let req = super::rpc::view(self.rpc.id(), &self.cfg.contract_id, method, args);
         let quorum = self.cfg.view_quorum;
-        self.rpc.cross_check(env, &req, quorum, super::rpc::view_result).ok()
+        self.rpc.cross_check(env, &req, quorum, &self.cfg.views_exclude, super::rpc::view_result).ok()
     }
 
     // ---------------------------------------------------------------------------------------
@@ -926,6 +929,8 @@ impl<D: BlockDevice> Node<D> {
             attestation_mode: self.cfg.attestation.name(),
             attestation_note: self.attest.note.clone(),
             key_event_note: self.key_event_note.clone(),
+            contract_state_source: self.cfg.contract_state.name(),
+            contract_proof_note: self.contract_proof_note.clone(),
         }
     }
 

@@ -30,6 +30,8 @@ struct EnvCaller<'a, E: Env + ?Sized> {
     offset: usize,
     last: usize,
     counters: &'a mut RpcCounters,
+    /// Endpoints not asked (answer as if down): plain-HTTP ones for views on TDX.
+    excluded: &'a [usize],
 }
 
 impl<E: Env + ?Sized> Caller for EnvCaller<'_, E> {
@@ -40,6 +42,9 @@ impl<E: Env + ?Sized> Caller for EnvCaller<'_, E> {
     fn call(&mut self, endpoint: usize, req: &Request, limits: Limits) -> Result<Value, CallError> {
         let n = self.env.rpc_endpoints().max(1);
         let real = (endpoint + self.offset) % n;
+        if self.excluded.contains(&real) {
+            return Err(CallError::Stream(tdsigner_near::rpc::stream::StreamError::Connect));
+        }
         self.last = real;
         self.counters.calls += 1;
         let out = self.env.rpc(real, &req.body).and_then(|body| answer_from_body(&body, req, limits));
@@ -86,7 +91,7 @@ impl Rpc {
         let limits = self.limits;
         let counters = &mut self.counters;
         let mut rejected = 0;
-        let mut caller = EnvCaller { env, offset: self.preferred, last: self.preferred, counters };
+        let mut caller = EnvCaller { env, offset: self.preferred, last: self.preferred, counters, excluded: &[] };
         let out = {
             let mut pool = Pool::new(&mut caller, limits);
             pool.call_with(req, |v| {
@@ -117,21 +122,23 @@ impl Rpc {
     /// One call to one endpoint (no failover): for the callers that ask every endpoint.
     pub fn call_one<E: Env + ?Sized>(&mut self, env: &mut E, endpoint: usize, req: &Request) -> Result<Value, CallError> {
         let limits = self.limits;
-        let mut caller = EnvCaller { env, offset: 0, last: 0, counters: &mut self.counters };
+        let mut caller = EnvCaller { env, offset: 0, last: 0, counters: &mut self.counters, excluded: &[] };
         caller.call(endpoint, req, limits)
     }
 
-    /// Asks every endpoint; at least `quorum` must answer and all projections agree.
+    /// Asks every endpoint but the `excluded` ones; at least `quorum` must answer (failed
+    /// and excluded endpoints do not count) and all projections agree.
     pub fn cross_check<E: Env + ?Sized, T: PartialEq>(
         &mut self,
         env: &mut E,
         req: &Request,
         quorum: usize,
+        excluded: &[usize],
         project: impl FnMut(&Value) -> Option<T>,
     ) -> Result<T, PoolError> {
         let limits = self.limits;
         let n = env.rpc_endpoints();
-        let mut caller = EnvCaller { env, offset: 0, last: 0, counters: &mut self.counters };
+        let mut caller = EnvCaller { env, offset: 0, last: 0, counters: &mut self.counters, excluded };
         let mut pool = Pool::new(&mut caller, limits);
         pool.cross_check(req, quorum.clamp(1, n.max(1)), project)
     }
