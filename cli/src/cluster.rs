@@ -13,6 +13,8 @@
 //! testnet's; the demo prints its file name and sha256). That contract accepts
 //! no Dstack attestation of ours, so the nodes run `attestation=mock-testnet`:
 //! they submit `{"Mock":"Valid"}` and the contract does NOT verify their TEE.
+//! The simulator serves no state proofs yet, so they also run
+//! `contract_state=unproven-views` (refused for `v1.signer`), and say so.
 //! The network's flows are signed transactions: the deployer's `init`, each
 //! participant operator's `vote_add_domains` (keys the simulator holds), the
 //! nodes' own keygen votes.
@@ -165,7 +167,7 @@ impl Cluster {
         let account = format!("node{i}.tdsigner.test");
         let key = hex(&[i as u8 + 1; 32]);
         let mut cmdline = format!(
-            "net=dhcp http={GUEST_HTTP} account={account} key_source=test:{key} contract={CONTRACT} rpc=http://10.0.2.2:{} p2p={GUEST_P2P} trust={trust_hex} request_max_age_blocks={YIELD_TIMEOUT_BLOCKS} attestation=mock-testnet",
+            "net=dhcp http={GUEST_HTTP} account={account} key_source=test:{key} contract={CONTRACT} rpc=http://10.0.2.2:{} p2p={GUEST_P2P} trust={trust_hex} request_max_age_blocks={YIELD_TIMEOUT_BLOCKS} attestation=mock-testnet contract_state=unproven-views",
             self.sim_port
         );
         for arg in &self.opts.node_args {
@@ -543,6 +545,7 @@ pub fn run_demo(opts: ClusterOptions, requests: usize, progress: &dyn Fn(&str), 
     let mut cluster = Cluster::start_chain(opts)?;
     progress(&format!("chain simulator on 127.0.0.1:{} (contract {CONTRACT}: {})", cluster.sim_port, cluster.contract_binary()));
     progress("nodes run attestation=mock-testnet: the contract does NOT verify their TEE (EMULATED TDX)");
+    progress("nodes run contract_state=unproven-views: the simulator serves no state proofs yet, so contract STATE is cross-checked views, NOT proven");
     let trust = cluster.trust_hex()?;
     for _ in 0..n {
         cluster.add_member(&trust)?;
