@@ -12,16 +12,26 @@
 //! - [`utf16`]: decoding of the UEFI load options (the kernel command line).
 //!
 //! Everything that touches hardware lives in the binary (`src/main.rs` and
-//! its modules), which only builds for `x86_64-unknown-uefi`.
+//! its modules), which only builds for `x86_64-unknown-uefi`. Each of these
+//! files sits in the folder of the layer it serves (`drivers/dma.rs`,
+//! `arch/page_pool.rs`, …), so a layer's folder holds all of its code; the
+//! crate paths stay flat (`tdsigner_kernel::dma`).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+#[path = "platform/acpi_pm.rs"]
 pub mod acpi_pm;
+#[path = "arch/dma.rs"]
 pub mod dma;
+#[path = "platform/fixed_text.rs"]
 pub mod fixed_text;
+#[path = "arch/page_pool.rs"]
 pub mod page_pool;
+#[path = "arch/table_budget.rs"]
 pub mod table_budget;
+#[path = "boot/utf16.rs"]
 pub mod utf16;
+#[path = "drivers/virtio_features.rs"]
 pub mod virtio_features;

@@ -1,26 +1,26 @@
 //! tdsigner-kernel: the unikernel that is the whole TDX guest.
 //!
 //! It is a UEFI application (PE32+) so that TDVF on a TDX host and OVMF in CI
-//! load the same bytes through QEMU `-kernel`. Control flows one way:
-//! boot → platform → net → signer, and no module reaches back up:
+//! load the same bytes through QEMU `-kernel`. The source is in layers; each
+//! folder's module doc says what it owns and what it may use, and imports only
+//! point down (`tests/layers.rs` checks it):
 //!
-//! - [`boot`]: UEFI entry, load options, TSC calibration, memory reservation,
-//!   ExitBootServices, switch to our own stack;
-//! - [`platform`]: the backend chosen by CPUID leaf 0x21 (`tdx` or
-//!   `emulated`): port/MMIO access, shared memory, RTMRs, halting;
-//! - [`arch`], [`paging`], [`heap`], [`apic`], [`clock`], [`rng`],
-//!   [`console`]: the machine;
-//! - [`pci`], [`virtio`], [`disk`], [`net`]: devices and the smoltcp stack;
-//! - [`measured_boot`]: what the image extends into RTMRs, with its event log;
-//! - [`attest`]: quotes (TDX GetQuote, or the emulated quoting enclave);
-//! - [`blocking_tcp`]: the blocking client steps (resolve, connect, send,
-//!   receive, close) under deadlines; [`http_fetch`]: a bounded HTTP GET on
-//!   them (collateral);
-//! - [`runtime`]: the node's environment (RPC, P2P, quotes) over smoltcp;
-//!   [`chain_time`]: its RPC calls before the node exists (the light-client
-//!   walk that bounds the collateral check time);
-//! - [`guest`]: the program — measured config, boot counter, `/health`, and
-//!   in signer mode the node state machine.
+//! ```text
+//!   guest/     the program: startup steps, node runtime, key source, routes
+//!     ↓
+//!   net/       smoltcp, blocking TCP client, HTTP fetch
+//!     ↓
+//!   drivers/   PCI, virtio (transport + DMA), disk
+//!     ↓
+//!   boot/      UEFI phase: load options, reservations, ExitBootServices
+//!     ↓
+//!   arch/      descriptor tables, interrupts, APIC timer, paging, heap
+//!     ↓
+//!   platform/  TDX or emulated backend, console, fatal, clock, RNG, RTMRs
+//! ```
+//!
+//! At run time data flows boot → platform → drivers → net → node: this file
+//! hands `boot` the program to start, so boot never names the layer above.
 //!
 //! Only `x86_64-unknown-uefi` builds the real image; on other targets this
 //! file is an empty program so host `cargo build --workspace` works.
@@ -35,49 +35,31 @@ fn main() {
 #[cfg(target_os = "uefi")]
 extern crate alloc;
 
+// `platform` first: its console module defines `kprintln!` for every layer.
 #[cfg(target_os = "uefi")]
 #[macro_use]
-mod console;
+mod platform;
 
-#[cfg(target_os = "uefi")]
-mod apic;
-#[cfg(target_os = "uefi")]
-mod attest;
 #[cfg(target_os = "uefi")]
 mod arch;
 #[cfg(target_os = "uefi")]
-mod blocking_tcp;
-#[cfg(target_os = "uefi")]
 mod boot;
 #[cfg(target_os = "uefi")]
-mod chain_time;
-#[cfg(target_os = "uefi")]
-mod clock;
-#[cfg(target_os = "uefi")]
-mod disk;
+mod drivers;
 #[cfg(target_os = "uefi")]
 mod guest;
 #[cfg(target_os = "uefi")]
-mod heap;
-#[cfg(target_os = "uefi")]
-mod http_fetch;
-#[cfg(target_os = "uefi")]
-mod keysource;
-#[cfg(target_os = "uefi")]
-mod measured_boot;
-#[cfg(target_os = "uefi")]
 mod net;
+
+/// The image's entry point: the UEFI phase, then the program.
 #[cfg(target_os = "uefi")]
-mod paging;
+#[uefi::entry]
+fn efi_main() -> uefi::Status {
+    boot::enter(guest::start)
+}
+
 #[cfg(target_os = "uefi")]
-mod pci;
-#[cfg(target_os = "uefi")]
-mod platform;
-#[cfg(target_os = "uefi")]
-mod probe;
-#[cfg(target_os = "uefi")]
-mod rng;
-#[cfg(target_os = "uefi")]
-mod runtime;
-#[cfg(target_os = "uefi")]
-mod virtio;
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    platform::fatal::fatal(format_args!("panic: {info}"))
+}

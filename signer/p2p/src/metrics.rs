@@ -84,119 +84,32 @@ pub struct PeerMetrics {
 const PREFIX: &str = "tdsigner_p2p_";
 
 impl Metrics {
+    /// Every counter: (metric name without the prefix, help text, value).
     fn counters(&self) -> [(&'static str, &'static str, u64); 23] {
         [
             ("dials_total", "Outbound connection attempts", self.dials),
-            (
-                "dial_failures_total",
-                "Dials that failed before authentication",
-                self.dial_failures,
-            ),
-            (
-                "connections_established_total",
-                "Authenticated connections",
-                self.connections_established,
-            ),
-            (
-                "connections_closed_total",
-                "Closed connections",
-                self.connections_closed,
-            ),
-            (
-                "handshake_failures_total",
-                "TLS handshakes failed (not authentication)",
-                self.handshake_failures,
-            ),
-            (
-                "auth_rejected_key_total",
-                "Peers refused for an unregistered or unexpected TLS key",
-                self.auth_rejected_key,
-            ),
-            (
-                "auth_rejected_claim_total",
-                "Peers refused for claiming another participant's id",
-                self.auth_rejected_claim,
-            ),
-            (
-                "handshake_timeouts_total",
-                "Connections not authenticated in time",
-                self.handshake_timeouts,
-            ),
-            (
-                "idle_timeouts_total",
-                "Connections closed as idle",
-                self.idle_timeouts,
-            ),
-            (
-                "peer_restarts_total",
-                "Peers seen with a new incarnation",
-                self.peer_restarts,
-            ),
-            (
-                "frames_sent_total",
-                "Application frames sent",
-                self.frames_sent,
-            ),
-            (
-                "frames_retransmitted_total",
-                "Application frames resent after reconnection",
-                self.frames_retransmitted,
-            ),
-            (
-                "frames_received_total",
-                "Application frames accepted",
-                self.frames_received,
-            ),
-            (
-                "messages_delivered_total",
-                "Messages handed to the node",
-                self.messages_delivered,
-            ),
-            (
-                "frames_replayed_total",
-                "Frames dropped as replays",
-                self.frames_replayed,
-            ),
-            (
-                "frames_reordered_total",
-                "Frames dropped as out of order",
-                self.frames_reordered,
-            ),
-            (
-                "frames_misrouted_total",
-                "Frames dropped as misrouted",
-                self.frames_misrouted,
-            ),
-            (
-                "frames_buffered_early_total",
-                "Frames buffered before their session opened",
-                self.frames_buffered_early,
-            ),
-            (
-                "frames_oversize_total",
-                "Oversize frames refused",
-                self.frames_oversize,
-            ),
-            (
-                "protocol_violations_total",
-                "Malformed or misplaced control frames",
-                self.protocol_violations,
-            ),
-            (
-                "send_queue_full_total",
-                "Messages refused for a full peer queue",
-                self.send_queue_full,
-            ),
-            (
-                "dropped_peer_removed_total",
-                "Held messages dropped because the peer left the set",
-                self.dropped_peer_removed,
-            ),
-            (
-                "dropped_on_peer_restart_total",
-                "Unacknowledged messages dropped on peer restart",
-                self.dropped_on_peer_restart,
-            ),
+            ("dial_failures_total", "Dials that failed before authentication", self.dial_failures),
+            ("connections_established_total", "Authenticated connections", self.connections_established),
+            ("connections_closed_total", "Closed connections", self.connections_closed),
+            ("handshake_failures_total", "TLS handshakes failed (not authentication)", self.handshake_failures),
+            ("auth_rejected_key_total", "Peers refused for an unregistered or unexpected TLS key", self.auth_rejected_key),
+            ("auth_rejected_claim_total", "Peers refused for claiming another participant's id", self.auth_rejected_claim),
+            ("handshake_timeouts_total", "Connections not authenticated in time", self.handshake_timeouts),
+            ("idle_timeouts_total", "Connections closed as idle", self.idle_timeouts),
+            ("peer_restarts_total", "Peers seen with a new incarnation", self.peer_restarts),
+            ("frames_sent_total", "Application frames sent", self.frames_sent),
+            ("frames_retransmitted_total", "Application frames resent after reconnection", self.frames_retransmitted),
+            ("frames_received_total", "Application frames accepted", self.frames_received),
+            ("messages_delivered_total", "Messages handed to the node", self.messages_delivered),
+            ("frames_replayed_total", "Frames dropped as replays", self.frames_replayed),
+            ("frames_reordered_total", "Frames dropped as out of order", self.frames_reordered),
+            ("frames_misrouted_total", "Frames dropped as misrouted", self.frames_misrouted),
+            ("frames_buffered_early_total", "Frames buffered before their session opened", self.frames_buffered_early),
+            ("frames_oversize_total", "Oversize frames refused", self.frames_oversize),
+            ("protocol_violations_total", "Malformed or misplaced control frames", self.protocol_violations),
+            ("send_queue_full_total", "Messages refused for a full peer queue", self.send_queue_full),
+            ("dropped_peer_removed_total", "Held messages dropped because the peer left the set", self.dropped_peer_removed),
+            ("dropped_on_peer_restart_total", "Unacknowledged messages dropped on peer restart", self.dropped_on_peer_restart),
         ]
     }
 

@@ -90,7 +90,7 @@ impl HardwareRng {
         for chunk in dest.chunks_mut(8) {
             match self.try_u64() {
                 Some(v) => chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]),
-                None => crate::guest::fatal(format_args!("hardware RNG ({}) stopped delivering", self.source.name())),
+                None => crate::platform::fatal::fatal(format_args!("hardware RNG ({}) stopped delivering", self.source.name())),
             }
         }
     }

@@ -9,7 +9,7 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::State;
 use tdsigner_node::config::{Endpoint, Host};
 
-use crate::clock;
+use crate::platform::clock;
 use crate::net::{Network, Resolved, Resolving};
 
 /// Each phase gives up after this long.

@@ -41,10 +41,11 @@ use tdsigner_p2p::{
 };
 use zeroize::Zeroizing;
 
-use crate::blocking_tcp::{self, Deadline, Pump, TcpError};
+use crate::net::blocking_tcp::{self, Deadline, Pump, TcpError};
 use crate::net::{Network, Resolved};
-use crate::rng::HardwareRng;
-use crate::{apic, clock};
+use crate::platform::rng::HardwareRng;
+use crate::arch::apic;
+use crate::platform::clock;
 
 /// Listening sockets kept open on the P2P port.
 const P2P_LISTENERS: usize = 4;

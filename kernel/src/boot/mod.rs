@@ -5,22 +5,25 @@
 //! use — heap, DMA pool, stack, page-table pool — as LOADER_DATA, so after
 //! ExitBootServices it never touches memory the firmware's map did not give
 //! it. It then exits boot services, keeps the final memory map for the page
-//! tables, switches to its own stack and enters [`crate::guest::start`].
+//! tables, switches to its own stack and enters the program `main.rs` passed in.
 //!
 //! Memory allocated through boot services is already accepted by TDVF, so no
 //! TDX page acceptance is needed for anything the kernel uses.
+//!
+//! **Layer: boot** (the UEFI phase, above `arch` and `platform`). It may use
+//! those two; it knows nothing of the program it starts: `main.rs` hands it
+//! the entry point.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU64, Ordering};
 
 use uefi::boot::{self, AllocateType, MemoryType};
 use uefi::mem::memory_map::MemoryMap;
 use uefi::proto::loaded_image::LoadedImage;
 use uefi::Status;
 
-use crate::clock;
+use crate::platform::clock;
 
 const PAGE: u64 = 4096;
 const SIZE_2M: u64 = 2 * 1024 * 1024;
@@ -36,13 +39,9 @@ const HEAP_MAX: u64 = 1024 * 1024 * 1024;
 /// Left to the firmware for the allocations ExitBootServices itself makes.
 const HEAP_SLACK: u64 = 4 * 1024 * 1024;
 
-static GUARD_PAGE: AtomicU64 = AtomicU64::new(u64::MAX);
-
-/// Whether `addr` falls in the kernel stack's guard page.
-pub fn is_stack_guard(addr: u64) -> bool {
-    let guard = GUARD_PAGE.load(Ordering::Relaxed);
-    addr >= guard && addr < guard + PAGE
-}
+/// The program boot hands the machine to, on the kernel stack right after
+/// ExitBootServices (`main.rs` passes `guest::start`).
+pub type Program = fn(BootInfo) -> !;
 
 /// Everything the kernel learnt and reserved during boot.
 pub struct BootInfo {
@@ -141,8 +140,10 @@ fn memory_map_figures() -> Result<(u64, u64, u64), Status> {
     Ok((largest, total, table_pages))
 }
 
-#[uefi::entry]
-fn efi_main() -> Status {
+/// The UEFI phase, called from the image's entry point: never returns on
+/// success (it ends in `program`), returns only an error status it already
+/// printed.
+pub fn enter(program: Program) -> Status {
     let (tsc_hz, tsc_calibration) = clock::calibrate();
     let wall_clock = rtc_unix_seconds().map(|secs| (secs, clock::now_ms()));
 
@@ -172,7 +173,7 @@ fn efi_main() -> Status {
         return early_error("cannot reserve the heap");
     };
     // SAFETY: the region was just reserved as LOADER_DATA for the kernel alone.
-    if unsafe { crate::heap::init(heap_start as *mut u8, heap_size as usize) }.is_err() {
+    if unsafe { crate::arch::heap::init(heap_start as *mut u8, heap_size as usize) }.is_err() {
         return early_error("heap initialisation failed");
     }
 
@@ -204,7 +205,7 @@ fn efi_main() -> Status {
         conventional_bytes,
         wall_clock,
     });
-    GUARD_PAGE.store(stack_start, Ordering::Relaxed);
+    crate::arch::set_stack_guard(stack_start);
     let stack_top = stack_start + STACK_REGION;
     let info = Box::into_raw(info);
     // SAFETY: the stack region is reserved kernel memory and its top is
@@ -219,13 +220,16 @@ fn efi_main() -> Status {
             top = in(reg) stack_top,
             entry = sym kernel_entry,
             in("rdi") info,
+            in("rsi") program,
             options(noreturn)
         );
     }
 }
 
-extern "sysv64" fn kernel_entry(info: *mut BootInfo) -> ! {
+// `program` is a Rust fn pointer passed through our own `call` in `rsi`; nothing foreign calls this.
+#[allow(improper_ctypes_definitions)]
+extern "sysv64" fn kernel_entry(info: *mut BootInfo, program: Program) -> ! {
     // SAFETY: `info` is the Box leaked just before the stack switch.
     let info = unsafe { Box::from_raw(info) };
-    crate::guest::start(*info)
+    program(*info)
 }

@@ -15,10 +15,20 @@
 //!    sealed store, store generation into RTMR3;
 //! 8. the main loop: poll the stack, serve `/health` and `/public_data`, run
 //!    the optional connectivity probe, sleep until the next deadline.
+//!
+//! **Layer: the program** (the top). [`runtime`] is the node's environment,
+//! [`keysource`] the sealing-key transport, [`chain_time`] the boot-time RPC
+//! walk, [`attest`] quotes, [`probe`] the connectivity probe. It may use every
+//! layer below; nothing below uses it.
+
+pub mod attest;
+pub mod chain_time;
+pub mod keysource;
+pub mod probe;
+pub mod runtime;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::fmt;
 
 
 use tdsigner_node::bootstrap::{ConfiguredSource, NoTransport, RefuseProviderQuotes};
@@ -32,46 +42,58 @@ use virtio_drivers::transport::pci::bus::PciRoot;
 use virtio_drivers::transport::DeviceType;
 
 use crate::boot::{BootInfo, MAX_LOAD_OPTIONS};
+use crate::platform::fatal::fatal;
 use crate::net::Network;
-use crate::pci::PortCam;
-use crate::virtio::transport::PlatformPciTransport;
-use crate::{apic, arch, chain_time, clock, disk, http_fetch, keysource, measured_boot, paging, pci, platform, probe, rng, runtime, virtio};
+use crate::drivers::pci::PortCam;
+use crate::drivers::virtio::transport::PlatformPciTransport;
+use crate::arch::{self, apic, paging};
+use crate::drivers::{disk, pci, virtio};
+use crate::net::http_fetch;
+use crate::platform::{self, clock, measured_boot, rng};
 
 /// Largest SGX collateral JSON fetched (Intel's is about 14 KiB).
 const MAX_COLLATERAL_LEN: usize = tdsigner_measure::sgx_dcap::collateral::MAX_COLLATERAL_LEN;
 /// The whole collateral fetch, however the server paces its bytes.
 const COLLATERAL_TIMEOUT_MS: u64 = 60_000;
 
-/// Prints `tdsigner: fatal: <reason>` and ends the guest: on TDX through
-/// TDVMCALL<ReportFatalError> (firmware runtime services are not to be relied
-/// on after ExitBootServices there), otherwise by powering off.
-pub fn fatal(args: fmt::Arguments) -> ! {
-    crate::console::print_fatal(format_args!("tdsigner: fatal: {args}\n"));
-    if tdsigner_tdx::is_td() {
-        let mut message = tdsigner_kernel::fixed_text::FixedText::<64>::new();
-        let _ = fmt::Write::write_fmt(&mut message, format_args!("tdsigner: {args}"));
-        tdsigner_tdx::tdvmcall::report_fatal_error(message.as_str());
-    }
-    power_off()
-}
-
-/// Asks the firmware's runtime services to power off; if that returns, halts
-/// with interrupts disabled forever.
-fn power_off() -> ! {
-    uefi::runtime::reset(uefi::runtime::ResetType::SHUTDOWN, uefi::Status::ABORTED, None)
-}
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo) -> ! {
-    fatal(format_args!("panic: {info}"))
-}
-
 fn mib(bytes: u64) -> u64 {
     bytes / (1024 * 1024)
 }
 
-/// Entered on the kernel stack right after ExitBootServices.
+/// The sealed store's window on the data disk, for the rest of the kernel's life.
+type Window = &'static mut disk::StoreWindow;
+/// What the secrets step leaves: the opened store and the node identity.
+type Booted = tdsigner_node::bootstrap::Booted<'static, disk::StoreWindow>;
+
+/// Entered on the kernel stack right after ExitBootServices (`boot::enter`
+/// calls it). Each step below is one stage of the sequence in the module doc.
 pub fn start(info: BootInfo) -> ! {
+    let kind = init_machine(&info).kind();
+    let config = measured_config(&info);
+    let mut rng = rng_and_timer(kind);
+    let (disk, boot_count, mut net) = devices(&config, &mut rng);
+    let window: Window = Box::leak(Box::new(disk::StoreWindow::new(Box::leak(Box::new(disk)))));
+    // The light-client trust anchor (measured config), decoded once.
+    let trust_anchor = config.signer.as_ref().map(|s| {
+        tdsigner_near::LightClientState::from_bytes(&s.trust)
+            .unwrap_or_else(|e| fatal(format_args!("config: trust is not a light-client state: {e:?}")))
+    });
+    let (booted, walked_head) = secrets(&info, kind, &config, window, trust_anchor.as_ref(), &mut net, &mut rng);
+    let node_public = announce(kind, &config, &booted, &net);
+    let ctx = HttpContext { kind, boot_count, node_public: &node_public };
+    let probe = config.probe.clone().map(probe::Probe::new);
+    let Some(signer) = config.signer.clone() else {
+        // No signer configuration: serve /health and /public_data only.
+        serve_only(net, &ctx, probe, config.http_port)
+    };
+    // Start from the head verified at boot if there is one (the store's own state
+    // wins if it is newer; the scan cursor is kept either way).
+    let Some(trusted) = walked_head.or(trust_anchor) else { fatal(format_args!("config: signer without trust")) };
+    run_signer(&info, &config, &signer, booted, trusted, net, rng, &ctx, probe)
+}
+
+/// Platform backend, console, CPU tables, page tables and the shared DMA pool; then the banner.
+fn init_machine(info: &BootInfo) -> &'static platform::Platform {
     let platform = match platform::init() {
         Ok(p) => p,
         Err(e) => {
@@ -81,10 +103,10 @@ pub fn start(info: BootInfo) -> ! {
             if tdsigner_tdx::is_td() {
                 tdsigner_tdx::tdvmcall::report_fatal_error(&alloc::format!("tdsigner: platform: {e}"));
             }
-            power_off()
+            crate::platform::fatal::power_off()
         }
     };
-    crate::console::init();
+    crate::platform::console::init();
     arch::init(platform::ve_entry());
     let dma = tdsigner_kernel::dma::DmaWindow::new(info.dma_pool.0, info.dma_pool.1 - info.dma_pool.0, platform.shared_bit())
         .unwrap_or_else(|e| fatal(format_args!("DMA pool: {e:?}")));
@@ -94,7 +116,11 @@ pub fn start(info: BootInfo) -> ! {
         fatal(format_args!("DMA pool conversion: {e}"));
     }
     virtio::hal::init(dma);
+    banner(info, platform, &dma, &tables);
+    platform
+}
 
+fn banner(info: &BootInfo, platform: &platform::Platform, dma: &tdsigner_kernel::dma::DmaWindow, tables: &paging::Installed) {
     let kind = platform.kind();
     kprintln!(
         "tdsigner {} platform={}{}",
@@ -123,17 +149,24 @@ pub fn start(info: BootInfo) -> ! {
         if tables.five_level { 5 } else { 4 },
         if tables.unmapped_high > 0 { " (memory at or above 2^47 left unmapped)" } else { "" }
     );
+}
 
-    // RTMR2 gets the fixed launch event (nothing per node); the configuration goes to RTMR3 as
-    // the canonical config and the policy, before any secret exists (measured_boot docs).
-    let (config, _) = load_config(&info);
+/// The configuration, parsed strictly and measured before any secret exists: RTMR2 gets the
+/// fixed launch event (nothing per node), RTMR3 the canonical config and the policy
+/// (measured_boot docs).
+fn measured_config(info: &BootInfo) -> NodeConfig {
+    let (config, _) = load_config(info);
     if let Err(e) = measured_boot::measure_config(&config) {
         fatal(format_args!("cannot measure the configuration: {e}"));
     }
     platform::refuse_unsafe_config(&config).unwrap_or_else(|e| fatal(format_args!("config: {e}")));
     kprintln!("config: accepted and measured (RTMR2 fixed launch event; RTMR3 image version, canonical config, policy)");
+    config
+}
 
-    let mut rng = match rng::HardwareRng::detect() {
+/// The hardware RNG (no start without one) and the APIC timer.
+fn rng_and_timer(kind: PlatformKind) -> rng::HardwareRng {
+    let rng = match rng::HardwareRng::detect() {
         Ok(r) => r,
         Err(_) => fatal(format_args!("no hardware RNG (neither RDSEED nor RDRAND): refusing to start")),
     };
@@ -146,7 +179,12 @@ pub fn start(info: BootInfo) -> ! {
         }
         kprintln!("interrupts: stray vector {:#x} acknowledged by the default handler", apic::STRAY_TEST_VECTOR);
     }
+    rng
+}
 
+/// PCI scan, the data disk (and its boot counter) and the network. The network comes up
+/// before the secrets: a `local-sgx` key source needs it.
+fn devices(config: &NodeConfig, rng: &mut rng::HardwareRng) -> (disk::Disk, u64, Network) {
     let mut root = PciRoot::new(PortCam);
     let functions = pci::scan_virtio(&mut root);
     let find = |t: DeviceType| functions.iter().find(|f| f.device_type == t);
@@ -165,10 +203,9 @@ pub fn start(info: BootInfo) -> ! {
     let boot_count = disk.count_boot().unwrap_or_else(|e| fatal(format_args!("boot counter: {e}")));
     kprintln!("disk: {} MiB, boot_count={}", disk.sectors() / 2048, boot_count);
 
-    // The network comes up before the secrets: a `local-sgx` key source needs it.
     let mut seed = [0u8; 8];
     rng.fill(&mut seed);
-    let mut net = Network::new(net_transport, config.net, config.dns, config.http_port, u64::from_le_bytes(seed))
+    let net = Network::new(net_transport, config.net, config.dns, config.http_port, u64::from_le_bytes(seed))
         .unwrap_or_else(|e| fatal(format_args!("{e}")));
     let mac = net.mac();
     kprintln!(
@@ -179,123 +216,184 @@ pub fn start(info: BootInfo) -> ! {
             tdsigner_node::config::NetConfig::Static { .. } => "static address",
         }
     );
+    (disk, boot_count, net)
+}
 
-    // The disk lives for the rest of the kernel's life; the store owns its window.
-    let window: &'static mut disk::StoreWindow =
-        Box::leak(Box::new(disk::StoreWindow::new(Box::leak(Box::new(disk)))));
-    let mut extend_event = |ev: &tdsigner_store::RuntimeEvent| measured_boot::extend_runtime(ev.name, &ev.payload);
-    // The light-client trust anchor (measured config), decoded once.
-    let trust_anchor = config.signer.as_ref().map(|s| {
-        tdsigner_near::LightClientState::from_bytes(&s.trust)
-            .unwrap_or_else(|e| fatal(format_args!("config: trust is not a light-client state: {e:?}")))
-    });
-    // In signer mode with `local-sgx`, the head the boot walk verified: the node starts there.
-    let mut walked_head: Option<tdsigner_near::LightClientState> = None;
-    let booted = match &config.key_source {
+/// RTMR3 extensions the store makes while it opens (key-source event, generation).
+fn extend_event(ev: &tdsigner_store::RuntimeEvent) -> Result<(), measured_boot::MeasureError> {
+    measured_boot::extend_runtime(ev.name, &ev.payload)
+}
+
+/// The sealing key, the sealed store and the node identity (`tdsigner_node::bootstrap`);
+/// with `local-sgx`, also the chain head the boot walk verified.
+fn secrets(
+    info: &BootInfo,
+    kind: PlatformKind,
+    config: &NodeConfig,
+    window: Window,
+    trust_anchor: Option<&tdsigner_near::LightClientState>,
+    net: &mut Network,
+    rng: &mut rng::HardwareRng,
+) -> (Booted, Option<tdsigner_near::LightClientState>) {
+    let (booted, walked_head) = match &config.key_source {
         KeySourceConfig::Test(_) => {
-            let mut source = ConfiguredSource::new(&config.key_source, RefuseProviderQuotes, &mut rng)
+            let mut source = ConfiguredSource::new(&config.key_source, RefuseProviderQuotes, &mut *rng)
                 .unwrap_or_else(|e| fatal(format_args!("{e}")));
-            tdsigner_node::bootstrap::bootstrap_with(window, &mut source, &mut NoTransport, &config.account, &mut rng, &mut extend_event)
-        }
-        KeySourceConfig::LocalSgx { provider, collateral, min_tcb_evaluation_data_number, tcb_accept, .. } => {
-            keysource::wait_for_network(&mut net)
-                .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: {e}")));
-            // In signer mode, a time the host cannot move: the light client walked from
-            // the trust anchor to the chain's head. No fallback: a host that blocks RPC
-            // would choose it, and a signer without RPC cannot sign anyway.
-            let chain_head = match (&config.signer, &trust_anchor) {
-                (Some(signer), Some(anchor)) => {
-                    let tls = runtime::RpcTls::new(info.wall_clock, certificate_time_floor(anchor));
-                    let mut rpc = chain_time::BootRpc { net: &mut net, urls: &signer.rpc, tls };
-                    let https = rpc.https();
-                    // On TDX the host is the adversary: an endpoint it cannot impersonate must end the walk.
-                    let require_https = kind == PlatformKind::Tdx;
-                    let head = verified_chain_head(&mut rpc, &https, require_https, anchor.clone(), WalkLimits::default(), &mut clock::now_ms)
-                        .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: chain head: {e}")));
-                    kprintln!(
-                        "key source: verified chain head at height {} ({}), block time {}, {} blocks in {} rpc calls from the trust anchor at height {}; ended by endpoint {} ({})",
-                        head.state.head_height(),
-                        head.state.head_hash(),
-                        head.head_secs(),
-                        head.steps,
-                        head.calls,
-                        anchor.head_height(),
-                        head.ended_by,
-                        if head.authenticated { "https" } else { "plain HTTP only: the host could have answered for it" }
-                    );
-                    Some((head, clock::now_ms()))
-                }
-                // Without RPC only the host's clock and the floors are left, and on TDX the
-                // host picks the clock: old CRLs would pass. Emulated runs say so instead.
-                _ if kind == PlatformKind::Tdx => fatal(format_args!(
-                    "sealing key source: local-sgx: on TDX it needs signer mode (rpc= and trust=) for a check time the host cannot move"
-                )),
-                _ => None,
-            };
-            // The collateral comes from the host; its Intel signatures are what make it count.
-            let body = http_fetch::http_get(&mut net, &collateral.endpoint, &collateral.path, MAX_COLLATERAL_LEN, COLLATERAL_TIMEOUT_MS)
-                .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: collateral: {e}")));
-            let parsed = tdsigner_measure::sgx_dcap::parse_collateral_json(&body)
-                .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: collateral from {collateral}: {e}")));
-            let host_clock = info.wall_clock.map(|(secs, at_ms)| secs + (clock::now_ms().saturating_sub(at_ms)) / 1000);
-            let anchor_nanos = trust_anchor.as_ref().map(|state| state.head().inner_lite.timestamp);
-            // The walk's bound plus the time since it ended (monotonic clock).
-            let chain_secs =
-                chain_head.as_ref().map(|(head, at_ms)| head.lower_bound_secs() + clock::now_ms().saturating_sub(*at_ms) / 1000);
-            let at = collateral_check_time(host_clock, anchor_nanos, chain_secs);
-            let verifier = match kind {
-                PlatformKind::Tdx => DcapProviderQuoteVerifier::intel(parsed, at.unix_secs, *min_tcb_evaluation_data_number, *tcb_accept),
-                PlatformKind::Emulated => DcapProviderQuoteVerifier::emulated(parsed, at.unix_secs, *min_tcb_evaluation_data_number, *tcb_accept)
-                    .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: {e}"))),
-            };
-            kprintln!(
-                "key source: local-sgx via {provider}; collateral {} bytes from {collateral}; provider quote checked against the {} at {} ({}), tcb_eval_min={}, accepted TCB {}",
-                body.len(),
-                verifier.root().describe(),
-                at.unix_secs,
-                at.source,
-                min_tcb_evaluation_data_number,
-                tcb_accept
+            let booted = tdsigner_node::bootstrap::bootstrap_with(
+                window,
+                &mut source,
+                &mut NoTransport,
+                &config.account,
+                rng,
+                &mut extend_event,
             );
-            let mut source = ConfiguredSource::new(&config.key_source, &verifier, &mut rng)
-                .unwrap_or_else(|e| fatal(format_args!("{e}")));
-            let mut transport = keysource::ProviderTransport::new(&mut net, provider.clone());
-            let booted =
-                tdsigner_node::bootstrap::bootstrap_with(window, &mut source, &mut transport, &config.account, &mut rng, &mut extend_event);
-            if let Some(v) = verifier.last_verdict() {
-                kprintln!(
-                    "key source: provider quote verified ({}): TCB {} (platform {}, QE {}), tcbEvaluationDataNumber {}, FMSPC {}, advisories [{}], collateral valid until {}",
-                    verifier.root().describe(),
-                    v.status,
-                    v.platform_status,
-                    v.qe_status,
-                    v.tcb_evaluation_data_number,
-                    tdsigner_measure::hex::encode(&v.fmspc),
-                    v.advisory_ids.join(","),
-                    v.valid_until
-                );
-                if booted.is_ok() {
-                    let head_id = chain_head.as_ref().map(|(h, _)| (h.state.head_height(), alloc::format!("{}", h.state.head_hash())));
-                    let event = tdsigner_measure::names::provider_tcb(
-                        &v,
-                        verifier.root() == PinnedRoot::Emulated,
-                        at.unix_secs,
-                        at.tag,
-                        head_id.as_ref().map(|(height, hash)| (*height, hash.as_str())),
-                    );
-                    if let Err(e) = measured_boot::extend(event) {
-                        fatal(format_args!("cannot extend RTMR3: {e}"));
-                    }
-                }
-            }
-            walked_head = chain_head.map(|(h, _)| h.state);
-            booted
+            (booted, None)
         }
-    }
-    .unwrap_or_else(|e| fatal(format_args!("{e}")));
+        KeySourceConfig::LocalSgx { .. } => local_sgx_secrets(info, kind, config, window, trust_anchor, net, rng),
+    };
+    let booted = booted.unwrap_or_else(|e| fatal(format_args!("{e}")));
     if let Err(e) = measured_boot::extend(tdsigner_measure::names::boot_done()) {
         fatal(format_args!("cannot extend RTMR3: {e}"));
     }
+    (booted, walked_head)
+}
+
+/// `local-sgx`: the chain head for a check time the host cannot move, the provider's
+/// collateral, then the sealing-key exchange with the host's key provider.
+fn local_sgx_secrets(
+    info: &BootInfo,
+    kind: PlatformKind,
+    config: &NodeConfig,
+    window: Window,
+    trust_anchor: Option<&tdsigner_near::LightClientState>,
+    net: &mut Network,
+    rng: &mut rng::HardwareRng,
+) -> (Result<Booted, tdsigner_node::bootstrap::BootError>, Option<tdsigner_near::LightClientState>) {
+    let KeySourceConfig::LocalSgx { provider, collateral, min_tcb_evaluation_data_number, tcb_accept, .. } = &config.key_source
+    else {
+        fatal(format_args!("sealing key source: local-sgx expected"))
+    };
+    keysource::wait_for_network(net).unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: {e}")));
+    let chain_head = boot_chain_head(info, kind, config, trust_anchor, net);
+    // The collateral comes from the host; its Intel signatures are what make it count.
+    let body = http_fetch::http_get(net, &collateral.endpoint, &collateral.path, MAX_COLLATERAL_LEN, COLLATERAL_TIMEOUT_MS)
+        .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: collateral: {e}")));
+    let parsed = tdsigner_measure::sgx_dcap::parse_collateral_json(&body)
+        .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: collateral from {collateral}: {e}")));
+    let host_clock = info.wall_clock.map(|(secs, at_ms)| secs + (clock::now_ms().saturating_sub(at_ms)) / 1000);
+    let anchor_nanos = trust_anchor.map(|state| state.head().inner_lite.timestamp);
+    // The walk's bound plus the time since it ended (monotonic clock).
+    let chain_secs =
+        chain_head.as_ref().map(|(head, at_ms)| head.lower_bound_secs() + clock::now_ms().saturating_sub(*at_ms) / 1000);
+    let at = collateral_check_time(host_clock, anchor_nanos, chain_secs);
+    let verifier = match kind {
+        PlatformKind::Tdx => DcapProviderQuoteVerifier::intel(parsed, at.unix_secs, *min_tcb_evaluation_data_number, *tcb_accept),
+        PlatformKind::Emulated => DcapProviderQuoteVerifier::emulated(parsed, at.unix_secs, *min_tcb_evaluation_data_number, *tcb_accept)
+            .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: {e}"))),
+    };
+    kprintln!(
+        "key source: local-sgx via {provider}; collateral {} bytes from {collateral}; provider quote checked against the {} at {} ({}), tcb_eval_min={}, accepted TCB {}",
+        body.len(),
+        verifier.root().describe(),
+        at.unix_secs,
+        at.source,
+        min_tcb_evaluation_data_number,
+        tcb_accept
+    );
+    let mut source =
+        ConfiguredSource::new(&config.key_source, &verifier, &mut *rng).unwrap_or_else(|e| fatal(format_args!("{e}")));
+    let mut transport = keysource::ProviderTransport::new(net, provider.clone());
+    let booted =
+        tdsigner_node::bootstrap::bootstrap_with(window, &mut source, &mut transport, &config.account, rng, &mut extend_event);
+    if booted.is_ok() {
+        record_provider_verdict(&verifier, &at, chain_head.as_ref().map(|(h, _)| h));
+    } else {
+        log_provider_verdict(&verifier);
+    }
+    (booted, chain_head.map(|(h, _)| h.state))
+}
+
+/// In signer mode, a time the host cannot move: the light client walked from the trust
+/// anchor to the chain's head. No fallback: a host that blocks RPC would choose it, and a
+/// signer without RPC cannot sign anyway. Returns the head and when the walk ended.
+fn boot_chain_head(
+    info: &BootInfo,
+    kind: PlatformKind,
+    config: &NodeConfig,
+    trust_anchor: Option<&tdsigner_near::LightClientState>,
+    net: &mut Network,
+) -> Option<(tdsigner_node::chain_time::ChainHead, u64)> {
+    let (Some(signer), Some(anchor)) = (&config.signer, trust_anchor) else {
+        // Without RPC only the host's clock and the floors are left, and on TDX the
+        // host picks the clock: old CRLs would pass. Emulated runs say so instead.
+        if kind == PlatformKind::Tdx {
+            fatal(format_args!(
+                "sealing key source: local-sgx: on TDX it needs signer mode (rpc= and trust=) for a check time the host cannot move"
+            ));
+        }
+        return None;
+    };
+    let tls = runtime::RpcTls::new(info.wall_clock, certificate_time_floor(anchor));
+    let mut rpc = chain_time::BootRpc { net, urls: &signer.rpc, tls };
+    let https = rpc.https();
+    // On TDX the host is the adversary: an endpoint it cannot impersonate must end the walk.
+    let require_https = kind == PlatformKind::Tdx;
+    let head = verified_chain_head(&mut rpc, &https, require_https, anchor.clone(), WalkLimits::default(), &mut clock::now_ms)
+        .unwrap_or_else(|e| fatal(format_args!("sealing key source: local-sgx: chain head: {e}")));
+    kprintln!(
+        "key source: verified chain head at height {} ({}), block time {}, {} blocks in {} rpc calls from the trust anchor at height {}; ended by endpoint {} ({})",
+        head.state.head_height(),
+        head.state.head_hash(),
+        head.head_secs(),
+        head.steps,
+        head.calls,
+        anchor.head_height(),
+        head.ended_by,
+        if head.authenticated { "https" } else { "plain HTTP only: the host could have answered for it" }
+    );
+    Some((head, clock::now_ms()))
+}
+
+/// Logs the provider quote's verdict, if the exchange got as far as checking one.
+fn log_provider_verdict(verifier: &DcapProviderQuoteVerifier) {
+    if let Some(v) = verifier.last_verdict() {
+        kprintln!(
+            "key source: provider quote verified ({}): TCB {} (platform {}, QE {}), tcbEvaluationDataNumber {}, FMSPC {}, advisories [{}], collateral valid until {}",
+            verifier.root().describe(),
+            v.status,
+            v.platform_status,
+            v.qe_status,
+            v.tcb_evaluation_data_number,
+            tdsigner_measure::hex::encode(&v.fmspc),
+            v.advisory_ids.join(","),
+            v.valid_until
+        );
+    }
+}
+
+/// After a successful exchange: the verdict logged and extended into RTMR3.
+fn record_provider_verdict(
+    verifier: &DcapProviderQuoteVerifier,
+    at: &tdsigner_node::provider_quote::CheckTime,
+    chain_head: Option<&tdsigner_node::chain_time::ChainHead>,
+) {
+    log_provider_verdict(verifier);
+    let Some(v) = verifier.last_verdict() else { return };
+    let head_id = chain_head.map(|h| (h.state.head_height(), alloc::format!("{}", h.state.head_hash())));
+    let event = tdsigner_measure::names::provider_tcb(
+        &v,
+        verifier.root() == PinnedRoot::Emulated,
+        at.unix_secs,
+        at.tag,
+        head_id.as_ref().map(|(height, hash)| (*height, hash.as_str())),
+    );
+    if let Err(e) = measured_boot::extend(event) {
+        fatal(format_args!("cannot extend RTMR3: {e}"));
+    }
+}
+
+/// Logs the store and identity, takes the quote, and returns what `/public_data` serves.
+fn announce(kind: PlatformKind, config: &NodeConfig, booted: &Booted, net: &Network) -> NodePublicOwned {
     let identity = &booted.identity;
     let report_data = tdsigner_measure::report_data::report_data_v1(&identity.tls_public(), &identity.account_public());
     kprintln!(
@@ -315,14 +413,12 @@ pub fn start(info: BootInfo) -> ! {
             kprintln!("store: open found crash traces: {report:?}");
         }
     }
-
     let (dma_used, dma_pages) = virtio::hal::usage();
     kprintln!("dma: {dma_used} of {dma_pages} shared pages in use");
     if let Some(ip) = net.ipv4() {
         log_ipv4(ip, config.http_port);
     }
-
-    let quote = match crate::attest::quote(&report_data) {
+    let quote = match attest::quote(&report_data) {
         Ok(q) => {
             kprintln!("attestation: {} quote of {} bytes over report_data v1", kind.name(), q.len());
             Some(q)
@@ -332,7 +428,7 @@ pub fn start(info: BootInfo) -> ! {
             None
         }
     };
-    let node_public = NodePublicOwned {
+    NodePublicOwned {
         account_id: config.account.clone(),
         account_public_key: identity.account_public(),
         tls_public_key: identity.tls_public(),
@@ -340,42 +436,51 @@ pub fn start(info: BootInfo) -> ! {
         store_generation: booted.store.generation(),
         report_data,
         quote,
-    };
-    let ctx = HttpContext { kind, boot_count, node_public: &node_public };
-    let mut probe = config.probe.clone().map(probe::Probe::new);
+    }
+}
 
-    let Some(signer) = config.signer.clone() else {
-        // No signer configuration: serve /health and /public_data only.
-        loop {
-            if let Some(p) = probe.as_mut() {
-                p.step(&mut net);
-            }
-            let changed = net.poll_stack();
-            net.serve(&mut |h: &RequestHead| route(h, &ctx, None));
-            if changed {
-                log_network(&net, config.http_port);
-            }
-            let delay = net.poll_delay().total_micros().min(10_000);
-            if delay > 0 {
-                apic::sleep_us(delay);
-            }
+/// Without a signer configuration: serve `/health` and `/public_data` (and the probe) forever.
+fn serve_only(mut net: Network, ctx: &HttpContext, mut probe: Option<probe::Probe>, http_port: u16) -> ! {
+    loop {
+        if let Some(p) = probe.as_mut() {
+            p.step(&mut net);
         }
-    };
+        let changed = net.poll_stack();
+        net.serve(&mut |h: &RequestHead| route(h, ctx, None));
+        if changed {
+            log_network(&net, http_port);
+        }
+        let delay = net.poll_delay().total_micros().min(10_000);
+        if delay > 0 {
+            apic::sleep_us(delay);
+        }
+    }
+}
 
-    // Signer mode. The node needs an address before it can reach RPC.
+/// Signer mode: wait for an address, start the runtime and the node, then run them.
+#[allow(clippy::too_many_arguments)]
+fn run_signer(
+    info: &BootInfo,
+    config: &NodeConfig,
+    signer: &tdsigner_node::config::SignerConfig,
+    booted: Booted,
+    trusted: tdsigner_near::LightClientState,
+    mut net: Network,
+    rng: rng::HardwareRng,
+    ctx: &HttpContext,
+    probe: Option<probe::Probe>,
+) -> ! {
+    // The node needs an address before it can reach RPC.
     while net.ipv4().is_none() {
         let changed = net.poll_stack();
-        net.serve(&mut |h: &RequestHead| route(h, &ctx, None));
+        net.serve(&mut |h: &RequestHead| route(h, ctx, None));
         if changed {
             log_network(&net, config.http_port);
         }
         apic::sleep_us(net.poll_delay().total_micros().clamp(1, 10_000));
     }
-    // Start from the head verified at boot if there is one (the store's own state
-    // wins if it is newer; the scan cursor is kept either way).
-    let Some(trusted) = walked_head.or(trust_anchor) else { fatal(format_args!("config: signer without trust")) };
     let tls = runtime::RpcTls::new(info.wall_clock, certificate_time_floor(&trusted));
-    let tls_seed = zeroize::Zeroizing::new(identity.tls_key().to_bytes());
+    let tls_seed = zeroize::Zeroizing::new(booted.identity.tls_key().to_bytes());
     let mut rt = runtime::Runtime::new(
         net,
         rng,
@@ -383,7 +488,7 @@ pub fn start(info: BootInfo) -> ! {
         signer.p2p_port,
         tls_seed,
         tls,
-        crate::attest::platform_attestation,
+        attest::platform_attestation,
     )
     .unwrap_or_else(|e| fatal(format_args!("p2p listener: {e}")));
     let mut machine = tdsigner_node::machine::MachineConfig::new(config.account.clone(), signer.contract.clone());
@@ -399,14 +504,14 @@ pub fn start(info: BootInfo) -> ! {
         machine.presignatures_high,
         machine.request_max_age_blocks
     );
-    let mut node = tdsigner_node::machine::Node::new(machine, booted.store, &booted.identity, trusted, &mut rt)
+    let node = tdsigner_node::machine::Node::new(machine, booted.store, &booted.identity, trusted, &mut rt)
         .unwrap_or_else(|e| fatal(format_args!("node: {e}")));
-    kprintln!(
-        "signer: contract {} via {} rpc endpoint(s); p2p on port {}",
-        signer.contract,
-        signer.rpc.len(),
-        signer.p2p_port
-    );
+    kprintln!("signer: contract {} via {} rpc endpoint(s); p2p on port {}", signer.contract, signer.rpc.len(), signer.p2p_port);
+    signer_loop(node, rt, ctx, probe)
+}
+
+/// The signer's main loop: pump the runtime, serve HTTP, poll the node when due, idle.
+fn signer_loop(mut node: SignerNode, mut rt: runtime::Runtime, ctx: &HttpContext, mut probe: Option<probe::Probe>) -> ! {
     let mut next_poll = 0u64;
     loop {
         let mut busy = rt.pump();
@@ -416,7 +521,7 @@ pub fn start(info: BootInfo) -> ! {
         {
             let (net, p2p) = rt.split_for_http();
             let view = NodeView { node: &node, p2p };
-            net.serve(&mut |h: &RequestHead| route(h, &ctx, Some(&view)));
+            net.serve(&mut |h: &RequestHead| route(h, ctx, Some(&view)));
         }
         let now = clock::now_ms();
         if now >= next_poll {
@@ -443,8 +548,11 @@ fn certificate_time_floor(head: &tdsigner_near::LightClientState) -> u64 {
 }
 
 /// The node's live state for `/public_data` and `/metrics`.
+/// The signer-mode node, over the sealed store's disk window.
+type SignerNode = tdsigner_node::machine::Node<&'static mut disk::StoreWindow>;
+
 struct NodeView<'a> {
-    node: &'a tdsigner_node::machine::Node<&'static mut disk::StoreWindow>,
+    node: &'a SignerNode,
     p2p: runtime::P2pMetricsView<'a>,
 }
 
@@ -478,7 +586,7 @@ fn route(head: &RequestHead, ctx: &HttpContext, node: Option<&NodeView>) -> Resp
             use core::fmt::Write;
             let mut text = alloc::string::String::new();
             let (dma_used, dma_pages) = virtio::hal::usage();
-            let (heap_size, heap_in_use, heap_peak) = crate::heap::usage();
+            let (heap_size, heap_in_use, heap_peak) = crate::arch::heap::usage();
             let _ = write!(
                 text,
                 "# TYPE tdsigner_uptime_ms gauge\ntdsigner_uptime_ms {}\n# TYPE tdsigner_boot_count gauge\ntdsigner_boot_count {}\n# TYPE tdsigner_dma_pages_in_use gauge\ntdsigner_dma_pages_in_use {dma_used}\n# TYPE tdsigner_dma_pages gauge\ntdsigner_dma_pages {dma_pages}\n",

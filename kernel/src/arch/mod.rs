@@ -7,8 +7,18 @@
 //! timer that wakes the idle loop; every other vector from 32 up is
 //! acknowledged (EOI) and ignored, so an interrupt the firmware left pending
 //! at the first `sti` is harmless.
+//!
+//! **Layer: arch** (CPU and memory, above `platform`). This module owns the
+//! descriptor tables and interrupt vectors; [`apic`] the idle timer,
+//! [`paging`] the kernel's page tables, [`heap`] the allocator. It may use
+//! `platform` only.
+
+pub mod apic;
+pub mod heap;
+pub mod paging;
 
 use alloc::boxed::Box;
+use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Once;
 use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
 use x86_64::instructions::tables::load_tss;
@@ -17,6 +27,21 @@ use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector
 use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame, PageFaultErrorCode};
 use x86_64::structures::tss::TaskStateSegment;
 use x86_64::VirtAddr;
+
+/// The kernel stack's guard page, recorded by boot when it reserves the stack.
+static STACK_GUARD_PAGE: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Records the kernel stack's guard page (the lowest page of its region), so
+/// a page fault there is named a stack overflow.
+pub fn set_stack_guard(page: u64) {
+    STACK_GUARD_PAGE.store(page, Ordering::Relaxed);
+}
+
+/// Whether `addr` falls in the kernel stack's guard page.
+fn is_stack_guard(addr: u64) -> bool {
+    let guard = STACK_GUARD_PAGE.load(Ordering::Relaxed);
+    addr >= guard && addr < guard + 4096
+}
 
 /// IST slot used by #DF.
 const DOUBLE_FAULT_IST: u16 = 0;
@@ -115,7 +140,7 @@ pub fn init(ve_entry: Option<u64>) {
 }
 
 fn die(name: &str, frame: &InterruptStackFrame, code: Option<u64>) -> ! {
-    crate::guest::fatal(format_args!(
+    crate::platform::fatal::fatal(format_args!(
         "CPU exception {name} at rip={:#x} rsp={:#x} error_code={}",
         frame.instruction_pointer.as_u64(),
         frame.stack_pointer.as_u64(),
@@ -164,17 +189,17 @@ extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
 
 extern "x86-interrupt" fn page_fault(frame: InterruptStackFrame, code: PageFaultErrorCode) {
     let addr = Cr2::read_raw();
-    crate::guest::fatal(format_args!(
+    crate::platform::fatal::fatal(format_args!(
         "CPU exception #PF at rip={:#x} address={:#x} ({:?}){}",
         frame.instruction_pointer.as_u64(),
         addr,
         code,
-        if crate::boot::is_stack_guard(addr) { " — kernel stack overflow" } else { "" }
+        if is_stack_guard(addr) { " — kernel stack overflow" } else { "" }
     ))
 }
 
 extern "x86-interrupt" fn timer(_frame: InterruptStackFrame) {
-    crate::apic::end_of_interrupt();
+    crate::arch::apic::end_of_interrupt();
 }
 
 /// Interrupts the default handler acknowledged (boot log, self-check).
@@ -182,7 +207,7 @@ pub static STRAY_INTERRUPTS: core::sync::atomic::AtomicU64 = core::sync::atomic:
 
 extern "x86-interrupt" fn acknowledge_interrupt(_frame: InterruptStackFrame) {
     STRAY_INTERRUPTS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-    crate::apic::end_of_interrupt();
+    crate::arch::apic::end_of_interrupt();
 }
 
 extern "x86-interrupt" fn spurious(_frame: InterruptStackFrame) {}

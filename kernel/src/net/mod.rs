@@ -5,6 +5,14 @@
 //! Each listener slot owns one smoltcp TCP socket and serves one request per
 //! connection (`Connection: close`), with request heads bounded by
 //! `tdsigner_node::http::MAX_HEAD_LEN`.
+//!
+//! **Layer: net** (above `drivers`). This module owns the smoltcp interface
+//! over virtio-net; [`blocking_tcp`] the client wait loops under deadlines;
+//! [`http_fetch`] one bounded HTTP GET. It may use `drivers`, `arch` and
+//! `platform`, never the program.
+
+pub mod blocking_tcp;
+pub mod http_fetch;
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -20,8 +28,8 @@ use tdsigner_node::config::NetConfig;
 use tdsigner_node::http::{RequestHead, Response, MAX_HEAD_LEN};
 use virtio_drivers::device::net::{RxBuffer, VirtIONet};
 
-use crate::virtio::hal::KernelHal;
-use crate::virtio::transport::PlatformPciTransport;
+use crate::drivers::virtio::hal::KernelHal;
+use crate::drivers::virtio::transport::PlatformPciTransport;
 
 const QUEUE_SIZE: usize = 16;
 const RX_BUFFER_LEN: usize = 2048;
@@ -51,7 +59,7 @@ impl RxToken for VirtioRx<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
         let result = f(self.buffer.packet());
         if let Err(e) = self.nic.borrow_mut().recycle_rx_buffer(self.buffer) {
-            crate::guest::fatal(format_args!("virtio-net: cannot recycle an rx buffer: {e}"));
+            crate::platform::fatal::fatal(format_args!("virtio-net: cannot recycle an rx buffer: {e}"));
         }
         result
     }
@@ -170,7 +178,7 @@ impl core::fmt::Display for NetError {
 
 /// smoltcp's clock: the kernel's monotonic clock.
 pub fn now() -> Instant {
-    Instant::from_micros(crate::clock::now_ns() as i64 / 1000)
+    Instant::from_micros(crate::platform::clock::now_ns() as i64 / 1000)
 }
 
 impl Network {

@@ -25,14 +25,15 @@ use core::mem::{align_of, size_of};
 
 use virtio_drivers::transport::pci::bus::{ConfigurationAccess, DeviceFunction, PciRoot};
 
-use crate::pci::PortCam;
+use crate::drivers::pci::PortCam;
 use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Transport};
 use virtio_drivers::{Error, PhysAddr};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use tdsigner_kernel::virtio_features::{driver_features, Describe};
 
-use crate::{clock, paging, platform};
+use crate::arch::paging;
+use crate::platform::{self, clock};
 
 /// How long a device may take to complete a synchronous request before the
 /// kernel halts naming it.
@@ -250,7 +251,7 @@ impl PlatformPciTransport {
     /// Halts with one line naming this device.
     fn fail(&self, what: fmt::Arguments) -> ! {
         let status = self.common.read(DEVICE_STATUS, 1);
-        crate::guest::fatal(format_args!("{}: {what} (device status {status:#x})", self.name))
+        crate::platform::fatal::fatal(format_args!("{}: {what} (device status {status:#x})", self.name))
     }
 
     /// Reads the status back after setting `wanted` bits; a device that
@@ -336,7 +337,7 @@ impl Transport for PlatformPciTransport {
                 self.wait_for_device(queue);
             }
         } else {
-            crate::guest::fatal(format_args!("virtio notify offset {offset:#x} outside its region"));
+            crate::platform::fatal::fatal(format_args!("virtio notify offset {offset:#x} outside its region"));
         }
     }
 
@@ -361,7 +362,7 @@ impl Transport for PlatformPciTransport {
     }
 
     fn queue_set(&mut self, queue: u16, size: u32, descriptors: PhysAddr, driver_area: PhysAddr, device_area: PhysAddr) {
-        let Some(window) = crate::virtio::hal::window() else { self.fail(format_args!("queue set up before the DMA pool")) };
+        let Some(window) = crate::drivers::virtio::hal::window() else { self.fail(format_args!("queue set up before the DMA pool")) };
         let mut cpu = [0u64; 3];
         for (slot, addr) in cpu.iter_mut().zip([descriptors, driver_area, device_area]) {
             match window.device_offset(addr, 4) {

@@ -6,7 +6,7 @@
 //!
 //! The provider's SGX quote is checked by
 //! `tdsigner_node::provider_quote::DcapProviderQuoteVerifier` with collateral
-//! `guest.rs` fetched first (`http_fetch`): Intel's root on TDX, the EMULATED
+//! `guest/mod.rs` fetched first (`http_fetch`): Intel's root on TDX, the EMULATED
 //! test root on the emulated platform (every log line says so).
 
 use alloc::string::String;
@@ -16,9 +16,10 @@ use smoltcp::iface::SocketHandle;
 use tdsigner_node::bootstrap::KeyTransport;
 use tdsigner_node::config::Endpoint;
 
-use crate::blocking_tcp::{self, Deadline, TcpError};
+use crate::net::blocking_tcp::{self, Deadline, TcpError};
 use crate::net::Network;
-use crate::{apic, clock};
+use crate::arch::apic;
+use crate::platform::clock;
 
 /// Waiting for an IPv4 address (DHCP) before the key exchange.
 pub const NETWORK_TIMEOUT_MS: u64 = 30_000;
@@ -93,7 +94,7 @@ impl Drop for ProviderTransport<'_> {
 
 impl KeyTransport for ProviderTransport<'_> {
     fn quote(&mut self, report_data: &[u8; 64]) -> Result<Vec<u8>, String> {
-        crate::attest::quote(report_data).map_err(|e| alloc::format!("{e}"))
+        crate::guest::attest::quote(report_data).map_err(|e| alloc::format!("{e}"))
     }
 
     fn send(&mut self, bytes: &[u8]) -> Result<(), String> {

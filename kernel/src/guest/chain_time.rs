@@ -13,7 +13,7 @@ use tdsigner_near::rpc::stream::{CallError, StreamError};
 use tdsigner_node::config::RpcUrl;
 
 use crate::net::Network;
-use crate::runtime::{rpc_call, RpcTls};
+use crate::guest::runtime::{rpc_call, RpcTls};
 
 /// The configured endpoints over the boot network.
 pub struct BootRpc<'a> {

@@ -9,6 +9,19 @@
 //!
 //! The rest of the kernel only talks to [`Platform`]; nothing above this
 //! module knows which backend runs.
+//!
+//! **Layer: platform** (the lowest). It owns the backend and the services every
+//! layer above needs from the machine: [`console`] (serial output), [`fatal`]
+//! (the one way any layer ends the guest), [`clock`] (the calibrated TSC),
+//! [`rng`] (RDSEED/RDRAND) and [`measured_boot`] (RTMR extensions and their
+//! log). It uses no other layer of the kernel.
+
+#[macro_use]
+pub mod console;
+pub mod clock;
+pub mod fatal;
+pub mod measured_boot;
+pub mod rng;
 
 use spin::{Mutex, Once};
 use tdsigner_node::health::PlatformKind;
@@ -106,7 +119,7 @@ fn ve_fatal(
     info: Option<&tdcall::VeInfo>,
     error: &tdsigner_tdx::ve::VeError,
 ) -> ! {
-    crate::guest::fatal(format_args!(
+    crate::platform::fatal::fatal(format_args!(
         "unhandled #VE at rip={:#x} (exit reason {:?}): {error}",
         frame.rip,
         info.map(|i| i.exit_reason)
@@ -208,7 +221,7 @@ impl Platform {
     ///
     /// # Safety
     /// `gpa` must be inside a device MMIO region this kernel owns, mapped
-    /// (identity) by [`crate::paging`], and aligned to `width`.
+    /// (identity) by the page tables of the layer above (`arch::paging`), and aligned to `width`.
     pub unsafe fn mmio_read(&self, gpa: u64, width: u8) -> u64 {
         match self {
             // SAFETY: TDVMCALL<#VE.RequestMMIO> names the device's shared GPA;

@@ -20,7 +20,7 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{RecvError, SendError, State};
 use tdsigner_node::config::Host;
 
-use crate::clock;
+use crate::platform::clock;
 use crate::net::{NetError, Network, Resolved};
 
 /// What moves bytes while a blocking step waits.
@@ -40,7 +40,7 @@ impl Pump for Network {
 
     fn advance(&mut self) {
         self.poll_stack();
-        crate::apic::sleep_us(self.poll_delay().total_micros().clamp(1, 1_000));
+        crate::arch::apic::sleep_us(self.poll_delay().total_micros().clamp(1, 1_000));
     }
 }
 

@@ -70,6 +70,6 @@ pub fn print_fatal(args: fmt::Arguments) {
 
 /// Prints a line on the serial console.
 macro_rules! kprintln {
-    () => { $crate::console::_print(format_args!("\n")) };
-    ($($arg:tt)*) => { $crate::console::_print(format_args!("{}\n", format_args!($($arg)*))) };
+    () => { $crate::platform::console::_print(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::platform::console::_print(format_args!("{}\n", format_args!($($arg)*))) };
 }

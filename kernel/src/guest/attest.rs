@@ -19,7 +19,7 @@ use spin::Once;
 use tdsigner_measure::emulated::EmulatedQuotingEnclave;
 
 use crate::platform::{self, Platform};
-use crate::virtio::hal;
+use crate::drivers::virtio::hal;
 
 /// Size of the GetQuote buffer (header + TDREPORT in, quote out).
 const QUOTE_BUFFER_PAGES: usize = 4;
@@ -81,14 +81,14 @@ fn tdx_quote(report_data: &[u8; 64]) -> Result<Vec<u8>, AttestError> {
         // and `staging` has exactly `len` bytes.
         unsafe { tdsigner_tdx::shared::copy_to_shared(shared, &staging) };
         let Platform::Tdx(td) = platform::get() else { return Err(AttestError::Timeout) };
-        let start = crate::clock::now_ms();
+        let start = crate::platform::clock::now_ms();
         loop {
             // SAFETY: the buffer is shared, mapped, page aligned, and no Rust
             // reference to it is live while the VMM may write it.
             match unsafe { tdsigner_tdx::tdvmcall::get_quote(td.shared(), device_addr, len as u64) } {
                 Ok(()) => break,
-                Err(tdsigner_tdx::tdvmcall::VmCallError::Retry) if crate::clock::now_ms() - start < QUOTE_TIMEOUT_MS => {
-                    crate::apic::sleep_us(10_000)
+                Err(tdsigner_tdx::tdvmcall::VmCallError::Retry) if crate::platform::clock::now_ms() - start < QUOTE_TIMEOUT_MS => {
+                    crate::arch::apic::sleep_us(10_000)
                 }
                 Err(e) => return Err(AttestError::GetQuote(e)),
             }
@@ -99,8 +99,8 @@ fn tdx_quote(report_data: &[u8; 64]) -> Result<Vec<u8>, AttestError> {
             unsafe { tdsigner_tdx::shared::copy_from_shared(&mut header, shared) };
             match QuoteHeader::parse(&header).and_then(|h| h.check_status()) {
                 Ok(()) => break,
-                Err(QuoteError::InFlight) if crate::clock::now_ms() - start < QUOTE_TIMEOUT_MS => {
-                    crate::apic::sleep_us(10_000)
+                Err(QuoteError::InFlight) if crate::platform::clock::now_ms() - start < QUOTE_TIMEOUT_MS => {
+                    crate::arch::apic::sleep_us(10_000)
                 }
                 Err(QuoteError::InFlight) => return Err(AttestError::Timeout),
                 Err(e) => return Err(AttestError::Reply(e)),
@@ -136,7 +136,7 @@ pub fn platform_attestation(
         encode(&rtmrs[1]),
         encode(&rtmrs[2]),
         encode(&rtmrs[3]),
-        crate::measured_boot::events_json()
+        crate::platform::measured_boot::events_json()
     );
     Ok(tdsigner_node::machine::Attestation { quote, collateral_json: None, tcb_info_json })
 }

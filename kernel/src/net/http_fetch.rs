@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use tdsigner_near::rpc::http::{encode_get, HttpError, Limits, ResponseDecoder};
 use tdsigner_node::config::Endpoint;
 
-use crate::blocking_tcp::{self, Deadline, Pump, TcpError};
+use crate::net::blocking_tcp::{self, Deadline, Pump, TcpError};
 
 /// DNS lookup of the server, inside the total limit.
 const RESOLVE_TIMEOUT_MS: u64 = 10_000;

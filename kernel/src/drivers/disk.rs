@@ -10,8 +10,8 @@ use tdsigner_store::device::DeviceOp;
 use tdsigner_store::{BlockDevice, DeviceError};
 use virtio_drivers::device::blk::VirtIOBlk;
 
-use crate::virtio::hal::KernelHal;
-use crate::virtio::transport::PlatformPciTransport;
+use crate::drivers::virtio::hal::KernelHal;
+use crate::drivers::virtio::transport::PlatformPciTransport;
 
 /// The data disk.
 pub struct Disk {

@@ -11,7 +11,7 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::arch::{SPURIOUS_VECTOR, TIMER_VECTOR};
-use crate::{clock, platform};
+use crate::platform::{self, clock};
 
 const IA32_APIC_BASE: u32 = 0x1b;
 const REG_EOI: u64 = 0xb0;

@@ -43,11 +43,11 @@ pub fn usage() -> (usize, usize) {
 fn alloc_pages(pages: usize) -> (DmaWindow, u64, NonNull<u8>) {
     let mut guard = POOL.lock();
     let Some(pool) = guard.as_mut() else {
-        crate::guest::fatal(format_args!("virtio DMA used before the pool was set up"));
+        crate::platform::fatal::fatal(format_args!("virtio DMA used before the pool was set up"));
     };
     let first = match pool.pages.alloc(pages.max(1)) {
         Ok(Some(first)) => first,
-        _ => crate::guest::fatal(format_args!("virtio DMA pool exhausted ({pages} pages requested)")),
+        _ => crate::platform::fatal::fatal(format_args!("virtio DMA pool exhausted ({pages} pages requested)")),
     };
     let offset = (first * PAGE_SIZE) as u64;
     let cpu = pool.window.cpu_addr(offset);
@@ -56,7 +56,7 @@ fn alloc_pages(pages: usize) -> (DmaWindow, u64, NonNull<u8>) {
     // `Hal` requires.
     unsafe { core::ptr::write_bytes(cpu as *mut u8, 0, pages.max(1) * PAGE_SIZE) };
     let Some(ptr) = NonNull::new(cpu as *mut u8) else {
-        crate::guest::fatal(format_args!("DMA pool alias at address 0"));
+        crate::platform::fatal::fatal(format_args!("DMA pool alias at address 0"));
     };
     (pool.window, offset, ptr)
 }
@@ -83,7 +83,7 @@ pub fn alloc_shared_pages(pages: usize) -> (u64, NonNull<u8>) {
 pub fn free_shared_pages(host_gpa: u64, pages: usize) {
     let offset = window().and_then(|w| w.host_gpa_offset(host_gpa, (pages * PAGE_SIZE) as u64));
     if offset.ok_or(()).and_then(|o| free_offset(o, pages)).is_err() {
-        crate::guest::fatal(format_args!("freeing shared pages {host_gpa:#x} that were not allocated"));
+        crate::platform::fatal::fatal(format_args!("freeing shared pages {host_gpa:#x} that were not allocated"));
     }
 }
 
@@ -115,7 +115,7 @@ unsafe impl Hal for KernelHal {
         // not use; MMIO is identity mapped anyway.
         match NonNull::new(paddr as *mut u8) {
             Some(p) => p,
-            None => crate::guest::fatal(format_args!("MMIO at address 0")),
+            None => crate::platform::fatal::fatal(format_args!("MMIO at address 0")),
         }
     }
 
@@ -133,7 +133,7 @@ unsafe impl Hal for KernelHal {
     unsafe fn unshare(paddr: PhysAddr, buffer: NonNull<[u8]>, direction: BufferDirection) {
         let len = buffer.len();
         let Some((window, offset)) = window().and_then(|w| Some((w, w.device_offset(paddr, len as u64)?))) else {
-            crate::guest::fatal(format_args!("virtio unshare of an unknown buffer {paddr:#x}"));
+            crate::platform::fatal::fatal(format_args!("virtio unshare of an unknown buffer {paddr:#x}"));
         };
         if direction != BufferDirection::DriverToDevice {
             let bounce = window.cpu_addr(offset) as *const u8;
@@ -143,7 +143,7 @@ unsafe impl Hal for KernelHal {
             unsafe { core::ptr::copy_nonoverlapping(bounce, buffer.as_ptr() as *mut u8, len) };
         }
         if free_offset(offset, pages_for(len)).is_err() {
-            crate::guest::fatal(format_args!("virtio unshare of an unknown buffer {paddr:#x}"));
+            crate::platform::fatal::fatal(format_args!("virtio unshare of an unknown buffer {paddr:#x}"));
         }
     }
 }
