@@ -492,7 +492,7 @@ fn run_signer(
     )
     .unwrap_or_else(|e| fatal(format_args!("p2p listener: {e}")));
     let mut machine = tdsigner_node::machine::MachineConfig::new(config.account.clone(), signer.contract.clone());
-    signer.apply(&mut machine, kind == PlatformKind::Tdx);
+    signer.apply(&mut machine, ctx.kind == PlatformKind::Tdx);
     kprintln!(
         "signer: protocol runs abort after {} ms silent or {} ms total; triple batch {}, triples {}..{}, presignatures {}..{}; requests kept {} blocks",
         machine.protocol_idle_ms,
