@@ -301,6 +301,86 @@ pub(super) fn pool_record(owner: ParticipantId, share: &[u8]) -> Zeroizing<Vec<u
     out
 }
 
+/// The light client to start from: the persisted state if it is ahead of `trusted` (the
+/// configured anchor, or a head verified at boot). The scan cursor is this node's own
+/// progress through the chain's blocks: it is kept even when `trusted` is newer, so
+/// requests made while the node was down are still found.
+fn restore_light_client<D: BlockDevice>(
+    store: &Store<D>,
+    trusted: LightClientState,
+) -> Result<(LightClientState, Option<u64>), NodeError> {
+    let (mut lc, mut scan_next) = (trusted, None);
+    if let Some(bytes) = store.get(LIGHT_CLIENT_RECORD, LIGHT_CLIENT_ID) {
+        let (stored, scan) = decode_lc_record(bytes.expose())?;
+        if stored.head_height() >= lc.head_height() {
+            lc = stored;
+        }
+        // A cursor past the head is not this chain's (a test-key store reopened
+        // with another `trust=`): start at the head then, rather than stall.
+        scan_next = scan.filter(|&next| next <= lc.head_height().saturating_add(1));
+    }
+    Ok((lc, scan_next))
+}
+
+/// The active key and the pending ones (resharing, refresh) from the store.
+fn restore_keys<D: BlockDevice>(store: &Store<D>) -> Result<(Option<StoredKey>, BTreeMap<Vec<u8>, StoredKey>), NodeError> {
+    let mut active = None;
+    let mut pending_keys = BTreeMap::new();
+    let ids: Vec<Vec<u8>> = store.ids(KEY_RECORD).map(<[u8]>::to_vec).collect();
+    for id in ids {
+        let Some(bytes) = store.get(KEY_RECORD, &id) else { continue };
+        let key = StoredKey::decode(bytes.expose()).map_err(|error| NodeError::Record { kind: KEY_RECORD, error })?;
+        if id == ACTIVE_KEY_ID {
+            active = Some(key);
+        } else {
+            pending_keys.insert(id, key);
+        }
+    }
+    Ok((active, pending_keys))
+}
+
+/// One-time material from an earlier boot is never used (rollback safety): triples and
+/// presignatures found in the store are deleted.
+fn discard_one_time_material<D: BlockDevice>(store: &mut Store<D>) -> Result<(), NodeError> {
+    let mut stale: Vec<(RecordKind, Vec<u8>)> = Vec::new();
+    for kind in [TRIPLE_RECORD, PRESIGNATURE_RECORD] {
+        stale.extend(store.ids(kind).map(|id| (kind, id.to_vec())));
+    }
+    for chunk in stale.chunks(256) {
+        let changes: Vec<Change<'_>> = chunk.iter().map(|(kind, id)| Change::Delete { kind: *kind, id }).collect();
+        store.commit(&changes).map_err(NodeError::Store)?;
+    }
+    Ok(())
+}
+
+/// A refresh left pending by an earlier boot, and the round to attempt next: after a
+/// restart the next refresh comes at the next interval boundary.
+fn restore_refresh(
+    active: Option<&StoredKey>,
+    pending_keys: &BTreeMap<Vec<u8>, StoredKey>,
+    head_height: u64,
+    refresh_interval_blocks: u64,
+) -> RefreshState {
+    let mut refresh = RefreshState::default();
+    if let Some(k) = pending_keys.values().find(|k| k.origin == super::sharing::KeyOrigin::Refresh) {
+        let session = super::protocols::session_id(
+            b"refresh",
+            &[&active.map(|a| *a.share.sharing_id()).unwrap_or([0; 32]), &k.attempt.to_le_bytes()],
+        );
+        refresh.pending = Some(PendingRefresh { session, key: k.clone(), confirmed: BTreeSet::new() });
+        refresh.attempted_round = k.attempt;
+    }
+    if let Some(a) = active {
+        if a.origin == super::sharing::KeyOrigin::Refresh {
+            refresh.attempted_round = refresh.attempted_round.max(a.attempt);
+        }
+        if let Some(round) = head_height.checked_div(refresh_interval_blocks) {
+            refresh.attempted_round = refresh.attempted_round.max(round);
+        }
+    }
+    refresh
+}
+
 impl<D: BlockDevice> Node<D> {
     /// Takes over the store and identity bootstrap produced. `trusted` is the light-client
     /// starting point from configuration; a newer state persisted in the store wins.
@@ -325,61 +405,10 @@ impl<D: BlockDevice> Node<D> {
         let account_seed = Zeroizing::new(identity.account_key().to_bytes());
         let account_key = SigningKey::from_seed(&account_seed);
 
-        // Light client: the persisted state if it is ahead of the given start (the
-        // configured anchor, or a head verified at boot). The scan cursor is this node's
-        // own progress through the chain's blocks: it is kept even when the given head is
-        // newer, so requests made while the node was down are still found.
-        let (mut lc, mut scan_next) = (trusted, None);
-        if let Some(bytes) = store.get(LIGHT_CLIENT_RECORD, LIGHT_CLIENT_ID) {
-            let (stored, scan) = decode_lc_record(bytes.expose())?;
-            if stored.head_height() >= lc.head_height() {
-                lc = stored;
-            }
-            // A cursor past the head is not this chain's (a test-key store reopened
-            // with another `trust=`): start at the head then, rather than stall.
-            scan_next = scan.filter(|&next| next <= lc.head_height().saturating_add(1));
-        }
-        // Keys.
-        let mut active = None;
-        let mut pending_keys = BTreeMap::new();
-        let ids: Vec<Vec<u8>> = store.ids(KEY_RECORD).map(<[u8]>::to_vec).collect();
-        for id in ids {
-            let Some(bytes) = store.get(KEY_RECORD, &id) else { continue };
-            let key = StoredKey::decode(bytes.expose()).map_err(|error| NodeError::Record { kind: KEY_RECORD, error })?;
-            if id == ACTIVE_KEY_ID {
-                active = Some(key);
-            } else {
-                pending_keys.insert(id, key);
-            }
-        }
-        // One-time material from an earlier boot is never used (rollback safety).
-        let mut stale: Vec<(RecordKind, Vec<u8>)> = Vec::new();
-        for kind in [TRIPLE_RECORD, PRESIGNATURE_RECORD] {
-            stale.extend(store.ids(kind).map(|id| (kind, id.to_vec())));
-        }
-        for chunk in stale.chunks(256) {
-            let changes: Vec<Change<'_>> = chunk.iter().map(|(kind, id)| Change::Delete { kind: *kind, id }).collect();
-            store.commit(&changes).map_err(NodeError::Store)?;
-        }
-        let mut refresh = RefreshState::default();
-        if let Some((id, k)) = pending_keys.iter().find(|(_, k)| k.origin == super::sharing::KeyOrigin::Refresh) {
-            let _ = id;
-            let session = super::protocols::session_id(
-                b"refresh",
-                &[&active.as_ref().map(|a: &StoredKey| *a.share.sharing_id()).unwrap_or([0; 32]), &k.attempt.to_le_bytes()],
-            );
-            refresh.pending = Some(PendingRefresh { session, key: k.clone(), confirmed: BTreeSet::new() });
-            refresh.attempted_round = k.attempt;
-        }
-        if let Some(a) = &active {
-            if a.origin == super::sharing::KeyOrigin::Refresh {
-                refresh.attempted_round = refresh.attempted_round.max(a.attempt);
-            }
-            // After a restart, the next refresh comes at the next interval boundary.
-            if let Some(round) = lc.head_height().checked_div(cfg.refresh_interval_blocks) {
-                refresh.attempted_round = refresh.attempted_round.max(round);
-            }
-        }
+        let (lc, scan_next) = restore_light_client(&store, trusted)?;
+        let (active, pending_keys) = restore_keys(&store)?;
+        discard_one_time_material(&mut store)?;
+        let refresh = restore_refresh(active.as_ref(), &pending_keys, lc.head_height(), cfg.refresh_interval_blocks);
         let now = env.now_ms();
         Ok(Node {
             account_public: identity.account_public(),
