@@ -66,6 +66,18 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     fatal(format_args!("panic: {info}"))
 }
 
+/// Starts the served event log with the firmware's events and logs where they came from.
+fn start_event_log(
+    kind: PlatformKind,
+    log: Result<Option<tdsigner_kernel::ccel::FirmwareLog>, tdsigner_kernel::ccel::FirmwareLogError>,
+) {
+    let (events, note) = firmware_log_note(kind, log);
+    kprintln!("firmware event log: {note}");
+    if let Err(e) = measured_boot::start_with_firmware_log(events, note) {
+        fatal(format_args!("firmware event log: {e}"));
+    }
+}
+
 /// The firmware's events for the served log and the one line every output says about them.
 fn firmware_log_note(
     kind: PlatformKind,
@@ -155,12 +167,7 @@ pub fn start(mut info: BootInfo) -> ! {
     );
 
     // The served log starts with the firmware's events (RTMR0-2), before anything of ours.
-    let firmware_log = core::mem::replace(&mut info.firmware_log, Ok(None));
-    let (firmware_events, note) = firmware_log_note(kind, firmware_log);
-    kprintln!("firmware event log: {note}");
-    if let Err(e) = measured_boot::start_with_firmware_log(firmware_events, note) {
-        fatal(format_args!("firmware event log: {e}"));
-    }
+    start_event_log(kind, core::mem::replace(&mut info.firmware_log, Ok(None)));
 
     // RTMR2 gets the fixed launch event (nothing per node); the configuration goes to RTMR3 as
     // the canonical config and the policy, before any secret exists (measured_boot docs).
