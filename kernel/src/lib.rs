@@ -3,6 +3,7 @@
 //!
 //! - [`acpi_pm`]: finding the ACPI PM timer in the firmware's tables (TSC
 //!   calibration on platforms without CPUID 0x15).
+//! - [`ccel`]: the firmware's CC event log through the ACPI `CCEL` table.
 //! - [`dma`]: device, host and CPU addresses of the shared DMA pool.
 //! - [`fixed_text`]: heap-free message formatting for the fatal path.
 //! - [`page_pool`]: the page-granular allocator behind the DMA (shared-memory)
@@ -23,6 +24,8 @@ extern crate alloc;
 
 #[path = "platform/acpi_pm.rs"]
 pub mod acpi_pm;
+#[path = "boot/ccel.rs"]
+pub mod ccel;
 #[path = "arch/dma.rs"]
 pub mod dma;
 #[path = "platform/fixed_text.rs"]

@@ -274,6 +274,23 @@ impl EventLog {
         Self::default()
     }
 
+    /// A log that starts with the firmware's own events (from its CCEL log), in firmware order,
+    /// which the image's events then follow. The firmware already extended these into the
+    /// RTMRs, so they are taken as logged: only `imr` is checked (0-3), not whether each digest
+    /// matches its payload (a verifier's replay reports any that do not).
+    pub fn with_firmware_events(events: Vec<EventLogEntry>) -> Result<Self, EventError> {
+        let mut log = Self::new();
+        for (index, entry) in events.iter().enumerate() {
+            let register = usize::try_from(entry.imr)
+                .ok()
+                .and_then(|i| log.registers.get_mut(i))
+                .ok_or(EventError::ImrOutOfRange { index, imr: entry.imr })?;
+            register.extend(&entry.digest);
+        }
+        log.entries = events;
+        Ok(log)
+    }
+
     /// Appends `entry` and extends the mirrored register. Returns the digest the caller must
     /// extend into the real RTMR `entry.imr`. Rejects an entry whose digest contradicts its
     /// payload or whose `imr` is not 0-3.
@@ -363,6 +380,21 @@ mod tests {
         let mut bad_imr = EventLogEntry::runtime("x", b"").unwrap_or_else(|_| unreachable!());
         bad_imr.imr = 4;
         assert_eq!(log.record(bad_imr), Err(EventError::ImrOutOfRange { index: 1, imr: 4 }));
+    }
+
+    #[test]
+    fn firmware_events_come_first_and_are_kept_as_logged() {
+        let mut fw = EventLogEntry::runtime("fw", b"").unwrap_or_else(|_| unreachable!());
+        fw.imr = 1;
+        fw.event_type = EV_EFI_PLATFORM_FIRMWARE_BLOB2;
+        let mut log = EventLog::with_firmware_events(alloc::vec![fw.clone()]).unwrap_or_else(|_| unreachable!());
+        assert_eq!(log.rtmr(1), Some(crate::rtmr::fold([&fw.digest])));
+        let own = EventLogEntry::runtime("tdsigner.a", b"").unwrap_or_else(|_| unreachable!());
+        log.record(own.clone()).unwrap_or_else(|_| unreachable!());
+        assert_eq!(log.entries(), &[fw.clone(), own][..]);
+        let mut bad = fw;
+        bad.imr = 7;
+        assert_eq!(EventLog::with_firmware_events(alloc::vec![bad]).err(), Some(EventError::ImrOutOfRange { index: 0, imr: 7 }));
     }
 
     #[test]

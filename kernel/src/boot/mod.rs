@@ -23,6 +23,8 @@ use uefi::mem::memory_map::MemoryMap;
 use uefi::proto::loaded_image::LoadedImage;
 use uefi::Status;
 
+use tdsigner_kernel::ccel::{FirmwareLog, FirmwareLogError};
+
 use crate::platform::clock;
 
 const PAGE: u64 = 4096;
@@ -60,6 +62,9 @@ pub struct BootInfo {
     pub memory_map: Vec<(u64, u64)>,
     /// Conventional (usable) RAM the firmware reported, in bytes.
     pub conventional_bytes: u64,
+    /// The firmware's CC event log (ACPI `CCEL`), read right after ExitBootServices so that
+    /// it holds the firmware's ExitBootServices events; `Ok(None)` if there is no CCEL table.
+    pub firmware_log: Result<Option<FirmwareLog>, FirmwareLogError>,
     /// Unix seconds from the firmware's RTC (host-controlled: used only for
     /// TLS certificate validity windows) and the monotonic ms it was read at.
     pub wall_clock: Option<(u64, u64)>,
@@ -185,12 +190,15 @@ pub fn enter(program: Program) -> Status {
         (raw[..raw.len().min(MAX_LOAD_OPTIONS)].to_vec(), raw.len())
     };
 
+    let rsdp = clock::rsdp_address();
+
     // SAFETY: nothing holds boot-services resources past this point (the
     // LoadedImage protocol was closed above) and the kernel never calls boot
     // services again.
     let final_map = unsafe { boot::exit_boot_services(None) };
     let memory_map: Vec<(u64, u64)> =
         final_map.entries().map(|d| (d.phys_start, d.phys_start + d.page_count * PAGE)).collect();
+    let firmware_log = read_firmware_log(rsdp, &final_map);
 
     let info = Box::new(BootInfo {
         load_options,
@@ -204,6 +212,7 @@ pub fn enter(program: Program) -> Status {
         memory_map,
         conventional_bytes,
         wall_clock,
+        firmware_log,
     });
     crate::arch::set_stack_guard(stack_start);
     let stack_top = stack_start + STACK_REGION;
@@ -224,6 +233,35 @@ pub fn enter(program: Program) -> Status {
             options(noreturn)
         );
     }
+}
+
+/// Copies and parses the firmware's CC event log through the ACPI `CCEL` table. Runs after
+/// ExitBootServices (TDVF logs its ExitBootServices events then), still on the firmware's
+/// identity-mapped page tables; reads only memory the final map types as ACPI reclaim or NVS
+/// (TDVF allocates the log area as EfiACPIMemoryNVS).
+fn read_firmware_log(
+    rsdp: Option<u64>,
+    map: &uefi::mem::memory_map::MemoryMapOwned,
+) -> Result<Option<FirmwareLog>, FirmwareLogError> {
+    let Some(rsdp) = rsdp else { return Ok(None) };
+    let acpi: Vec<(u64, u64)> = map
+        .entries()
+        .filter(|d| d.ty == MemoryType::ACPI_RECLAIM || d.ty == MemoryType::ACPI_NON_VOLATILE)
+        .map(|d| (d.phys_start, d.phys_start.saturating_add(d.page_count.saturating_mul(PAGE))))
+        .collect();
+    let mut read = |addr: u64, buf: &mut [u8]| -> bool {
+        let Some(end) = addr.checked_add(buf.len() as u64) else { return false };
+        if !acpi.iter().any(|(s, e)| *s <= addr && end <= *e) {
+            return false;
+        }
+        // SAFETY: [addr, end) lies inside one range the final UEFI memory map types as ACPI
+        // reclaim or NVS: firmware memory that stays identity-mapped by the firmware's page
+        // tables (still active) and that nothing writes any more after ExitBootServices;
+        // `buf` is a distinct, writable buffer of the same length.
+        unsafe { core::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), buf.len()) };
+        true
+    };
+    tdsigner_kernel::ccel::read_firmware_log(&mut read, rsdp)
 }
 
 // `program` is a Rust fn pointer passed through our own `call` in `rsi`; nothing foreign calls this.

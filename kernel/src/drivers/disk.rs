@@ -4,14 +4,22 @@
 //! LBAs 1..[`STORE_FIRST_LBA`] are reserved, and the sealed store owns every
 //! LBA from [`STORE_FIRST_LBA`] on, through [`StoreWindow`]. Errors from the
 //! device are reported, never retried blindly.
+//!
+//! Reads and writes use `virtio-drivers`' non-blocking calls and wait under the
+//! kernel's deadline ([`wait_for_device`]): its blocking calls spin without
+//! one, and skip the notification when the device's used ring says so (a
+//! host can set that flag in shared memory), which the transport's own wait
+//! would not see. Flush is the one blocking call left: 0.13 has no
+//! non-blocking flush; it is bounded by the transport's wait only when the
+//! driver notifies the device.
 
 use tdsigner_node::boot_counter::{self, SECTOR_SIZE};
 use tdsigner_store::device::DeviceOp;
 use tdsigner_store::{BlockDevice, DeviceError};
-use virtio_drivers::device::blk::VirtIOBlk;
+use virtio_drivers::device::blk::{BlkReq, BlkResp, VirtIOBlk};
 
 use crate::drivers::virtio::hal::KernelHal;
-use crate::drivers::virtio::transport::PlatformPciTransport;
+use crate::drivers::virtio::transport::{wait_for_device, PlatformPciTransport};
 
 /// The data disk.
 pub struct Disk {
@@ -56,13 +64,36 @@ impl Disk {
         self.blk.capacity()
     }
 
+    /// Reads whole sectors from `lba`, waiting for the device under the deadline.
+    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), virtio_drivers::Error> {
+        let lba = usize::try_from(lba).map_err(|_| virtio_drivers::Error::InvalidParam)?;
+        let (mut req, mut resp) = (BlkReq::default(), BlkResp::default());
+        // SAFETY: `req`, `buf` and `resp` stay in place and untouched until
+        // `complete_read_blocks`, which always runs: the wait sees a completion or halts.
+        let token = unsafe { self.blk.read_blocks_nb(lba, &mut req, buf, &mut resp) }?;
+        wait_for_device("virtio-blk", "read", || self.blk.peek_used().is_some());
+        // SAFETY: the buffers given to `read_blocks_nb` for this token.
+        unsafe { self.blk.complete_read_blocks(token, &req, buf, &mut resp) }
+    }
+
+    /// Writes whole sectors at `lba`, waiting for the device under the deadline.
+    fn write(&mut self, lba: u64, data: &[u8]) -> Result<(), virtio_drivers::Error> {
+        let lba = usize::try_from(lba).map_err(|_| virtio_drivers::Error::InvalidParam)?;
+        let (mut req, mut resp) = (BlkReq::default(), BlkResp::default());
+        // SAFETY: as in `read`: the buffers stay put until `complete_write_blocks`.
+        let token = unsafe { self.blk.write_blocks_nb(lba, &mut req, data, &mut resp) }?;
+        wait_for_device("virtio-blk", "write", || self.blk.peek_used().is_some());
+        // SAFETY: the buffers given to `write_blocks_nb` for this token.
+        unsafe { self.blk.complete_write_blocks(token, &req, data, &mut resp) }
+    }
+
     /// Reads the boot counter, increments it, writes it back and flushes.
     /// Returns this boot's number.
     pub fn count_boot(&mut self) -> Result<u64, DiskError> {
         let mut sector = [0u8; SECTOR_SIZE];
-        self.blk.read_blocks(0, &mut sector).map_err(DiskError::Read)?;
+        self.read(0, &mut sector).map_err(DiskError::Read)?;
         let (count, updated) = boot_counter::next_boot(&sector).map_err(DiskError::BootCounter)?;
-        self.blk.write_blocks(0, &updated).map_err(DiskError::Write)?;
+        self.write(0, &updated).map_err(DiskError::Write)?;
         self.blk.flush().map_err(DiskError::Flush)?;
         Ok(count)
     }
@@ -108,7 +139,7 @@ impl BlockDevice for StoreWindow {
         tdsigner_store::device::check_transfer(start, buf.len(), self.capacity_sectors())?;
         for (i, piece) in buf.chunks_mut(MAX_TRANSFER).enumerate() {
             let lba = STORE_FIRST_LBA + start + (i * MAX_TRANSFER / SECTOR_SIZE) as u64;
-            self.disk.blk.read_blocks(lba as usize, piece).map_err(device_error(DeviceOp::Read))?;
+            self.disk.read(lba, piece).map_err(device_error(DeviceOp::Read))?;
         }
         Ok(())
     }
@@ -117,7 +148,7 @@ impl BlockDevice for StoreWindow {
         tdsigner_store::device::check_transfer(start, data.len(), self.capacity_sectors())?;
         for (i, piece) in data.chunks(MAX_TRANSFER).enumerate() {
             let lba = STORE_FIRST_LBA + start + (i * MAX_TRANSFER / SECTOR_SIZE) as u64;
-            self.disk.blk.write_blocks(lba as usize, piece).map_err(device_error(DeviceOp::Write))?;
+            self.disk.write(lba, piece).map_err(device_error(DeviceOp::Write))?;
         }
         Ok(())
     }

@@ -56,6 +56,48 @@ const MAX_COLLATERAL_LEN: usize = tdsigner_measure::sgx_dcap::collateral::MAX_CO
 /// The whole collateral fetch, however the server paces its bytes.
 const COLLATERAL_TIMEOUT_MS: u64 = 60_000;
 
+/// Starts the served event log with the firmware's events and logs where they came from.
+fn start_event_log(
+    kind: PlatformKind,
+    log: Result<Option<tdsigner_kernel::ccel::FirmwareLog>, tdsigner_kernel::ccel::FirmwareLogError>,
+) {
+    let (events, note) = firmware_log_note(kind, log);
+    kprintln!("firmware event log: {note}");
+    if let Err(e) = measured_boot::start_with_firmware_log(events, note) {
+        fatal(format_args!("firmware event log: {e}"));
+    }
+}
+
+/// The firmware's events for the served log and the one line every output says about them.
+fn firmware_log_note(
+    kind: PlatformKind,
+    log: Result<Option<tdsigner_kernel::ccel::FirmwareLog>, tdsigner_kernel::ccel::FirmwareLogError>,
+) -> (Vec<tdsigner_measure::event::EventLogEntry>, alloc::string::String) {
+    let platform = match kind {
+        PlatformKind::Emulated => "emulated",
+        PlatformKind::Tdx => "tdx",
+    };
+    match log {
+        Ok(Some(log)) => {
+            let mut per = [0usize; 4];
+            for e in &log.events {
+                if let Some(n) = per.get_mut(e.imr as usize) {
+                    *n += 1;
+                }
+            }
+            let note = alloc::format!(
+                "ccel: {} events (RTMR0 {}, RTMR1 {}, RTMR2 {}) from the log area at {:#x} ({} bytes), first in event_log{}",
+                log.events.len(), per[0], per[1], per[2], log.table.lasa, log.table.laml,
+                if kind == PlatformKind::Emulated { " (emulated: not measured by a TDX module)" } else { "" }
+            );
+            (log.events, note)
+        }
+        Ok(None) if kind == PlatformKind::Emulated => (Vec::new(), "none (emulated: no CCEL table)".into()),
+        Ok(None) => (Vec::new(), "none (tdx: the firmware publishes no CCEL table; RTMR0-2 cannot be replayed from event_log)".into()),
+        Err(e) => (Vec::new(), alloc::format!("none ({platform}: CCEL unusable: {e}; RTMR0-2 cannot be replayed from event_log)")),
+    }
+}
+
 fn mib(bytes: u64) -> u64 {
     bytes / (1024 * 1024)
 }
@@ -67,8 +109,11 @@ type Booted = tdsigner_node::bootstrap::Booted<'static, disk::StoreWindow>;
 
 /// Entered on the kernel stack right after ExitBootServices (`boot::enter`
 /// calls it). Each step below is one stage of the sequence in the module doc.
-pub fn start(info: BootInfo) -> ! {
-    let kind = init_machine(&info).kind();
+pub fn start(mut info: BootInfo) -> ! {
+    let platform = init_machine(&info);
+    let kind = platform.kind();
+    // The served log starts with the firmware's events (RTMR0-2), before anything of ours.
+    start_event_log(kind, core::mem::replace(&mut info.firmware_log, Ok(None)));
     let config = measured_config(&info);
     let mut rng = rng_and_timer(kind);
     let (disk, boot_count, mut net) = devices(&config, &mut rng);
@@ -80,7 +125,7 @@ pub fn start(info: BootInfo) -> ! {
     });
     let (booted, walked_head) = secrets(&info, kind, &config, window, trust_anchor.as_ref(), &mut net, &mut rng);
     let node_public = announce(kind, &config, &booted, &net);
-    let ctx = HttpContext { kind, boot_count, node_public: &node_public };
+    let ctx = HttpContext { kind, debug_td: platform.is_debug_td(), boot_count, node_public: &node_public };
     let probe = config.probe.clone().map(probe::Probe::new);
     let Some(signer) = config.signer.clone() else {
         // No signer configuration: serve /health and /public_data only.
@@ -559,6 +604,8 @@ struct NodeView<'a> {
 /// What the HTTP routes read.
 struct HttpContext<'a> {
     kind: PlatformKind,
+    /// A DEBUG TD: /health and /public_data say so.
+    debug_td: bool,
     boot_count: u64,
     node_public: &'a NodePublicOwned,
 }
@@ -570,11 +617,12 @@ fn route(head: &RequestHead, ctx: &HttpContext, node: Option<&NodeView>) -> Resp
     match (head.method, head.target) {
         (Method::Get | Method::Head, "/health") => Response::json(
             200,
-            Health { platform: ctx.kind, uptime_ms: clock::now_ms(), boot_count: ctx.boot_count }.to_json(),
+            Health { platform: ctx.kind, debug_td: ctx.debug_td, uptime_ms: clock::now_ms(), boot_count: ctx.boot_count }
+                .to_json(),
         ),
         (Method::Get | Method::Head, "/public_data") => {
             let status = node.map(|n| n.node.status().to_json());
-            match public_data(ctx.kind, ctx.node_public, status.as_deref()) {
+            match public_data(ctx, status.as_deref()) {
                 Ok(body) => Response::json(200, body),
                 Err(e) => {
                     kprintln!("public_data: {e}");
@@ -629,7 +677,8 @@ struct NodePublicOwned {
 /// The `/public_data` body: RTMRs from the emulated registers, or MRTD and
 /// RTMRs from a fresh TDREPORT under TDX, the image's event log and the
 /// node's public identity.
-fn public_data(kind: PlatformKind, node: &NodePublicOwned, status_json: Option<&str>) -> Result<Vec<u8>, platform::PlatformError> {
+fn public_data(ctx: &HttpContext, status_json: Option<&str>) -> Result<Vec<u8>, platform::PlatformError> {
+    let node = ctx.node_public;
     let p = platform::get();
     let (mrtd, rtmrs) = match p.emulated_rtmrs() {
         Some(rtmrs) => (None, rtmrs),
@@ -648,7 +697,17 @@ fn public_data(kind: PlatformKind, node: &NodePublicOwned, status_json: Option<&
         report_data: node.report_data,
         quote: node.quote.as_deref(),
     };
-    Ok(PublicData { platform: kind, mrtd, rtmrs, event_log_json: &events, node: Some(node), status_json }.to_json())
+    Ok(PublicData {
+        platform: ctx.kind,
+        debug_td: ctx.debug_td,
+        firmware_event_log: measured_boot::firmware_note(),
+        mrtd,
+        rtmrs,
+        event_log_json: &events,
+        node: Some(node),
+        status_json,
+    }
+    .to_json())
 }
 
 fn log_ipv4(ip: crate::net::Ipv4State, port: u16) {

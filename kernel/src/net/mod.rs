@@ -14,6 +14,7 @@
 pub mod blocking_tcp;
 pub mod http_fetch;
 
+use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::RefCell;
@@ -26,10 +27,10 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{DnsQueryType, EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Cidr};
 use tdsigner_node::config::NetConfig;
 use tdsigner_node::http::{RequestHead, Response, MAX_HEAD_LEN};
-use virtio_drivers::device::net::{RxBuffer, VirtIONet};
+use virtio_drivers::device::net::VirtIONetRaw;
 
 use crate::drivers::virtio::hal::KernelHal;
-use crate::drivers::virtio::transport::PlatformPciTransport;
+use crate::drivers::virtio::transport::{wait_for_device, PlatformPciTransport};
 
 const QUEUE_SIZE: usize = 16;
 const RX_BUFFER_LEN: usize = 2048;
@@ -38,40 +39,76 @@ const MTU: usize = 1514;
 const HTTP_SLOTS: usize = 4;
 const TCP_BUFFER: usize = 8 * 1024;
 
-type Nic = VirtIONet<KernelHal, PlatformPciTransport, QUEUE_SIZE>;
+type Nic = VirtIONetRaw<KernelHal, PlatformPciTransport, QUEUE_SIZE>;
 
-/// virtio-net as a smoltcp device. The RefCell lets an Rx token recycle its
-/// buffer while a Tx token from the same `receive` call is outstanding.
+/// The device and the buffers it holds.
+struct NicState {
+    nic: Nic,
+    /// Receive buffers posted to the device, with their tokens.
+    posted: Vec<(u16, Box<[u8]>)>,
+    /// The one transmit frame (header + packet); a send completes before the next starts.
+    tx: Box<[u8]>,
+}
+
+/// virtio-net as a smoltcp device, on `virtio-drivers`' non-blocking calls: its blocking
+/// `send` waits for the device without a deadline (and without notifying it when the
+/// device's ring says not to), so the kernel waits itself, under [`wait_for_device`]. The
+/// RefCell lets an Rx token repost its buffer while a Tx token from the same `receive` call is
+/// outstanding.
 pub struct VirtioNic {
-    nic: RefCell<Nic>,
+    state: RefCell<NicState>,
 }
 
 pub struct VirtioRx<'a> {
-    nic: &'a RefCell<Nic>,
-    buffer: RxBuffer,
+    state: &'a RefCell<NicState>,
+    buffer: Box<[u8]>,
+    packet: core::ops::Range<usize>,
 }
 
 pub struct VirtioTx<'a> {
-    nic: &'a RefCell<Nic>,
+    state: &'a RefCell<NicState>,
+}
+
+impl NicState {
+    fn post(&mut self, mut buffer: Box<[u8]>) {
+        // SAFETY: the buffer's heap memory stays where it is (only the Box moves, into
+        // `posted`) and nothing touches it until `receive_complete` takes it back.
+        match unsafe { self.nic.receive_begin(&mut buffer) } {
+            Ok(token) => self.posted.push((token, buffer)),
+            Err(e) => crate::platform::fatal::fatal(format_args!("virtio-net: cannot post an rx buffer: {e}")),
+        }
+    }
 }
 
 impl RxToken for VirtioRx<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        let result = f(self.buffer.packet());
-        if let Err(e) = self.nic.borrow_mut().recycle_rx_buffer(self.buffer) {
-            crate::platform::fatal::fatal(format_args!("virtio-net: cannot recycle an rx buffer: {e}"));
-        }
+        let result = f(self.buffer.get(self.packet.clone()).unwrap_or(&[]));
+        self.state.borrow_mut().post(self.buffer);
         result
     }
 }
 
 impl TxToken for VirtioTx<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut nic = self.nic.borrow_mut();
-        let mut tx = nic.new_tx_buffer(len);
-        let result = f(tx.packet_mut());
-        // A full transmit queue drops the frame, as a NIC would; TCP retransmits.
-        let _ = nic.send(tx);
+        let mut state = self.state.borrow_mut();
+        let mut frame = core::mem::take(&mut state.tx);
+        let header = state.nic.fill_buffer_header(&mut frame).unwrap_or(frame.len());
+        let end = header.saturating_add(len).min(frame.len());
+        let result = f(frame.get_mut(header..end).unwrap_or(&mut []));
+        if end - header == len {
+            let packet = frame.get(..end).unwrap_or(&[]);
+            // SAFETY: `frame` is neither moved in memory nor touched until `transmit_complete`
+            // below, which always runs: the wait either sees a completion or halts the kernel.
+            // A full queue (Err) drops the frame, as a NIC would; TCP retransmits.
+            if let Ok(token) = unsafe { state.nic.transmit_begin(packet) } {
+                wait_for_device("virtio-net", "transmit", || state.nic.poll_transmit().is_some());
+                // SAFETY: the same buffer as given to `transmit_begin` for this token.
+                if let Err(e) = unsafe { state.nic.transmit_complete(token, packet) } {
+                    crate::platform::fatal::fatal(format_args!("virtio-net: transmit completion: {e}"));
+                }
+            }
+        }
+        state.tx = frame;
         result
     }
 }
@@ -81,18 +118,28 @@ impl Device for VirtioNic {
     type TxToken<'a> = VirtioTx<'a> where Self: 'a;
 
     fn receive(&mut self, _timestamp: Instant) -> Option<(VirtioRx<'_>, VirtioTx<'_>)> {
-        let buffer = {
-            let mut nic = self.nic.borrow_mut();
-            if !nic.can_recv() {
-                return None;
+        let (buffer, packet) = {
+            let mut state = self.state.borrow_mut();
+            let token = state.nic.poll_receive()?;
+            let Some(at) = state.posted.iter().position(|(t, _)| *t == token) else {
+                crate::platform::fatal::fatal(format_args!("virtio-net: the device completed rx token {token}, which was not posted"));
+            };
+            let (_, mut buffer) = state.posted.swap_remove(at);
+            // SAFETY: the buffer given to `receive_begin` for this token.
+            match unsafe { state.nic.receive_complete(token, &mut buffer) } {
+                Ok((header, len)) => (buffer, header..header.saturating_add(len)),
+                Err(_) => {
+                    // A malformed completion: repost the buffer and drop the frame.
+                    state.post(buffer);
+                    return None;
+                }
             }
-            nic.receive().ok()?
         };
-        Some((VirtioRx { nic: &self.nic, buffer }, VirtioTx { nic: &self.nic }))
+        Some((VirtioRx { state: &self.state, buffer, packet }, VirtioTx { state: &self.state }))
     }
 
     fn transmit(&mut self, _timestamp: Instant) -> Option<VirtioTx<'_>> {
-        self.nic.borrow().can_send().then_some(VirtioTx { nic: &self.nic })
+        self.state.borrow().nic.can_send().then_some(VirtioTx { state: &self.state })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -191,9 +238,14 @@ impl Network {
         http_port: u16,
         seed: u64,
     ) -> Result<Network, NetError> {
-        let nic = Nic::new(transport, RX_BUFFER_LEN).map_err(NetError::Init)?;
+        let nic = Nic::new(transport).map_err(NetError::Init)?;
         let mac = EthernetAddress(nic.mac_address());
-        let mut device = VirtioNic { nic: RefCell::new(nic) };
+        let mut state =
+            NicState { nic, posted: Vec::with_capacity(QUEUE_SIZE), tx: vec![0u8; RX_BUFFER_LEN].into_boxed_slice() };
+        for _ in 0..QUEUE_SIZE {
+            state.post(vec![0u8; RX_BUFFER_LEN].into_boxed_slice());
+        }
+        let mut device = VirtioNic { state: RefCell::new(state) };
         let mut config = Config::new(HardwareAddress::Ethernet(mac));
         config.random_seed = seed;
         let mut iface = Interface::new(config, &mut device, now());
@@ -235,7 +287,7 @@ impl Network {
 
     /// The MAC address, for the boot log.
     pub fn mac(&self) -> [u8; 6] {
-        self.device.nic.borrow().mac_address()
+        self.device.state.borrow().nic.mac_address()
     }
 
     /// Current IPv4 configuration, if any.

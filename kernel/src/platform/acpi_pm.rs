@@ -72,9 +72,16 @@ fn read_table(read: &mut dyn FnMut(u64, &mut [u8]) -> bool, addr: u64, buf: &mut
     Ok(len)
 }
 
-/// Finds the PM timer starting from the RSDP at `rsdp_addr`. `read(addr, buf)` fills `buf`
-/// from physical memory and returns false if it cannot.
-pub fn find_pm_timer(read: &mut dyn FnMut(u64, &mut [u8]) -> bool, rsdp_addr: u64) -> Result<PmTimer, AcpiError> {
+/// Finds the table with `signature` through the RSDP at `rsdp_addr` (ACPI 2.0+: the XSDT; else
+/// the RSDT) and reads it whole into `out`, returning its length, or `None` if the root table
+/// lists no such table. `read(addr, buf)` fills `buf` from physical memory and returns false if
+/// it cannot. Every length is checked against [`MAX_TABLE_LEN`], every checksum must add up.
+pub fn find_table(
+    read: &mut dyn FnMut(u64, &mut [u8]) -> bool,
+    rsdp_addr: u64,
+    signature: &[u8; 4],
+    out: &mut [u8; MAX_TABLE_LEN],
+) -> Result<Option<usize>, AcpiError> {
     let mut rsdp = [0u8; 36];
     if !read(rsdp_addr, &mut rsdp[..20]) {
         return Err(AcpiError::Unreadable { addr: rsdp_addr });
@@ -100,7 +107,6 @@ pub fn find_pm_timer(read: &mut dyn FnMut(u64, &mut [u8]) -> bool, rsdp_addr: u6
         signature.copy_from_slice(&buf[..4]);
         return Err(AcpiError::BadTable { signature });
     }
-    let mut fadt = [0u8; MAX_TABLE_LEN];
     for entry in buf[36..len].chunks_exact(entry_len) {
         let mut le = [0u8; 8];
         le[..entry_len].copy_from_slice(entry);
@@ -109,13 +115,21 @@ pub fn find_pm_timer(read: &mut dyn FnMut(u64, &mut [u8]) -> bool, rsdp_addr: u6
         if !read(addr, &mut sig) {
             return Err(AcpiError::Unreadable { addr });
         }
-        if &sig != b"FACP" {
-            continue;
+        if &sig == signature {
+            return read_table(read, addr, out).map(Some);
         }
-        let len = read_table(read, addr, &mut fadt)?;
-        return pm_timer_from_fadt(&fadt[..len]);
     }
-    Err(AcpiError::NoFadt)
+    Ok(None)
+}
+
+/// Finds the PM timer starting from the RSDP at `rsdp_addr`. `read(addr, buf)` fills `buf`
+/// from physical memory and returns false if it cannot.
+pub fn find_pm_timer(read: &mut dyn FnMut(u64, &mut [u8]) -> bool, rsdp_addr: u64) -> Result<PmTimer, AcpiError> {
+    let mut fadt = [0u8; MAX_TABLE_LEN];
+    match find_table(read, rsdp_addr, b"FACP", &mut fadt)? {
+        Some(len) => pm_timer_from_fadt(&fadt[..len]),
+        None => Err(AcpiError::NoFadt),
+    }
 }
 
 /// The PM timer named by a FADT: X_PM_TMR_BLK (generic address, ACPI 2.0+) when it is

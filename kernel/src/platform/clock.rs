@@ -58,7 +58,7 @@ impl core::fmt::Display for Calibration {
 }
 
 /// The RSDP the firmware publishes (ACPI 2.0 entry preferred).
-fn rsdp_address() -> Option<u64> {
+pub fn rsdp_address() -> Option<u64> {
     use uefi::table::cfg::ConfigTableEntry;
     uefi::system::with_config_table(|t| {
         let find = |g| t.iter().find(|e| e.guid == g).map(|e| e.address as u64);

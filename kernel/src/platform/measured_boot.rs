@@ -19,8 +19,14 @@
 //!   [`tdsigner.provider-tcb`], `tdsigner.boot-done`. Everything before the
 //!   store generation is the same on every boot of the same image and config,
 //!   which a key provider that binds keys to RTMR3 relies on.
+//!
+//! The served log starts with the firmware's own events (RTMR0-2, from its
+//! CCEL log, [`start_with_firmware_log`]), so a verifier replays all four
+//! RTMRs from it; without a CCEL table that part is empty and
+//! [`firmware_note`] says why.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use spin::Mutex;
 use tdsigner_measure::event::{EventLog, EventLogEntry};
@@ -28,6 +34,25 @@ use tdsigner_measure::event::{EventLog, EventLogEntry};
 use crate::platform::{self, PlatformError};
 
 static LOG: Mutex<Option<EventLog>> = Mutex::new(None);
+static FIRMWARE_NOTE: spin::Once<String> = spin::Once::new();
+
+/// Starts the log with the firmware's events (already extended by the firmware) and records
+/// the one-line note on them that every output carries. Call before any [`extend`].
+pub fn start_with_firmware_log(events: Vec<EventLogEntry>, note: String) -> Result<(), MeasureError> {
+    let log = EventLog::with_firmware_events(events).map_err(|_| MeasureError::Log)?;
+    let mut slot = LOG.lock();
+    if slot.is_some() {
+        return Err(MeasureError::Log);
+    }
+    *slot = Some(log);
+    FIRMWARE_NOTE.call_once(|| note);
+    Ok(())
+}
+
+/// Where the firmware's part of the served log came from (or why it is empty).
+pub fn firmware_note() -> &'static str {
+    FIRMWARE_NOTE.get().map_or("not read", String::as_str)
+}
 
 /// Why an extension failed.
 #[derive(Debug)]

@@ -31,6 +31,8 @@ impl PlatformKind {
 pub struct Health {
     /// Platform backend.
     pub platform: PlatformKind,
+    /// A DEBUG TD (the host can read and change its memory).
+    pub debug_td: bool,
     /// Milliseconds since the image started.
     pub uptime_ms: u64,
     /// Boot counter read from (and incremented on) the disk.
@@ -45,10 +47,11 @@ impl Health {
         let mut s = alloc::string::String::new();
         let _ = write!(
             s,
-            "{{\"version\":\"{}\",\"platform\":\"{}\",\"attestation\":\"{}\",\"uptime_ms\":{},\"boot_count\":{}}}",
+            "{{\"version\":\"{}\",\"platform\":\"{}\",\"attestation\":\"{}\",\"debug_td\":{},\"uptime_ms\":{},\"boot_count\":{}}}",
             crate::VERSION,
             self.platform.name(),
             self.platform.name(),
+            self.debug_td,
             self.uptime_ms,
             self.boot_count
         );
@@ -62,14 +65,17 @@ mod tests {
 
     #[test]
     fn json_shape() {
-        let h = Health { platform: PlatformKind::Emulated, uptime_ms: 1234, boot_count: 7 };
+        let h = Health { platform: PlatformKind::Emulated, debug_td: false, uptime_ms: 1234, boot_count: 7 };
         let json = alloc::string::String::from_utf8(h.to_json()).unwrap();
         assert_eq!(
             json,
             alloc::format!(
-                "{{\"version\":\"{}\",\"platform\":\"emulated\",\"attestation\":\"emulated\",\"uptime_ms\":1234,\"boot_count\":7}}",
+                "{{\"version\":\"{}\",\"platform\":\"emulated\",\"attestation\":\"emulated\",\"debug_td\":false,\"uptime_ms\":1234,\"boot_count\":7}}",
                 crate::VERSION
             )
         );
+        let debug = Health { platform: PlatformKind::Tdx, debug_td: true, uptime_ms: 1, boot_count: 1 };
+        let json = alloc::string::String::from_utf8(debug.to_json()).unwrap();
+        assert!(json.contains("\"platform\":\"tdx\",\"attestation\":\"tdx\",\"debug_td\":true,"), "{json}");
     }
 }

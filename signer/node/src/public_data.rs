@@ -1,7 +1,9 @@
 //! The `GET /public_data` document: what anyone may learn about this node
 //! to decide whether to trust it.
 //!
-//! Fields: version, platform, RTMR values (read from the emulated registers,
+//! Fields: version, platform, `debug_td` (a DEBUG TD: the host can read and
+//! change its memory), `firmware_event_log` (where the firmware's events in
+//! `event_log` came from, or why there are none), RTMR values (read from the emulated registers,
 //! or from a fresh TDREPORT under TDX, together with MRTD), the event log of
 //! everything the image extended itself (near/mpc `tcb_info.json`
 //! `event_log` shape, produced by `tdsigner-measure`), and the node: its
@@ -34,6 +36,10 @@ pub struct NodePublic<'a> {
 /// Inputs of the document.
 pub struct PublicData<'a> {
     pub platform: PlatformKind,
+    /// A DEBUG TD (TDATTRIBUTES.DEBUG).
+    pub debug_td: bool,
+    /// One line on the firmware's part of `event_log` (CCEL found, or none and why).
+    pub firmware_event_log: &'a str,
     /// MRTD, when the platform can report it (TDX).
     pub mrtd: Option<[u8; 48]>,
     /// RTMR0..3.
@@ -79,9 +85,12 @@ impl PublicData<'_> {
         let name = self.platform.name();
         let _ = write!(
             s,
-            "{{\"version\":\"{}\",\"platform\":\"{name}\",\"attestation\":\"{name}\",",
-            crate::VERSION
+            "{{\"version\":\"{}\",\"platform\":\"{name}\",\"attestation\":\"{name}\",\"debug_td\":{},\"firmware_event_log\":",
+            crate::VERSION,
+            self.debug_td
         );
+        json_string(&mut s, self.firmware_event_log);
+        s.push(',');
         s.push_str("\"mrtd\":");
         match &self.mrtd {
             Some(m) => {
@@ -149,6 +158,8 @@ mod tests {
         };
         let doc = PublicData {
             platform: PlatformKind::Emulated,
+            debug_td: false,
+            firmware_event_log: "none (emulated: no CCEL table)",
             mrtd: None,
             rtmrs: [[0; 48]; 4],
             event_log_json: "[]",
@@ -157,7 +168,7 @@ mod tests {
         };
         let json = String::from_utf8(doc.to_json()).unwrap();
         assert!(json.starts_with(&alloc::format!(
-            "{{\"version\":\"{}\",\"platform\":\"emulated\",\"attestation\":\"emulated\",\"mrtd\":null,\"rtmr0\":\"{}\"",
+            "{{\"version\":\"{}\",\"platform\":\"emulated\",\"attestation\":\"emulated\",\"debug_td\":false,\"firmware_event_log\":\"none (emulated: no CCEL table)\",\"mrtd\":null,\"rtmr0\":\"{}\"",
             crate::VERSION,
             "00".repeat(48)
         )));
@@ -167,6 +178,9 @@ mod tests {
         assert!(json.contains("\"key_source\":\"test\",\"store_generation\":7,"));
         assert!(json.contains("\"quote\":\"abcd\"}"));
         assert!(json.ends_with(",\"signer\":null,\"event_log\":[]}"));
+        let debug = PublicData { platform: PlatformKind::Tdx, debug_td: true, firmware_event_log: "ccel", node: None, ..doc };
+        let json = String::from_utf8(debug.to_json()).unwrap();
+        assert!(json.contains("\"platform\":\"tdx\",\"attestation\":\"tdx\",\"debug_td\":true,\"firmware_event_log\":\"ccel\","), "{json}");
     }
 
     #[test]

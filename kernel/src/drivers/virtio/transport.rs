@@ -15,10 +15,14 @@
 //!   FEATURES_OK and DRIVER_OK: a refusal halts with one line naming the device;
 //! - every queue address must be a device address of the DMA pool (plain
 //!   GPA, no shared bit, never the CPU alias);
-//! - `virtio-drivers` spins without limit on its synchronous queues (block
-//!   requests, net transmit); after notifying such a queue the transport waits
-//!   for the device under a deadline ([`DEVICE_DEADLINE_MS`]) and halts with
-//!   one line naming the device when it passes.
+//! - `virtio-drivers` spins without limit in its blocking calls (block
+//!   requests, net send), and skips notifying the device when the used ring
+//!   asks it to (a flag a host can set). The kernel uses its non-blocking calls
+//!   for reads, writes and transmits and waits itself, under
+//!   [`wait_for_device`]; in addition, after notifying a synchronous queue the
+//!   transport waits for the device under the same deadline
+//!   ([`DEVICE_DEADLINE_MS`]), halting early when the device asks for a reset.
+//!   Either ends in one fatal line naming the device.
 
 use core::fmt;
 use core::mem::{align_of, size_of};
@@ -38,6 +42,18 @@ use crate::platform::{self, clock};
 /// How long a device may take to complete a synchronous request before the
 /// kernel halts naming it.
 pub const DEVICE_DEADLINE_MS: u64 = 30_000;
+/// Waits until `done` says the device completed the request, or halts at
+/// [`DEVICE_DEADLINE_MS`] with one line naming the device and the request.
+pub fn wait_for_device(device: &str, what: &str, mut done: impl FnMut() -> bool) {
+    let start = clock::now_ms();
+    while !done() {
+        if clock::now_ms().saturating_sub(start) > DEVICE_DEADLINE_MS {
+            crate::platform::fatal::fatal(format_args!("{device}: {what} not completed within {DEVICE_DEADLINE_MS} ms"));
+        }
+        core::hint::spin_loop();
+    }
+}
+
 /// Queues per device this transport tracks (blk: 1, net: 2).
 const MAX_QUEUES: usize = 2;
 
