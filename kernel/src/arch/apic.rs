@@ -114,7 +114,13 @@ pub fn end_of_interrupt() {
 /// Halts until roughly `us` microseconds have passed or another interrupt
 /// arrives.
 pub fn sleep_us(us: u64) {
-    let ticks = (TICKS_PER_MS.load(Ordering::Relaxed) * us / 1000).clamp(1, u64::from(u32::MAX));
-    write(REG_INITIAL_COUNT, ticks as u32);
+    arm_us(us);
     platform::get().wait_for_interrupt();
+}
+
+/// Arms the one-shot timer to fire in about `us` microseconds (at most one
+/// full count of the timer; a watchdog that fires early re-arms).
+pub fn arm_us(us: u64) {
+    let ticks = (TICKS_PER_MS.load(Ordering::Relaxed).saturating_mul(us) / 1000).clamp(1, u64::from(u32::MAX));
+    write(REG_INITIAL_COUNT, ticks as u32);
 }

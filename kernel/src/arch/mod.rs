@@ -199,7 +199,39 @@ extern "x86-interrupt" fn page_fault(frame: InterruptStackFrame, code: PageFault
 }
 
 extern "x86-interrupt" fn timer(_frame: InterruptStackFrame) {
+    watchdog_tick();
     crate::arch::apic::end_of_interrupt();
+}
+
+/// The one call that must not outlive its deadline, while [`with_watchdog`] runs it.
+static WATCHDOG: spin::Mutex<Option<(&'static str, u64)>> = spin::Mutex::new(None);
+
+/// Runs `call`, a wait this kernel cannot bound itself (a crate's blocking loop), with
+/// interrupts open and the APIC timer armed: if it has not returned `deadline_ms` from
+/// now, the timer interrupt ends the guest with one line naming `what`. The timer's
+/// handler only acknowledges the APIC otherwise, so opening interrupts here is safe.
+pub fn with_watchdog<R>(what: &'static str, deadline_ms: u64, call: impl FnOnce() -> R) -> R {
+    let at = crate::platform::clock::now_ms().saturating_add(deadline_ms);
+    *WATCHDOG.lock() = Some((what, at));
+    apic::arm_us(deadline_ms.saturating_mul(1000));
+    x86_64::instructions::interrupts::enable();
+    let result = call();
+    x86_64::instructions::interrupts::disable();
+    *WATCHDOG.lock() = None;
+    result
+}
+
+/// From the timer interrupt: past a watched call's deadline, fatal; before it, re-arm.
+fn watchdog_tick() {
+    // The lock is only held briefly with interrupts closed, never while the call runs.
+    let Some(guard) = WATCHDOG.try_lock() else { return };
+    let Some((what, at)) = *guard else { return };
+    drop(guard);
+    let now = crate::platform::clock::now_ms();
+    if now >= at {
+        crate::platform::fatal::fatal(format_args!("{what}: not completed within its deadline (watchdog)"));
+    }
+    apic::arm_us((at - now).saturating_mul(1000));
 }
 
 /// Interrupts the default handler acknowledged (boot log, self-check).

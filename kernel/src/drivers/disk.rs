@@ -9,9 +9,10 @@
 //! kernel's deadline ([`wait_for_device`]): its blocking calls spin without
 //! one, and skip the notification when the device's used ring says so (a
 //! host can set that flag in shared memory), which the transport's own wait
-//! would not see. Flush is the one blocking call left: 0.13 has no
-//! non-blocking flush; it is bounded by the transport's wait only when the
-//! driver notifies the device.
+//! would not see. Flush is the one blocking call left (0.13 has no
+//! non-blocking flush): it runs under the arch layer's timer watchdog
+//! ([`crate::arch::with_watchdog`]), which ends the guest with one line naming
+//! it if the device never answers.
 
 use tdsigner_node::boot_counter::{self, SECTOR_SIZE};
 use tdsigner_store::device::DeviceOp;
@@ -19,7 +20,7 @@ use tdsigner_store::{BlockDevice, DeviceError};
 use virtio_drivers::device::blk::{BlkReq, BlkResp, VirtIOBlk};
 
 use crate::drivers::virtio::hal::KernelHal;
-use crate::drivers::virtio::transport::{wait_for_device, PlatformPciTransport};
+use crate::drivers::virtio::transport::{wait_for_device, PlatformPciTransport, DEVICE_DEADLINE_MS};
 
 /// The data disk.
 pub struct Disk {
@@ -87,6 +88,11 @@ impl Disk {
         unsafe { self.blk.complete_write_blocks(token, &req, data, &mut resp) }
     }
 
+    /// Flushes the device's write cache, under the watchdog (see the module doc).
+    fn flush(&mut self) -> Result<(), virtio_drivers::Error> {
+        crate::arch::with_watchdog("virtio-blk: flush", DEVICE_DEADLINE_MS, || self.blk.flush())
+    }
+
     /// Reads the boot counter, increments it, writes it back and flushes.
     /// Returns this boot's number.
     pub fn count_boot(&mut self) -> Result<u64, DiskError> {
@@ -94,7 +100,7 @@ impl Disk {
         self.read(0, &mut sector).map_err(DiskError::Read)?;
         let (count, updated) = boot_counter::next_boot(&sector).map_err(DiskError::BootCounter)?;
         self.write(0, &updated).map_err(DiskError::Write)?;
-        self.blk.flush().map_err(DiskError::Flush)?;
+        self.flush().map_err(DiskError::Flush)?;
         Ok(count)
     }
 }
@@ -154,6 +160,6 @@ impl BlockDevice for StoreWindow {
     }
 
     fn flush(&mut self) -> Result<(), DeviceError> {
-        self.disk.blk.flush().map_err(device_error(DeviceOp::Flush))
+        self.disk.flush().map_err(device_error(DeviceOp::Flush))
     }
 }
