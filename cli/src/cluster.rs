@@ -13,8 +13,11 @@
 //! testnet's; the demo prints its file name and sha256). That contract accepts
 //! no Dstack attestation of ours, so the nodes run `attestation=mock-testnet`:
 //! they submit `{"Mock":"Valid"}` and the contract does NOT verify their TEE.
-//! The simulator serves no state proofs yet, so they also run
-//! `contract_state=unproven-views` (refused for `v1.signer`), and say so.
+//! They act only on contract STATE proven against their light client: the
+//! simulator serves `view_state` proofs under its contract shard's chunk root
+//! (`contract_state=proven:INDEX/COUNT`, the simulator's shard layout pinned).
+//! The simulator's trie holds the contract's storage only (no accounts), and
+//! the contract's code hash is a cross-checked view, not proven.
 //! The network's flows are signed transactions: the deployer's `init`, each
 //! participant operator's `vote_add_domains` (keys the simulator holds), the
 //! nodes' own keygen votes.
@@ -79,6 +82,8 @@ pub struct Cluster {
     pub opts: ClusterOptions,
     pub members: Vec<Member>,
     pub sim_port: u16,
+    /// The contract's shard (index, count) in the simulator's layout: the nodes' state pin.
+    pub contract_shard: (usize, usize),
 }
 
 fn free_port() -> Result<u16, String> {
@@ -123,7 +128,8 @@ impl Cluster {
         };
         let sim = Simulator::start(cfg).map_err(|e| format!("simulator: {e:?}"))?;
         let sim_port = sim.addrs().first().map(|a| a.port()).ok_or("simulator has no listener")?;
-        Ok(Cluster { sim, opts, members: Vec::new(), sim_port })
+        let contract_shard = sim.with_chain(|c| (c.shard_of(CONTRACT), c.cfg.shards));
+        Ok(Cluster { sim, opts, members: Vec::new(), sim_port, contract_shard })
     }
 
     /// Calls an RPC or admin method on the simulator.
@@ -167,8 +173,10 @@ impl Cluster {
         let account = format!("node{i}.tdsigner.test");
         let key = hex(&[i as u8 + 1; 32]);
         let mut cmdline = format!(
-            "net=dhcp http={GUEST_HTTP} account={account} key_source=test:{key} contract={CONTRACT} rpc=http://10.0.2.2:{} p2p={GUEST_P2P} trust={trust_hex} request_max_age_blocks={YIELD_TIMEOUT_BLOCKS} attestation=mock-testnet contract_state=unproven-views",
-            self.sim_port
+            "net=dhcp http={GUEST_HTTP} account={account} key_source=test:{key} contract={CONTRACT} rpc=http://10.0.2.2:{} p2p={GUEST_P2P} trust={trust_hex} request_max_age_blocks={YIELD_TIMEOUT_BLOCKS} attestation=mock-testnet contract_state=proven:{}/{}",
+            self.sim_port,
+            self.contract_shard.0,
+            self.contract_shard.1
         );
         for arg in &self.opts.node_args {
             cmdline.push(' ');
@@ -545,7 +553,10 @@ pub fn run_demo(opts: ClusterOptions, requests: usize, progress: &dyn Fn(&str), 
     let mut cluster = Cluster::start_chain(opts)?;
     progress(&format!("chain simulator on 127.0.0.1:{} (contract {CONTRACT}: {})", cluster.sim_port, cluster.contract_binary()));
     progress("nodes run attestation=mock-testnet: the contract does NOT verify their TEE (EMULATED TDX)");
-    progress("nodes run contract_state=unproven-views: the simulator serves no state proofs yet, so contract STATE is cross-checked views, NOT proven");
+    progress(&format!(
+        "nodes act on contract STATE proven against their light client (view_state proofs under shard {} of {}'s chunk root; the code hash is a cross-checked view, not proven)",
+        cluster.contract_shard.0, cluster.contract_shard.1
+    ));
     let trust = cluster.trust_hex()?;
     for _ in 0..n {
         cluster.add_member(&trust)?;

@@ -50,6 +50,13 @@ fn keygen_sign_and_refresh() {
     }
     let signed: u64 = (0..N).map(|i| c.snapshot(i).metrics.requests_signed).sum();
     assert!(signed >= ids.len() as u64);
+    // Every node acted on contract STATE proven against its light client (the simulator's
+    // view_state proofs), not on views.
+    for i in 0..N {
+        let s = c.snapshot(i);
+        assert_eq!(s.status.contract_state_source, "proven", "node {i}");
+        assert!(s.metrics.contract_state_proven > 0, "node {i} proved no contract STATE: {:?}", s.status.contract_proof_note);
+    }
 
     // Scheduled refresh: every node switches to a new sharing of the same key.
     let before: Vec<Option<String>> = (0..N).map(|i| c.snapshot(i).status.sharing_id).collect();

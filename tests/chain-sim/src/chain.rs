@@ -21,8 +21,14 @@
 //!
 //! Not nearcore-exact (no verifier reads them, but they are hashed into
 //! `inner_rest`): chunk hashes and the chunk/receipt/tx roots, block body
-//! hash, state roots (a running hash of applied outcomes), `random_value`
-//! (seed-derived, not a VRF).
+//! hash, the state roots of shards other than the contract's (a running hash of
+//! applied outcomes), `random_value` (seed-derived, not a VRF).
+//!
+//! State roots: the contract shard's root is the trie root of the contract's
+//! storage ([`crate::state_trie`]) after the shard's last applied chunk; a
+//! chunk's `prev_state_root` is its shard's root before it is applied, and the
+//! header's `prev_state_root` is nearcore's `merklize` of the chunks'
+//! `prev_state_root`s (leaves `sha256(root)`), in shard order.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -34,6 +40,8 @@ use crate::borsh::Encoder;
 use crate::contract::{ContractConfig, SignerContract};
 use crate::contract_account::ContractAccount;
 use crate::runtime::ContractEngine;
+use crate::state_trie::{ContractTries, TrieAtError};
+use tdsigner_near::state_view::ViewStateAnswer;
 use crate::wasm::deployed::ContractChoice;
 use crate::hash::Hash;
 use crate::keys::{PublicKey, SecretKey, Signature};
@@ -408,6 +416,8 @@ pub struct TxRecord {
 
 struct ShardState {
     header: ChunkHeader,
+    /// The shard's state root after its last applied chunk (the next chunk's `prev_state_root`).
+    state_root: Hash,
     last_outcome_root: Hash,
     last_outgoing: Vec<Hash>,
     pending_txs: VecDeque<Hash>,
@@ -465,7 +475,8 @@ pub struct Chain {
     receipts: HashMap<Hash, Receipt>,
     txs: HashMap<Hash, TxRecord>,
     tx_receipts: HashMap<Hash, Vec<Hash>>,
-    state_root: Hash,
+    /// The contract shard's state tries (its roots are that shard's state roots).
+    contract_tries: ContractTries,
     genesis_timestamp_ns: u64,
 }
 
@@ -523,7 +534,7 @@ impl Chain {
             receipts: HashMap::new(),
             txs: HashMap::new(),
             tx_receipts: HashMap::new(),
-            state_root: Hash::digest(b"tdsigner-chain-sim genesis state"),
+            contract_tries: ContractTries::new(cfg.contract_account.clone()),
             genesis_timestamp_ns: cfg.genesis_timestamp_ns,
             cfg,
         };
@@ -721,7 +732,14 @@ impl Chain {
         let g = self.cfg.genesis_height;
         let producers = self.producers(0);
         let author = self.author_of(g, &producers);
+        let contract_shard = self.shard_of(&self.runtime.contract_id.clone());
+        let contract_root = self.contract_state_root();
         for shard in 0..self.cfg.shards {
+            let state_root = if shard == contract_shard {
+                contract_root
+            } else {
+                Hash::digest_parts(&[b"tdsigner-chain-sim genesis state", &(shard as u64).to_le_bytes()])
+            };
             let mut header = ChunkHeader {
                 chunk_hash: Hash::ZERO,
                 shard_id: shard,
@@ -729,7 +747,7 @@ impl Chain {
                 height_created: g,
                 height_included: g,
                 prev_outcome_root: Hash::ZERO,
-                prev_state_root: self.state_root,
+                prev_state_root: state_root,
                 tx_root: Hash::ZERO,
                 outgoing_receipts_root: Hash::ZERO,
                 gas_used: 0,
@@ -739,13 +757,14 @@ impl Chain {
             self.chunks.insert(header.chunk_hash, ChunkBody { header: header.clone(), transactions: Vec::new(), receipts: Vec::new() });
             self.shards.push(ShardState {
                 header,
+                state_root,
                 last_outcome_root: Hash::ZERO,
                 last_outgoing: Vec::new(),
                 pending_txs: VecDeque::new(),
                 incoming: VecDeque::new(),
             });
         }
-        self.seal_block(g, Hash::ZERO, vec![true; self.cfg.shards], Hash::digest_parts(&[b"random", &self.cfg.seed.to_le_bytes()]));
+        self.seal_block(g, vec![true; self.cfg.shards], Hash::digest_parts(&[b"random", &self.cfg.seed.to_le_bytes()]));
     }
 
     /// Produces the next block: applies the shards that get a new chunk,
@@ -756,7 +775,6 @@ impl Chain {
         let index = self.blocks.len();
         let ctx = ExecContext { height, timestamp_ns: self.timestamp(height) };
         let author = self.author_of(height, &self.producers(self.epoch_of(height)));
-        let state_before = self.state_root;
         let contract_shard = self.shard_of(&self.runtime.contract_id.clone());
         let mut mask = Vec::with_capacity(self.cfg.shards);
         for shard in 0..self.cfg.shards {
@@ -776,7 +794,7 @@ impl Chain {
                 height_created: height,
                 height_included: height,
                 prev_outcome_root: st.last_outcome_root,
-                prev_state_root: state_before,
+                prev_state_root: st.state_root,
                 tx_root: merklize(&tx_hashes).0,
                 outgoing_receipts_root: merklize(&prev_outgoing).0,
                 gas_used: 0,
@@ -840,15 +858,17 @@ impl Chain {
             }
             self.sign_chunk_header(&mut header, author);
             self.chunks.insert(header.chunk_hash, ChunkBody { header: header.clone(), transactions: tx_hashes, receipts: prev_outgoing });
+            let contract_root = (shard == contract_shard).then(|| self.contract_state_root());
             if let Some(st) = self.shards.get_mut(shard) {
                 st.header = header;
                 st.last_outcome_root = root;
                 st.last_outgoing = outgoing;
+                // The contract shard's root is its storage trie's; the others' a running hash.
+                st.state_root = contract_root.unwrap_or_else(|| Hash::combine(&st.state_root, &root));
             }
-            self.state_root = Hash::combine(&self.state_root, &root);
         }
         let random_value = Hash::digest_parts(&[b"random", &self.cfg.seed.to_le_bytes(), &prev.rest.random_value.0, &height.to_le_bytes()]);
-        self.seal_block(height, state_before, mask, random_value);
+        self.seal_block(height, mask, random_value);
         // nearcore stores a light-client block per epoch when the next epoch's
         // first block arrives: the final block of the previous epoch's last block.
         if self.epoch_of(height) != self.epoch_of(height - 1) {
@@ -877,7 +897,20 @@ impl Chain {
         self.receipts.insert(receipt.id, receipt);
     }
 
-    fn seal_block(&mut self, height: u64, prev_state_root: Hash, chunk_mask: Vec<bool>, random_value: Hash) {
+    /// The contract's storage trie root (its storage now; the model keeps none).
+    fn contract_state_root(&mut self) -> Hash {
+        let empty = std::collections::BTreeMap::new();
+        let storage = self.runtime.contract_storage().unwrap_or(&empty);
+        self.contract_tries.update(storage)
+    }
+
+    /// `view_state` of the contract's storage under `prefix` after block `index`, with the
+    /// proof against the contract shard's root (the next block's chunk `prev_state_root`).
+    pub fn contract_view_state(&self, index: usize, prefix: &[u8]) -> Result<ViewStateAnswer, TrieAtError> {
+        self.contract_tries.view_state(index, prefix)
+    }
+
+    fn seal_block(&mut self, height: u64, chunk_mask: Vec<bool>, random_value: Hash) {
         let index = self.blocks.len();
         let epoch = self.epoch_of(height);
         let producers = self.producers(epoch);
@@ -886,6 +919,9 @@ impl Chain {
         let prev_hash = prev.as_ref().map_or(Hash::ZERO, |b| b.hash);
         let chunks: Vec<ChunkHeader> = self.shards.iter().map(|s| s.header.clone()).collect();
         let outcome_leaves: Vec<Hash> = chunks.iter().map(|c| Hash::digest(&c.prev_outcome_root.0)).collect();
+        // nearcore: merklize(chunks' prev_state_root), each leaf sha256(borsh(root)).
+        let state_leaves: Vec<Hash> = chunks.iter().map(|c| Hash::digest(&c.prev_state_root.0)).collect();
+        let prev_state_root = merklize(&state_leaves).0;
         let author = self.author_of(height, &producers);
         let mut approvals: Vec<Option<Signature>> = Vec::new();
         if let Some(p) = &prev {
@@ -955,6 +991,8 @@ impl Chain {
         self.by_hash.insert(hash, index);
         self.merkle.insert(hash);
         self.blocks.push(block);
+        let contract_shard = self.shard_of(&self.runtime.contract_id.clone());
+        self.contract_tries.record_block(self.shards.get(contract_shard).map_or(Hash::ZERO, |s| s.state_root));
     }
 
     // ----- light client -----------------------------------------------------

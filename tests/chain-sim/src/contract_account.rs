@@ -127,6 +127,11 @@ impl ContractAccount {
         Ok(Self::new(account_id, code, description, config))
     }
 
+    /// The contract's committed storage (raw keys → values).
+    pub fn storage(&self) -> &std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+        self.runtime.storage()
+    }
+
     pub fn balance(&self) -> u128 {
         self.runtime.balance
     }

@@ -14,6 +14,7 @@
 //! - [`contract`]: the hand-written model (`--contract model`, being retired);
 //!   [`attestation`]: its pluggable attestation policy;
 //! - [`chain`]: block production, epochs, chunks, light-client blocks, proofs;
+//!   [`state_trie`]: the contract's storage as a nearcore trie (state proofs);
 //! - [`view`]: nearcore's JSON views; [`rpc`]: JSON-RPC dispatch and errors;
 //! - [`hostile`]: the lies; [`http`]: sans-IO HTTP/1.1; [`server`]: threads;
 //! - [`cli`]: the command line;
@@ -39,6 +40,7 @@ pub mod merkle;
 pub mod rpc;
 pub mod runtime;
 pub mod server;
+pub mod state_trie;
 pub mod tx;
 pub mod view;
 pub mod wasm;

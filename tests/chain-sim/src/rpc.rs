@@ -22,6 +22,7 @@ use crate::hostile::{self, HostileMode};
 use crate::keys::{PublicKey, SecretKey};
 use crate::runtime::{permission_json, tx_receipt_id, AccessKey, Account, InvalidTx};
 use crate::server::{Listener, Shared};
+use crate::state_trie::TrieAtError;
 use crate::tx::{decode_signed_transaction, Action, Permission, SignedTransaction, Transaction, MAX_TX_BYTES};
 use crate::view;
 
@@ -384,8 +385,12 @@ fn query(shared: &Shared, p: &Value) -> Result<Value, RpcError> {
     let request_type = str_param(p, "request_type", usize::MAX)?;
     let chain = shared.lock_chain();
     // Views read the newest state; the answer names the head it was read at
-    // (the simulator keeps no historical state; see the README).
-    block_reference(&chain, p)?;
+    // (the simulator keeps no historical state; see the README). `view_state`
+    // is the exception: it reads the contract's trie at the block asked for.
+    let index = block_reference(&chain, p)?;
+    if request_type == "view_state" {
+        return view_state(&chain, index, p);
+    }
     let head = chain.head();
     let at = |mut v: Value| {
         if let Some(m) = v.as_object_mut() {
@@ -453,6 +458,35 @@ fn query(shared: &Shared, p: &Value) -> Result<Value, RpcError> {
         }
         other => Err(RpcError::parse(format!("unsupported request_type {other}"))),
     }
+}
+
+/// `query view_state`: the contract's storage under `prefix_base64` after the block asked
+/// for, with nearcore's proof (base64 nodes) when `include_proof` is set. Other accounts
+/// have no storage here (an empty answer, nothing to prove).
+fn view_state(chain: &Chain, index: usize, p: &Value) -> Result<Value, RpcError> {
+    let account_id = account_param(p, "account_id", usize::MAX)?;
+    let block = chain.block(index).ok_or_else(|| RpcError::unknown_block(index.to_string()))?;
+    let (height, hash) = (block.height(), block.hash.to_base58());
+    let prefix_b64 = param(p, "prefix_base64", usize::MAX).and_then(Value::as_str).unwrap_or("");
+    if prefix_b64.len() > MAX_REQUEST_BYTES {
+        return Err(RpcError::parse("prefix_base64 too long"));
+    }
+    let prefix = base64::engine::general_purpose::STANDARD.decode(prefix_b64).map_err(|_| RpcError::parse("prefix_base64 is not base64"))?;
+    let include_proof = param(p, "include_proof", usize::MAX).and_then(Value::as_bool).unwrap_or(false);
+    if !chain.runtime.accounts.contains_key(account_id) {
+        return Err(RpcError::handler("UNKNOWN_ACCOUNT", json!({"requested_account_id": account_id, "block_height": height, "block_hash": hash})));
+    }
+    if account_id != chain.runtime.contract_id {
+        return Ok(json!({"values": [], "proof": [], "block_height": height, "block_hash": hash}));
+    }
+    let answer = chain.contract_view_state(index, &prefix).map_err(|e| match e {
+        TrieAtError::UnknownBlock => RpcError::unknown_block(hash.clone()),
+        TrieAtError::GarbageCollected => RpcError::handler("GARBAGE_COLLECTED_BLOCK", json!({"block_height": height, "block_hash": hash})),
+    })?;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let values: Vec<Value> = answer.values.iter().map(|(k, v)| json!({"key": b64(k), "value": b64(v)})).collect();
+    let proof: Vec<Value> = if include_proof { answer.proof.iter().map(|n| json!(b64(n))).collect() } else { Vec::new() };
+    Ok(json!({"values": values, "proof": proof, "block_height": height, "block_hash": hash}))
 }
 
 fn decode_tx(b64: &str) -> Result<SignedTransaction, RpcError> {

@@ -351,6 +351,11 @@ impl Runtime {
         }
     }
 
+    /// The deployed binary's committed storage (the model keeps none).
+    pub fn contract_storage(&self) -> Option<&std::collections::BTreeMap<Vec<u8>, Vec<u8>>> {
+        self.deployed().map(ContractAccount::storage)
+    }
+
     /// A view call on the contract (`Err`: the panic message).
     pub fn view(&self, method: &str, args: &[u8]) -> Result<Vec<u8>, String> {
         match &self.contract {

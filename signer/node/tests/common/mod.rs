@@ -136,9 +136,16 @@ pub fn test_config(account: &str) -> MachineConfig {
     // The simulator runs near/mpc's deployed 3.14.1 binary, which accepts `{"Mock":"Valid"}`
     // on testnet and no Dstack attestation of ours.
     c.attestation = tdsigner_node::machine::attestation::AttestationMode::MockTestnet;
-    // The simulator does not serve state proofs yet (its chunk roots are not trie roots):
-    // these tests run on cross-checked views, labelled so in every status.
-    c.contract_state = tdsigner_node::machine::proven::ContractStateSource::UnprovenViews;
+    // Contract STATE proven against the light client: the simulator serves view_state proofs
+    // under its contract shard's chunk root. Its layout (ChainConfig's default shard count,
+    // accounts spread by first letter) is pinned as an operator pins mainnet's.
+    let shards = ChainConfig::default().shards;
+    let shard_index = tdsigner_chain_sim::account::ShardLayout::spread(shards).shard_of(CONTRACT);
+    c.contract_state = tdsigner_node::machine::proven::ContractStateSource::Proven(tdsigner_node::machine::proven::StatePin {
+        shard_index,
+        shard_count: shards,
+        ..Default::default()
+    });
     c
 }
 

@@ -156,6 +156,11 @@ pub struct ViewResult {
 }
 
 impl ContractRuntime {
+    /// The committed storage (raw contract keys → values).
+    pub fn storage(&self) -> &BTreeMap<Vec<u8>, Vec<u8>> {
+        &self.storage
+    }
+
     pub fn new(code: ContractCode, config: RuntimeConfig) -> Self {
         ContractRuntime {
             code,
