@@ -338,7 +338,7 @@ fn running_b(r: &RunningState, domain_id: u64) -> RunningB {
         .into_iter()
         .collect();
     RunningB {
-        _domains: RegistryB { _domains: Vec::new(), _next_domain_id: domain_id + 1 },
+        _domains: RegistryB { _domains: Vec::new(), _next_domain_id: domain_id.saturating_add(1) },
         keyset: KeysetB { epoch_id: r.keyset_epoch, domains },
         parameters: params_b(&r.parameters),
         _parameters_votes: Vec::new(),
@@ -354,7 +354,7 @@ pub fn encode_state(state: &ContractState, domain_id: u64, tail: &[u8]) -> Vec<u
     let b = match state {
         ContractState::NotInitialized => ProtocolStateB::NotInitialized,
         ContractState::Initializing { generating } => ProtocolStateB::Initializing(InitializingB {
-            _domains: RegistryB { _domains: alloc::vec![domain_b(&generating.domain)], _next_domain_id: generating.domain_id + 1 },
+            _domains: RegistryB { _domains: alloc::vec![domain_b(&generating.domain)], _next_domain_id: generating.domain_id.saturating_add(1) },
             _epoch_id: generating.epoch_id,
             _generated_keys: Vec::new(),
             generating_key: key_event_b(generating),
@@ -386,6 +386,15 @@ mod tests {
             ],
             threshold: 2,
         }
+    }
+
+    /// Found by the `machine_contract_state_borsh` fuzz target: the encoder's registry
+    /// counter overflowed for the largest domain id a decoded state can carry.
+    #[test]
+    fn encoding_the_largest_domain_id_does_not_overflow() {
+        let generating = KeyEvent { domain_id: u64::MAX, ..event() };
+        let bytes = encode_state(&ContractState::Initializing { generating }, u64::MAX, &[]);
+        assert!(!bytes.is_empty());
     }
 
     fn event() -> KeyEvent {
